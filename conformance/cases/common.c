@@ -1,0 +1,56 @@
+/* Helpers shared by conformance cases. */
+#include "../conf.h"
+
+#include <capdrv/dev/dmatest.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+
+bool conf_fail(struct conf_ctx *c, const char *file, int line, const char *fmt, ...)
+{
+    if (c->result == CONF_FAIL)
+        return false;
+    c->result = CONF_FAIL;
+    int n = snprintf(c->msg, sizeof c->msg, "%s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    if (n > 0 && (size_t)n < sizeof c->msg)
+        vsnprintf(c->msg + n, sizeof c->msg - (size_t)n, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+void conf_skip(struct conf_ctx *c, const char *fmt, ...)
+{
+    c->result = CONF_SKIP;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    va_end(ap);
+}
+
+capdrv_cap_t conf_open(struct conf_ctx *c, capdrv_sys *sys, const char *grant)
+{
+    int idx = capdrv_grant_find(sys, grant);
+    capdrv_cap_t g = CAPDRV_CAP_INVALID;
+    if (idx < 0) {
+        conf_fail(c, __FILE__, __LINE__, "grant %s: %s", grant, capdrv_strerror(idx));
+        return g;
+    }
+    int rc = capdrv_grant_open(sys, (unsigned)idx, &g);
+    if (rc < 0)
+        conf_fail(c, __FILE__, __LINE__, "open %s: %s", grant, capdrv_strerror(rc));
+    return g;
+}
+
+int conf_dmatest(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t ref, uint32_t len, uint32_t cmd,
+                 uint32_t pattern, uint32_t delay_ns)
+{
+    int rc;
+    if ((rc = capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_ADDR, 8, ref)) < 0 ||
+        (rc = capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_LEN, 4, len)) < 0 ||
+        (rc = capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_PATTERN, 4, pattern)) < 0 ||
+        (rc = capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_DELAY_NS, 4, delay_ns)) < 0)
+        return rc;
+    return capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_CMD, 4, cmd);
+}

@@ -1,0 +1,88 @@
+/* The conformance harness: cases, checks and the platform seam.
+ *
+ * A case talks to the device only through capdrv/sys.h, exactly like a
+ * provider. What a provider cannot see (did the device touch memory outside
+ * the ledger? what address did the device actually get?) comes from the
+ * platform's observer hooks; a platform that cannot observe something makes
+ * the cases that need it SKIP, never silently pass. */
+#ifndef CAPDRV_CONF_H
+#define CAPDRV_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <capdrv/shim.h>
+#include <capdrv/sys.h>
+
+enum conf_result { CONF_PASS = 0, CONF_FAIL = 1, CONF_SKIP = 2 };
+
+/* Lanes a case runs in. */
+#define CONF_LANE_BIT(l) (1u << (l))
+#define CONF_BOTH_LANES (CONF_LANE_BIT(CAPDRV_LANE_BROKERED) | CONF_LANE_BIT(CAPDRV_LANE_DIRECT))
+
+struct conf_ctx;
+
+/* What the platform provides to cases. Every machine offers:
+ *   provider "conf":  grant "dev"   (dmatest-class DMA device, 2 vectors,
+ *                                     64 KiB pool in 16 buffers, window 0 = registers)
+ *                     grant "plain" (any-function, window 0 = 4 KiB rw,
+ *                                     window 1 = read-only 256 B at 0x800)
+ *   provider "other": grant "peer"  (a second DMA device) */
+struct conf_platform {
+    const char *name;
+    /* Build a fresh machine and shim for @lane; connect "conf" and "other". */
+    int (*setup)(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len);
+    void (*teardown)(struct conf_ctx *c);
+    /* Observer hooks (NULL: not observable on this platform). */
+    long (*oracle_violations)(struct conf_ctx *c);           /* DMA outside the ledger */
+    void (*advance)(struct conf_ctx *c, uint64_t ns);         /* let device time pass */
+    int (*device_reg)(struct conf_ctx *c, const char *grant, uint64_t off, unsigned width,
+                      uint64_t *val);                         /* raw BAR0 read, no shim */
+    unsigned (*reset_count)(struct conf_ctx *c, const char *grant);
+};
+
+struct conf_ctx {
+    const struct conf_platform *plat;
+    void *pdata;              /* platform state */
+    struct capdrv_shim *shim;
+    capdrv_sys *conf, *other; /* the two providers */
+    enum capdrv_lane lane;
+    char msg[512];            /* first failure or skip reason */
+    enum conf_result result;
+};
+
+struct conf_case {
+    const char *id;       /* e.g. "authority.stale-handle" */
+    const char *rule;     /* what it proves, with its source */
+    unsigned lanes;       /* CONF_LANE_BIT mask */
+    void (*run)(struct conf_ctx *c);
+};
+
+/* Record a failure (first one wins) and return false. */
+bool conf_fail(struct conf_ctx *c, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Mark the case skipped with a reason. */
+void conf_skip(struct conf_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define CONF_CHECK(c, cond) \
+    do { if (!(cond)) { conf_fail((c), __FILE__, __LINE__, "check failed: %s", #cond); return; } } while (0)
+#define CONF_EQ(c, got, want) \
+    do { long long g_ = (long long)(got), w_ = (long long)(want); \
+         if (g_ != w_) { conf_fail((c), __FILE__, __LINE__, "%s = %lld, want %lld", #got, g_, w_); return; } } while (0)
+
+/* Helpers shared by the cases (cases/common.c). */
+capdrv_cap_t conf_open(struct conf_ctx *c, capdrv_sys *sys, const char *grant);
+int conf_dmatest(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t ref, uint32_t len, uint32_t cmd,
+                 uint32_t pattern, uint32_t delay_ns);
+
+/* Case tables, one per concern. */
+extern const struct conf_case conf_cases_authority[];
+extern const size_t conf_cases_authority_n;
+extern const struct conf_case conf_cases_dma[];
+extern const size_t conf_cases_dma_n;
+
+/* Platforms. */
+extern const struct conf_platform conf_platform_sim;
+
+#endif

@@ -1,0 +1,136 @@
+/**
+ * @file capdrv/hw.h
+ * @brief The platform interface: what the kernel shim needs from a machine.
+ *
+ * The shim is portable; everything machine-specific sits behind one
+ * `struct capdrv_hw_ops` table. A platform (the in-process simulator, QEMU
+ * over qtest, Linux VFIO, or a real kernel's PCI layer) fills the table and
+ * the shim calls nothing else. Functions are numbered 0..function_count-1 by
+ * the platform; that number is only meaningful to the platform and the shim.
+ *
+ * Division of labour:
+ * - the platform performs accesses and reports what hardware exists;
+ * - the shim decides whether an access is allowed (windows, ledger, grants)
+ *   and treats every value the platform reads from a device as untrusted.
+ *
+ * DMA memory: dma_alloc() returns memory the CPU can use and its physical
+ * (device-visible without an IOMMU) address. Before a device may touch it the
+ * shim calls dma_map() for that function; without an IOMMU the platform
+ * returns the physical address, with one it maps the IOVA the shim chose.
+ * Platforms that can check device accesses (the simulator's DMA oracle)
+ * check them against exactly these mappings.
+ *
+ * Example (a platform skeleton):
+ * @code
+ * static const struct capdrv_hw_ops my_ops = {
+ *     .caps = my_caps, .function_count = my_count, .function_info = my_info,
+ *     ... every member is required ...
+ * };
+ * struct capdrv_hw hw = { .ops = &my_ops, .ctx = my_state };
+ * @endcode
+ */
+#ifndef CAPDRV_HW_H
+#define CAPDRV_HW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <capdrv/error.h>
+#include <capdrv/sys.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Platform capabilities reported by capdrv_hw_ops::caps (the boot probe). */
+enum capdrv_hw_caps {
+    CAPDRV_HW_IOMMU = 1u << 0 /**< DMA remapping: dma_map() honours the IOVA */
+};
+
+/** BAR flags (capdrv_hw_function::bar_flags). */
+enum capdrv_hw_bar_flags {
+    CAPDRV_HW_BAR_MEM = 1u << 0,     /**< memory BAR (I/O BARs are not granted) */
+    CAPDRV_HW_BAR_64 = 1u << 1,      /**< 64-bit BAR (occupies two slots) */
+    CAPDRV_HW_BAR_PREFETCH = 1u << 2 /**< prefetchable */
+};
+
+/** Number of BAR slots of a type-0 PCI header. */
+#define CAPDRV_HW_NUM_BARS 6
+
+/** What a platform knows about one PCI function. */
+struct capdrv_hw_function {
+    struct capdrv_pci_addr addr;                /**< bus address */
+    struct capdrv_pci_id id;                    /**< identity */
+    uint64_t bar_size[CAPDRV_HW_NUM_BARS];      /**< 0 when not implemented */
+    uint32_t bar_flags[CAPDRV_HW_NUM_BARS];     /**< enum capdrv_hw_bar_flags */
+};
+
+/** A DMA-able memory region from dma_alloc(). */
+struct capdrv_hw_dma {
+    void *cpu;         /**< CPU mapping */
+    uint64_t phys;     /**< device-visible address when no IOMMU translates */
+    size_t size;       /**< bytes, a multiple of 4096 */
+    uintptr_t cookie;  /**< platform's own bookkeeping */
+};
+
+/** One interrupt source to wait on (capdrv_hw_ops::irq_wait). */
+struct capdrv_hw_irq {
+    unsigned fn;     /**< platform function number */
+    unsigned vector; /**< MSI-X vector */
+};
+
+/** The platform operations. Every member is required. */
+struct capdrv_hw_ops {
+    /** Boot probe: enum capdrv_hw_caps bits. */
+    unsigned (*caps)(void *ctx);
+    /** Number of functions (>= 0) or a negative error. */
+    int (*function_count)(void *ctx);
+    /** Describe function @p fn; -CAPDRV_ENOENT past the end. */
+    int (*function_info)(void *ctx, unsigned fn, struct capdrv_hw_function *out);
+    /** Config read; width 1, 2, 4; offset < 4096 and aligned. */
+    int (*cfg_read)(void *ctx, unsigned fn, uint32_t offset, unsigned width, uint32_t *val);
+    /** Config write; same rules as cfg_read. */
+    int (*cfg_write)(void *ctx, unsigned fn, uint32_t offset, unsigned width, uint32_t val);
+    /** BAR read; width 1, 2, 4, 8; the shim has bounds-checked the access. */
+    int (*bar_read)(void *ctx, unsigned fn, unsigned bar, uint64_t offset, unsigned width,
+                    uint64_t *val);
+    /** BAR write; same rules as bar_read. */
+    int (*bar_write)(void *ctx, unsigned fn, unsigned bar, uint64_t offset, unsigned width,
+                     uint64_t val);
+    /** Allocate @p size bytes (multiple of 4096) of DMA-able memory. */
+    int (*dma_alloc)(void *ctx, size_t size, struct capdrv_hw_dma *out);
+    /** Free memory from dma_alloc(); it is unmapped from every function first. */
+    void (*dma_free)(void *ctx, struct capdrv_hw_dma *mem);
+    /** Let function @p fn reach @p mem; returns the device address in @p devaddr
+     *  (the IOVA @p iova with an IOMMU, else mem->phys). */
+    int (*dma_map)(void *ctx, unsigned fn, const struct capdrv_hw_dma *mem, uint64_t iova,
+                   uint64_t *devaddr);
+    /** Undo dma_map(); after it returns the function can no longer reach @p mem. */
+    int (*dma_unmap)(void *ctx, unsigned fn, const struct capdrv_hw_dma *mem, uint64_t devaddr);
+    /** Route MSI-X @p vector of @p fn to a host-side source and enable it. */
+    int (*irq_enable)(void *ctx, unsigned fn, unsigned vector);
+    /** Disable a vector; pending state is dropped. */
+    int (*irq_disable)(void *ctx, unsigned fn, unsigned vector);
+    /** Mask or unmask a vector (a masked vector latches, it does not fire). */
+    int (*irq_mask)(void *ctx, unsigned fn, unsigned vector, bool masked);
+    /** Wait until any source in @p set fired, or @p timeout_ns (0 polls,
+     *  negative waits without bound). Fired sources are consumed and set in
+     *  @p ready. Returns the number fired (> 0) or -CAPDRV_ETIMEDOUT. */
+    int (*irq_wait)(void *ctx, const struct capdrv_hw_irq *set, unsigned n, int64_t timeout_ns,
+                    uint64_t *ready);
+    /** Function-level reset: afterwards the function performs no DMA and has
+     *  its power-on register state (PCIe Base 4.0 §6.6.2). */
+    int (*function_reset)(void *ctx, unsigned fn);
+};
+
+/** A platform instance: operations plus their context. */
+struct capdrv_hw {
+    const struct capdrv_hw_ops *ops; /**< operations */
+    void *ctx;                       /**< passed to every operation */
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CAPDRV_HW_H */

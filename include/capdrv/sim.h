@@ -1,0 +1,291 @@
+/**
+ * @file capdrv/sim.h
+ * @brief The "sim" platform: an in-process, deterministic simulated PCI
+ *        machine implementing include/capdrv/hw.h, with a DMA oracle.
+ *
+ * A simulator instance is a small PCI machine: functions you add to it
+ * (dmatest devices, plain "scratch" functions), DMA-able memory with
+ * simulated physical addresses, an optional IOMMU, MSI-X interrupts and a
+ * simulated clock. capdrv_sim_hw() returns the `struct capdrv_hw` to give to
+ * the kernel shim; the other calls here are for tests: build hostile config
+ * spaces, inject device faults, move simulated time, and ask the DMA oracle
+ * whether any device touched memory it was not mapped to reach.
+ *
+ * Properties tests can rely on:
+ * - **Deterministic.** Nothing depends on the host clock or on scheduling.
+ *   Simulated time (ns, starting at 0) moves only in capdrv_sim_advance()
+ *   and in the platform's irq_wait(), which runs device events in time order
+ *   (ties in function order) instead of sleeping.
+ * - **DMA oracle.** Every device-initiated memory access goes through one
+ *   check: it must lie entirely inside ONE region currently mapped (dma_map)
+ *   for THAT function; with an IOMMU the address is an IOVA of that
+ *   function's map, without one it is a simulated physical address. Any
+ *   other access is refused (the device sees a fault), counted and recorded
+ *   (capdrv_sim_oracle_violations(), capdrv_sim_oracle_last()).
+ * - **Addresses are not pointers.** Simulated physical addresses start at
+ *   0x10_0000_0000, are never reused, and leave an unmapped page between
+ *   regions, so a stale or off-by-one device address always faults.
+ * - **No global state.** Instances are independent. Every call on one
+ *   instance is serialised by an internal lock, so the platform operations
+ *   may be called from several threads (the shim waits without its lock).
+ *
+ * Each function has a 4 KiB configuration space with a type-0 header
+ * (PCI Local Bus 3.0 §6.1), a capability list at 0x40: PCI Express
+ * capability (PCIe Base 4.0 §7.5.3, advertising FLR) followed by MSI-X
+ * (PCI Local Bus 3.0 §6.8.2: table at BAR2 offset 0, PBA at BAR2 offset
+ * 0x800, 2 vectors), and two 32-bit memory BARs: BAR0 (4 KiB, device
+ * registers) and BAR2 (4 KiB, MSI-X table and PBA).
+ *
+ * Example (a test driving a dmatest device directly through the platform):
+ * @code
+ * struct capdrv_sim *sim;
+ * struct capdrv_sim_config cfg = {.iommu = false};
+ * struct capdrv_pci_addr a = {.domain = 0, .bus = 0, .dev = 3, .fn = 0};
+ * unsigned fn;
+ * capdrv_sim_create(&cfg, &sim);
+ * capdrv_sim_add_dmatest(sim, &a, &fn);
+ * struct capdrv_hw hw = capdrv_sim_hw(sim);   // give this to the shim
+ *
+ * struct capdrv_hw_dma mem;
+ * uint64_t dev;
+ * hw.ops->dma_alloc(hw.ctx, 4096, &mem);
+ * hw.ops->dma_map(hw.ctx, fn, &mem, 0, &dev);
+ * hw.ops->irq_enable(hw.ctx, fn, 0);
+ * hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_ADDR, 8, dev);
+ * hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_LEN, 4, 4096);
+ * hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_DELAY_NS, 4, 1000);
+ * hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_CMD, 4, CAPDRV_DMATEST_CMD_FILL);
+ * struct capdrv_hw_irq src = {.fn = fn, .vector = 0};
+ * uint64_t ready;
+ * hw.ops->irq_wait(hw.ctx, &src, 1, -1, &ready);  // runs time to 1000 ns
+ * // capdrv_sim_oracle_violations(sim) == 0
+ * hw.ops->dma_unmap(hw.ctx, fn, &mem, dev);
+ * hw.ops->dma_free(hw.ctx, &mem);
+ * capdrv_sim_destroy(sim);
+ * @endcode
+ */
+#ifndef CAPDRV_SIM_H
+#define CAPDRV_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <capdrv/error.h>
+#include <capdrv/hw.h>
+#include <capdrv/sys.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A simulated machine (opaque). */
+struct capdrv_sim;
+
+/** Default capdrv_sim_config::dma_limit: 256 MiB. */
+#define CAPDRV_SIM_DEFAULT_DMA_LIMIT ((size_t)256 << 20)
+
+/** Most functions one machine may hold. */
+#define CAPDRV_SIM_MAX_FUNCTIONS 256u
+
+/** First simulated physical address handed out by dma_alloc(). */
+#define CAPDRV_SIM_DMA_PHYS_BASE 0x0000001000000000ull
+
+/** Offset of BAR2 at which dmatest and scratch functions place the PBA. */
+#define CAPDRV_SIM_MSIX_PBA_OFFSET 0x800u
+
+/** Machine configuration (capdrv_sim_create()). Zero-initialise it. */
+struct capdrv_sim_config {
+    bool iommu;       /**< report CAPDRV_HW_IOMMU; dma_map() honours IOVAs per function */
+    size_t dma_limit; /**< bytes of live DMA memory allowed; 0 = CAPDRV_SIM_DEFAULT_DMA_LIMIT */
+};
+
+/** One refused device access (capdrv_sim_oracle_last()). */
+struct capdrv_sim_violation {
+    unsigned fn;      /**< platform function number of the device */
+    uint64_t devaddr; /**< device address it used (IOVA or simulated physical) */
+    uint64_t len;     /**< bytes of the access */
+    bool is_write;    /**< true: device wrote memory; false: device read it */
+    uint64_t now_ns;  /**< simulated time of the access */
+};
+
+/** Injectable misbehaviour of a dmatest function (capdrv_sim_dmatest_set_fault()). */
+enum capdrv_sim_dmatest_fault {
+    CAPDRV_SIM_DMATEST_FAULT_NONE = 0,      /**< behave per include/capdrv/dev/dmatest.h */
+    CAPDRV_SIM_DMATEST_FAULT_ROGUE_DMA = 1, /**< DMA to ADDR + 1 MiB instead of ADDR */
+    CAPDRV_SIM_DMATEST_FAULT_NO_IRQ = 2,    /**< complete, but raise no interrupt */
+    CAPDRV_SIM_DMATEST_FAULT_STUCK = 3,     /**< accept a command, never complete it (BUSY until reset) */
+    CAPDRV_SIM_DMATEST_FAULT_DEAD = 4       /**< BAR0 reads return all-ones (surprise removal) */
+};
+
+/** DMA bookkeeping of the platform (capdrv_sim_dma_stats()). */
+struct capdrv_sim_dma_stats {
+    size_t regions;  /**< live dma_alloc() regions */
+    size_t bytes;    /**< their total size */
+    size_t mappings; /**< live dma_map() mappings, all functions */
+};
+
+/**
+ * @brief Create a simulated machine with no functions.
+ * @param cfg configuration, or NULL for the defaults (no IOMMU, 256 MiB).
+ * @param out receives the machine.
+ * @return 0, -CAPDRV_EINVAL if @p out is NULL, or -CAPDRV_ENOMEM.
+ */
+int capdrv_sim_create(const struct capdrv_sim_config *cfg, struct capdrv_sim **out);
+
+/**
+ * @brief Destroy a machine, freeing all DMA memory still allocated.
+ * @param sim the machine, or NULL (nothing happens).
+ */
+void capdrv_sim_destroy(struct capdrv_sim *sim);
+
+/**
+ * @brief The platform interface of a machine, to hand to the kernel shim.
+ * @param sim the machine.
+ * @return the operations (every member implemented) and @p sim as context;
+ *         both members are NULL when @p sim is NULL.
+ */
+struct capdrv_hw capdrv_sim_hw(struct capdrv_sim *sim);
+
+/**
+ * @brief Add a dmatest function (include/capdrv/dev/dmatest.h).
+ * @param sim the machine.
+ * @param addr its bus address (dev 0..31, fn 0..7), unique in the machine.
+ * @param fn_out receives the platform function number (may be NULL).
+ * @return 0, -CAPDRV_EINVAL for a bad argument, -CAPDRV_EEXIST if @p addr
+ *         is taken, -CAPDRV_ENOSPC past CAPDRV_SIM_MAX_FUNCTIONS, -CAPDRV_ENOMEM.
+ */
+int capdrv_sim_add_dmatest(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                           unsigned *fn_out);
+
+/**
+ * @brief Add a plain function: BAR0 is a 4 KiB register file (a read
+ *        returns what was last written, widths 1/2/4/8), BAR2 holds MSI-X
+ *        (2 vectors). It never DMAs or interrupts on its own; see
+ *        capdrv_sim_device_dma() and capdrv_sim_irq_raise().
+ * @param sim the machine.
+ * @param addr its bus address, unique in the machine.
+ * @param vendor PCI vendor id.
+ * @param device PCI device id.
+ * @param class_code 24-bit class code (base class, subclass, prog-if).
+ * @param fn_out receives the platform function number (may be NULL).
+ * @return as capdrv_sim_add_dmatest(); -CAPDRV_EINVAL if @p class_code has
+ *         more than 24 bits.
+ */
+int capdrv_sim_add_scratch(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                           uint16_t vendor, uint16_t device, uint32_t class_code,
+                           unsigned *fn_out);
+
+/**
+ * @brief Overwrite raw configuration-space bytes, ignoring read-only-ness
+ *        and side effects (to build hostile config spaces). Read-only bytes
+ *        keep the poked value across function resets; writable ones return
+ *        to their power-on value.
+ * @param sim the machine.
+ * @param fn platform function number.
+ * @param offset byte offset, aligned to @p width.
+ * @param width 1, 2 or 4.
+ * @param value little-endian value to store.
+ * @return 0, -CAPDRV_ENOENT for an unknown function, -CAPDRV_EINVAL for a
+ *         bad width or alignment, -CAPDRV_EFAULT past 4096.
+ */
+int capdrv_sim_cfg_poke(struct capdrv_sim *sim, unsigned fn, uint32_t offset, unsigned width,
+                        uint32_t value);
+
+/**
+ * @brief Make a dmatest function misbehave. The fault stays until set back
+ *        to NONE; function resets do not clear it.
+ * @param sim the machine.
+ * @param fn platform function number of a dmatest function.
+ * @param fault the misbehaviour.
+ * @return 0, -CAPDRV_ENOENT for an unknown function, -CAPDRV_ENODEV if it
+ *         is not a dmatest, -CAPDRV_EINVAL for an unknown fault.
+ */
+int capdrv_sim_dmatest_set_fault(struct capdrv_sim *sim, unsigned fn,
+                                 enum capdrv_sim_dmatest_fault fault);
+
+/**
+ * @brief Number of device accesses the DMA oracle refused since creation
+ *        or the last capdrv_sim_oracle_reset().
+ * @param sim the machine.
+ * @return the count (0 when @p sim is NULL).
+ */
+unsigned long capdrv_sim_oracle_violations(const struct capdrv_sim *sim);
+
+/**
+ * @brief The most recent refused access.
+ * @param sim the machine.
+ * @param out receives it.
+ * @return 0, -CAPDRV_ENOENT if there was none, -CAPDRV_EINVAL for NULL arguments.
+ */
+int capdrv_sim_oracle_last(const struct capdrv_sim *sim, struct capdrv_sim_violation *out);
+
+/**
+ * @brief Forget all recorded violations (count back to 0).
+ * @param sim the machine.
+ */
+void capdrv_sim_oracle_reset(struct capdrv_sim *sim);
+
+/**
+ * @brief Let function @p fn perform a DMA access, as a device model would:
+ *        it goes through the oracle (and counts as a violation if refused).
+ *        For tests of functions that have no DMA engine of their own.
+ * @param sim the machine.
+ * @param fn platform function number.
+ * @param devaddr device address (IOVA with an IOMMU, else simulated physical).
+ * @param buf source (@p is_write) or destination of @p len bytes.
+ * @param len bytes; 0 accesses nothing and succeeds.
+ * @param is_write true: write memory from @p buf; false: read into @p buf.
+ * @return 0, -CAPDRV_EFAULT if the oracle refused, -CAPDRV_ENOENT for an
+ *         unknown function, -CAPDRV_EINVAL for NULL @p buf with @p len > 0.
+ */
+int capdrv_sim_device_dma(struct capdrv_sim *sim, unsigned fn, uint64_t devaddr, void *buf,
+                          size_t len, bool is_write);
+
+/**
+ * @brief Make function @p fn signal MSI-X @p vector, as its device model
+ *        would (delivered, latched as pending, or dropped per the vector's
+ *        state; PCI Local Bus 3.0 §6.8.3).
+ * @param sim the machine.
+ * @param fn platform function number.
+ * @param vector MSI-X vector.
+ * @return 0, -CAPDRV_ENOENT for an unknown function or vector.
+ */
+int capdrv_sim_irq_raise(struct capdrv_sim *sim, unsigned fn, unsigned vector);
+
+/**
+ * @brief Run simulated time forward by @p ns, performing every device
+ *        event due in between in time order.
+ * @param sim the machine.
+ * @param ns nanoseconds (saturates at UINT64_MAX).
+ */
+void capdrv_sim_advance(struct capdrv_sim *sim, uint64_t ns);
+
+/**
+ * @brief Current simulated time.
+ * @param sim the machine.
+ * @return nanoseconds since creation (0 when @p sim is NULL).
+ */
+uint64_t capdrv_sim_now(const struct capdrv_sim *sim);
+
+/**
+ * @brief How many function-level resets function @p fn has had (through
+ *        function_reset() or Initiate FLR in its Device Control register).
+ * @param sim the machine.
+ * @param fn platform function number.
+ * @return the count (0 for an unknown function).
+ */
+unsigned capdrv_sim_reset_count(const struct capdrv_sim *sim, unsigned fn);
+
+/**
+ * @brief DMA bookkeeping, e.g. to check that a shim freed everything.
+ * @param sim the machine.
+ * @param out receives the counts.
+ * @return 0 or -CAPDRV_EINVAL for NULL arguments.
+ */
+int capdrv_sim_dma_stats(const struct capdrv_sim *sim, struct capdrv_sim_dma_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CAPDRV_SIM_H */

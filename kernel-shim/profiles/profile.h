@@ -1,0 +1,79 @@
+/* Device profiles: what the shim knows about a device class so it can
+ * enforce register-level rules and the DMA lanes.
+ *
+ * A profile lists the registers of one BAR as data (offset, width, access,
+ * kind). When a function matches a profile, every window into that BAR
+ * admits only those registers. Register kinds:
+ *   PLAIN    - forwarded to the device as is;
+ *   SHADOW   - kept by the shim (e.g. a DMA address register): the provider
+ *              reads back what it wrote, the device sees nothing until the
+ *              doorbell;
+ *   DOORBELL - a notify: the profile's doorbell() validates (direct lane) or
+ *              materialises (brokered lane) every DMA reference the
+ *              notification publishes, then writes the device.
+ */
+#ifndef CAPDRV_SHIM_PROFILE_H
+#define CAPDRV_SHIM_PROFILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <capdrv/sys.h>
+
+#define SHIM_PROFILE_STATE_MAX 64 /* bytes of per-claim profile state */
+
+enum shim_reg_access { SHIM_REG_R = 1, SHIM_REG_W = 2, SHIM_REG_RW = 3 };
+enum shim_reg_kind { SHIM_REG_PLAIN = 0, SHIM_REG_SHADOW = 1, SHIM_REG_DOORBELL = 2 };
+
+struct shim_reg {
+    uint32_t offset; /* inside the profile's BAR */
+    uint8_t width;   /* exact access width */
+    uint8_t access;  /* enum shim_reg_access */
+    uint8_t kind;    /* enum shim_reg_kind */
+    uint8_t shadow;  /* SHADOW: index into the profile's shadow array */
+};
+
+struct capdrv_shim;
+struct shim_grant;
+
+/* What a profile callback may touch. */
+struct shim_profile_ctx {
+    struct capdrv_shim *shim;
+    struct shim_grant *g;
+    uint32_t gi;
+};
+
+struct shim_profile {
+    const char *name;
+    bool (*match)(const struct capdrv_pci_id *id);
+    bool dma;             /* may own a DMA pool (grant class DMA_CAPABLE) */
+    bool nvme;            /* may back a NVME_CONTROLLER grant */
+    int regmap_bar;       /* BAR the register table describes, -1: none */
+    const struct shim_reg *regs;
+    unsigned n_regs;
+    /* Shadow registers live in the grant's profile state as uint64_t[]. */
+    unsigned n_shadows;
+    /* A doorbell write of @val to @reg: validate/materialise, then write. */
+    int (*doorbell)(struct shim_profile_ctx *ctx, const struct shim_reg *reg, uint64_t val);
+    /* Read device state: true when the function has no DMA in flight. */
+    bool (*idle)(struct shim_profile_ctx *ctx);
+};
+
+/* The profile a function matches, or NULL. */
+const struct shim_profile *shim_profile_find(const struct capdrv_pci_id *id);
+
+/* Services for profiles (implemented in mmio.c and ledger.c). */
+uint64_t *shim_profile_shadows(struct shim_profile_ctx *ctx);
+int shim_profile_bar_read(struct shim_profile_ctx *ctx, uint64_t offset, unsigned width,
+                          uint64_t *val);
+int shim_profile_bar_write(struct shim_profile_ctx *ctx, uint64_t offset, unsigned width,
+                           uint64_t val);
+/* Check [ref, ref+len) against the ledger for this grant and return the
+ * device address; records the buffer as in flight. -CAPDRV_EFAULT when the
+ * range is not inside one live buffer of this grant. */
+int shim_profile_dma_publish(struct shim_profile_ctx *ctx, uint64_t ref, uint64_t len,
+                             uint64_t *devaddr);
+
+extern const struct shim_profile shim_profile_dmatest;
+
+#endif
