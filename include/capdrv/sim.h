@@ -23,8 +23,9 @@
  *   other access is refused (the device sees a fault), counted and recorded
  *   (capdrv_sim_oracle_violations(), capdrv_sim_oracle_last()).
  * - **Addresses are not pointers.** Simulated physical addresses start at
- *   0x10_0000_0000, are never reused, and leave an unmapped page between
- *   regions, so a stale or off-by-one device address always faults.
+ *   CAPDRV_SIM_DMA_PHYS_BASE (above 4 GiB), are never reused, and leave an
+ *   unmapped page between regions, so a stale or off-by-one device address
+ *   always faults.
  * - **No global state.** Instances are independent. Every call on one
  *   instance is serialised by an internal lock, so the platform operations
  *   may be called from several threads (the shim waits without its lock).
@@ -88,8 +89,10 @@ struct capdrv_sim;
 /** Most functions one machine may hold. */
 #define CAPDRV_SIM_MAX_FUNCTIONS 256u
 
-/** First simulated physical address handed out by dma_alloc(). */
-#define CAPDRV_SIM_DMA_PHYS_BASE 0x0000001000000000ull
+/** First simulated physical address handed out by dma_alloc(). Above 4 GiB
+ *  and with non-zero low 32 bits, so neither the address nor a truncated
+ *  copy of it looks like a small number or a zero register. */
+#define CAPDRV_SIM_DMA_PHYS_BASE 0x000000135a7c0000ull
 
 /** Offset of BAR2 at which dmatest and scratch functions place the PBA. */
 #define CAPDRV_SIM_MSIX_PBA_OFFSET 0x800u
