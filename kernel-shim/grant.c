@@ -193,6 +193,23 @@ int capdrv_shim_sys_grant_reset(struct capdrv_shim *shim, struct shim_provider *
     return rc;
 }
 
+/* Bits of config dword @dword that a provider must not see: BAR address
+ * bits (PCI 3.0 §6.2.5.1: low 4 flag bits of a memory BAR, 2 of an I/O BAR;
+ * the upper dword of a 64-bit BAR is all address) and ROM address bits. */
+static uint32_t cfg_hidden_bits(const struct shim_grant *g, uint32_t dword)
+{
+    if (dword >= PCI_BAR0 && dword < PCI_BAR0 + 4 * CAPDRV_HW_NUM_BARS) {
+        unsigned i = (dword - PCI_BAR0) / 4;
+        if (i > 0 && (g->fn.bar_flags[i - 1] & CAPDRV_HW_BAR_64))
+            return 0xffffffffu;
+        return (g->fn.bar_flags[i] & CAPDRV_HW_BAR_MEM) || !g->fn.bar_size[i] ? 0xfffffff0u
+                                                                               : 0xfffffffcu;
+    }
+    if (dword == PCI_ROM)
+        return 0xfffff800u;
+    return 0;
+}
+
 static bool cfg_access_ok(uint32_t offset, unsigned width)
 {
     return (width == 1 || width == 2 || width == 4) && (offset & (width - 1u)) == 0;
@@ -216,11 +233,9 @@ int capdrv_shim_sys_cfg_read(struct capdrv_shim *shim, struct shim_provider *p, 
         /* BARs and the expansion ROM hold host-physical MMIO addresses:
          * virtualise them (only the flag bits are shown), as VFIO does. */
         for (uint32_t b = 0; b < width; b++) {
-            uint32_t at = offset + b;
-            bool bar = (at >= PCI_BAR0 && at < PCI_BAR0 + 24) || (at >= PCI_ROM && at < PCI_ROM + 4);
-            bool flags_byte = bar && at < PCI_ROM && (at & 3u) == 0;
-            if (bar)
-                v &= ~((flags_byte ? 0xf0u : 0xffu) << (8 * b));
+            uint32_t hide = cfg_hidden_bits(g, (offset + b) & ~3u);
+            uint32_t hide_byte = (hide >> (8 * ((offset + b) & 3u))) & 0xffu;
+            v &= ~(hide_byte << (8 * b));
         }
         *val = v;
     }

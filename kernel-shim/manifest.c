@@ -778,6 +778,8 @@ static int parse(struct mp *p, const void *blob, size_t len, struct shim_manifes
         put(p, " bytes is shorter than a device-tree header");
         return -CAPDRV_EINVAL;
     }
+    if ((uintptr_t)blob & 7u) /* libfdt's requirement; refuse before it reads */
+        return refuse(p, "blob is not 8-byte aligned");
     int err = fdt_check_header(blob);
     if (err != 0)
         return refuse_fdt(p, "bad device-tree header", err);

@@ -68,7 +68,7 @@ struct shim_manifest_grant {
     uint32_t class_code, class_mask; /* SHIM_MATCH_CLASS (24 bits each) */
     struct capdrv_pci_addr addr; /* SHIM_MATCH_ADDR */
     uint64_t pool_bytes;         /* 0: no DMA pool */
-    uint32_t pool_buffers;       /* 0 with pool_bytes > 0: defaults to 1024 */
+    uint32_t pool_buffers;       /* 0 iff pool_bytes == 0; 1024 if pool-buffers is absent */
     uint32_t n_irqs;             /* <= SHIM_MAX_IRQS */
     enum capdrv_dma_backend backend; /* per-grant override; AUTO = none */
     struct shim_manifest_window windows[SHIM_MAX_WINDOWS];
@@ -81,10 +81,13 @@ struct shim_manifest {
     unsigned n_grants;                  /* 1..SHIM_MAX_GRANTS */
 };
 
-/* Parse @blob (@len bytes; the blob's own totalsize must not exceed @len).
- * On success fills @out (free with shim_manifest_free()). On failure returns
- * -CAPDRV_EINVAL (or -CAPDRV_ENOMEM), leaves @out empty, and writes a reason
- * naming the offending node/property into @why. Grant names are unique. */
+/* Parse @blob (@len bytes, 8-byte aligned as libfdt requires; the blob's
+ * own totalsize must not exceed @len). On success fills @out (free with
+ * shim_manifest_free()); @out never points into @blob. On failure returns
+ * -CAPDRV_EINVAL (or -CAPDRV_ENOMEM), leaves @out zeroed, writes one reason
+ * naming the offending node/property into @why (may be NULL), and logs
+ * "manifest-refused" at CAPDRV_LOG_WARN. Grant names are unique, and so are
+ * window names within a grant. */
 int shim_manifest_parse(struct capdrv_env *env, const void *blob, size_t len,
                         struct shim_manifest *out, char *why, size_t why_len);
 

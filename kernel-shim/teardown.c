@@ -28,6 +28,12 @@ void shim_quiesce(struct capdrv_shim *shim, uint32_t gi, bool force_reset)
                        (uint64_t)-rc);
         for (unsigned i = 0; i < SHIM_PROFILE_STATE_MAX / 8; i++)
             g->profile_state[i] = 0;
+        /* A reset disables MSI-X (PCI 3.0 §6.8.2.3); vectors the provider
+         * still holds must keep working, so route them again. */
+        for (unsigned v = 0; v < SHIM_MAX_IRQS; v++)
+            if (g->irq_slot[v] != SHIM_CAP_NO_PARENT &&
+                shim->hw.ops->irq_enable(shim->hw.ctx, g->hw_fn, v) < 0)
+                capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "irq-reenable-failed", gi, v);
     }
     g->inflight = 0;
     for (uint32_t i = 0; i < shim->ledger.n; i++)

@@ -120,7 +120,9 @@ struct capdrv_hw_ops {
     int (*irq_wait)(void *ctx, const struct capdrv_hw_irq *set, unsigned n, int64_t timeout_ns,
                     uint64_t *ready);
     /** Function-level reset: afterwards the function performs no DMA and has
-     *  its power-on register state (PCIe Base 4.0 §6.6.2). */
+     *  its power-on register state (PCIe Base 4.0 §6.6.2), including MSI-X
+     *  disabled: every vector must be enabled again with irq_enable(). DMA
+     *  mappings are not touched. */
     int (*function_reset)(void *ctx, unsigned fn);
 };
 

@@ -1,6 +1,9 @@
+#define _DEFAULT_SOURCE /* mmap, MAP_ANONYMOUS */
 #include "mtest.h"
 
 #include <libfdt.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +88,9 @@ static int all_zero(const void *p, size_t n)
 
 static void check_name(const char *s, int printable)
 {
-    size_t n = strnlen(s, CAPDRV_NAME_MAX);
+    const char *end = memchr(s, '\0', CAPDRV_NAME_MAX);
+    assert_non_null(end);
+    size_t n = (size_t)(end - s);
     assert_true(n > 0 && n < CAPDRV_NAME_MAX);
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -314,4 +319,28 @@ void *fb_good(size_t *len)
     fb_end(&b);
     fb_end(&b);
     return fb_finish(&b, len);
+}
+
+void *mt_guarded(struct mt_guard *g, const void *src, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t room = (len + 7u) & ~(size_t)7u; /* keep the blob 8-byte aligned */
+    size_t data_pages = (room + page - 1) / page;
+    if (data_pages == 0)
+        data_pages = 1;
+    g->map_len = (data_pages + 1) * page;
+    g->map = mmap(NULL, g->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(g->map != MAP_FAILED);
+    unsigned char *guard = (unsigned char *)g->map + data_pages * page;
+    assert_int_equal(mprotect(guard, page, PROT_NONE), 0);
+    unsigned char *blob = guard - room;
+    if (len)
+        memcpy(blob, src, len);
+    return blob;
+}
+
+void mt_guarded_free(struct mt_guard *g)
+{
+    munmap(g->map, g->map_len);
+    g->map = NULL;
 }

@@ -40,6 +40,16 @@ void *mt_load_path(const char *path, size_t *len);
 /* Exact-size heap copy of @len bytes (a 1-byte allocation for @len 0). */
 void *mt_copy(const void *src, size_t len);
 
+/* A copy that ends at most 7 bytes (alignment slack) before an
+ * inaccessible page, so an over-read by anyone - libfdt included, which
+ * the sanitizers do not instrument - faults. */
+struct mt_guard {
+    void *map;
+    size_t map_len;
+};
+void *mt_guarded(struct mt_guard *g, const void *src, size_t len);
+void mt_guarded_free(struct mt_guard *g);
+
 /* Parse, asserting the contract: rc is 0, -EINVAL or -ENOMEM; on failure
  * *m is zeroed, a reason was written, one "manifest-refused" line was
  * logged with a = -rc, and no allocation is left; on success every

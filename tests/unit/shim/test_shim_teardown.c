@@ -194,6 +194,28 @@ static void test_interrupts(void **state)
     fx_done(&b.f);
 }
 
+/* A quiesce reset (revoking one busy buffer) must not silence the
+ * interrupt vectors the provider still holds. */
+static void test_interrupt_survives_quiesce(void **state)
+{
+    (void)state;
+    struct busy b;
+    start_busy(&b, false);
+    capdrv_cap_t irq, buf2;
+    assert_int_equal(capdrv_irq_open(b.f.p1, b.g, 0, &irq), 0);
+    unsigned resets = capdrv_sim_reset_count(b.f.sim, b.f.fn_dma0);
+    assert_int_equal(capdrv_shim_revoke(b.f.shim, b.f.p1, b.buf), 0);
+    assert_int_equal(capdrv_sim_reset_count(b.f.sim, b.f.fn_dma0), resets + 1);
+    struct capdrv_dmabuf_info bi;
+    assert_int_equal(capdrv_dma_alloc(b.f.p1, b.pool, 4096, &buf2, &bi), 0);
+    assert_int_equal(fx_dmatest_cmd(b.f.p1, b.m, capdrv_dma_ref(&bi, 0), 4096,
+                                    CAPDRV_DMATEST_CMD_FILL, 0x42424242u, 500), 0);
+    uint64_t ready = 0;
+    assert_int_equal(capdrv_irq_wait(b.f.p1, &irq, 1, 1000000, &ready), 1);
+    assert_int_equal(((uint8_t *)bi.cpu)[4095], 0x42);
+    fx_done(&b.f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_function_reset_keeps_grant),
         cmocka_unit_test(test_provider_death_tears_down),
         cmocka_unit_test(test_interrupts),
+        cmocka_unit_test(test_interrupt_survives_quiesce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
