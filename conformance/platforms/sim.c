@@ -47,7 +47,7 @@ static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_
      * brokered must not depend on its absence). */
     struct capdrv_sim_config cfg = {.iommu = lane == CAPDRV_LANE_DIRECT};
     struct capdrv_pci_addr a3 = {0, 0, 3, 0}, a4 = {0, 0, 4, 0}, a5 = {0, 0, 5, 0};
-    int rc;
+    int rc = 0;
     if (!p->env || (rc = capdrv_sim_create(&cfg, &p->sim)) < 0 ||
         (rc = capdrv_sim_add_dmatest(p->sim, &a3, &p->fn_dev)) < 0 ||
         (rc = capdrv_sim_add_scratch(p->sim, &a4, 0x1234, 0x5678, 0x058000, &p->fn_plain)) < 0 ||
