@@ -64,9 +64,11 @@ int shim_pci_find_msix(struct capdrv_shim *shim, struct shim_grant *g, char *why
                 .pba_off = pba & ~7u,
             };
             if (x.table_bar >= CAPDRV_HW_NUM_BARS || x.pba_bar >= CAPDRV_HW_NUM_BARS ||
+                !(g->fn.bar_flags[x.table_bar] & CAPDRV_HW_BAR_MEM) ||
+                !(g->fn.bar_flags[x.pba_bar] & CAPDRV_HW_BAR_MEM) ||
                 !shim_range_within(x.table_off, (uint64_t)x.table_size * 16u, g->fn.bar_size[x.table_bar]) ||
                 !shim_range_within(x.pba_off, ((x.table_size + 63u) / 64u) * 8u, g->fn.bar_size[x.pba_bar])) {
-                why_msix(why, why_len, g, "MSI-X table or PBA outside its BAR");
+                why_msix(why, why_len, g, "MSI-X table or PBA outside a memory BAR");
                 return -CAPDRV_EPROTO;
             }
             g->msix = x;

@@ -71,7 +71,10 @@ struct capdrv_shim_config {
  * @return 0; -CAPDRV_EINVAL (malformed manifest), -CAPDRV_ENODEV (a grant
  *         matches no function), -CAPDRV_EACCES (grant class does not fit the
  *         function), -CAPDRV_EFAULT (a window outside its BAR or over the
- *         MSI-X table), -CAPDRV_ENOTSUP (backend unavailable), -CAPDRV_ENOMEM.
+ *         MSI-X table), -CAPDRV_EPROTO (malformed configuration space: a
+ *         looping capability list, an MSI-X table outside a memory BAR),
+ *         -CAPDRV_EIO (the platform failed a config read),
+ *         -CAPDRV_ENOTSUP (backend unavailable), -CAPDRV_ENOMEM.
  */
 int capdrv_shim_create(const struct capdrv_shim_config *cfg, struct capdrv_shim **out, char *why,
                        size_t why_len);
