@@ -168,6 +168,40 @@ static void test_null_arguments(void **state)
     fx_done(&f);
 }
 
+static void test_forged_type_on_live_slot(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_basic(&f, false);
+    capdrv_cap_t g = fx_open(f.p1, "dma0");
+    capdrv_cap_t m = fx_mmio(f.p1, g, 0);
+    const capdrv_cap_t type_mask = 0xffull << CAPDRV_CAP_TYPE_SHIFT;
+    /* Release takes any type; a handle claiming to be a grant for the
+     * window's live slot is forged and must not release anything. */
+    capdrv_cap_t forged = (m & ~type_mask) | ((capdrv_cap_t)CAPDRV_CAP_GRANT << CAPDRV_CAP_TYPE_SHIFT);
+    assert_int_equal(capdrv_cap_release(f.p1, forged), -CAPDRV_EBADF);
+    uint64_t v;
+    assert_int_equal(capdrv_mmio_read(f.p1, m, CAPDRV_DMATEST_ID, 4, &v), 0);
+    assert_int_equal(capdrv_grant_lane(f.p1, g), CAPDRV_LANE_BROKERED);
+    fx_done(&f);
+}
+
+static void test_grant_release_always_resets(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_basic(&f, false);
+    capdrv_cap_t g = fx_open(f.p1, "dma0");
+    fx_mmio(f.p1, g, 0);
+    unsigned before = capdrv_sim_reset_count(f.sim, f.fn_dma0);
+    /* Nothing in flight: release must still reset, since the provider may
+     * have programmed the device through its window in ways the shim
+     * does not track. */
+    assert_int_equal(capdrv_cap_release(f.p1, g), 0);
+    assert_int_equal(capdrv_sim_reset_count(f.sim, f.fn_dma0), before + 1);
+    fx_done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +213,8 @@ int main(void)
         cmocka_unit_test(test_handles_are_per_provider),
         cmocka_unit_test(test_window_and_irq_claims_exclusive),
         cmocka_unit_test(test_null_arguments),
+        cmocka_unit_test(test_forged_type_on_live_slot),
+        cmocka_unit_test(test_grant_release_always_resets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

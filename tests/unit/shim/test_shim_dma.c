@@ -32,6 +32,8 @@ static void test_quota(void **state)
     struct capdrv_dmabuf_info bi;
     capdrv_cap_t b, x;
     assert_int_equal(capdrv_dma_alloc(l.f.p1, l.pool, 0, &x, &bi), -CAPDRV_EINVAL);
+    /* Larger than any one buffer may be: invalid, whatever the quota. */
+    assert_int_equal(capdrv_dma_alloc(l.f.p1, l.pool, (1u << 30) + 1, &x, &bi), -CAPDRV_EINVAL);
     assert_int_equal(capdrv_dma_alloc(l.f.p1, l.pool, 0x10001, &x, &bi), -CAPDRV_ENOSPC); /* 64 KiB quota */
     b = alloc(&l, 1, &bi);
     assert_int_equal(bi.size, 4096); /* rounded to a page */
@@ -90,6 +92,46 @@ static void lane_roundtrip(bool iommu)
 
 static void test_brokered_lane_roundtrip(void **state) { (void)state; lane_roundtrip(false); }
 static void test_direct_lane_roundtrip(void **state) { (void)state; lane_roundtrip(true); }
+
+/* The buffer-count quota binds before the byte quota does. */
+static void test_buffer_count_quota(void **state)
+{
+    (void)state;
+    struct lane_fx l;
+    lane_setup(&l, false);
+    struct capdrv_dmabuf_info bi;
+    capdrv_cap_t x;
+    for (int i = 0; i < 4; i++) /* pool-buffers = 4; 16 KiB of 64 KiB used */
+        alloc(&l, 4096, &bi);
+    assert_int_equal(capdrv_dma_alloc(l.f.p1, l.pool, 4096, &x, &bi), -CAPDRV_ENOSPC);
+    fx_done(&l.f);
+}
+
+/* A token outlives its buffer: once the ledger slot is reused, the old
+ * token must not reach the new buffer (generation), and a token whose tag
+ * is altered is not a token. */
+static void test_stale_and_mistagged_tokens(void **state)
+{
+    (void)state;
+    struct lane_fx l;
+    lane_setup(&l, false);
+    struct capdrv_dmabuf_info a, b;
+    capdrv_cap_t ab = alloc(&l, 4096, &a);
+    uint64_t old = capdrv_dma_ref(&a, 0);
+    assert_int_equal(capdrv_cap_release(l.f.p1, ab), 0);
+    alloc(&l, 4096, &b);
+    assert_int_equal(old & 0xffffffff00000000ull & ~(0xfffull << 48),
+                     b.ref_base & ~(0xfffull << 48)); /* same ledger slot reused */
+    assert_int_not_equal(old, b.ref_base);
+    assert_int_equal(fx_dmatest_cmd(l.f.p1, l.m, old, 16, CAPDRV_DMATEST_CMD_FILL, 1, 0), -CAPDRV_EFAULT);
+    uint64_t mistagged = capdrv_dma_ref(&b, 0) ^ (1ull << 60);
+    assert_int_equal(fx_dmatest_cmd(l.f.p1, l.m, mistagged, 16, CAPDRV_DMATEST_CMD_FILL, 1, 0), -CAPDRV_EFAULT);
+    /* LEN above the device maximum never reaches the ledger check. */
+    assert_int_equal(fx_dmatest_cmd(l.f.p1, l.m, capdrv_dma_ref(&b, 0), CAPDRV_DMATEST_MAX_LEN + 1,
+                                    CAPDRV_DMATEST_CMD_FILL, 1, 0), -CAPDRV_EINVAL);
+    assert_int_equal(((uint8_t *)b.cpu)[0], 0);
+    fx_done(&l.f);
+}
 
 /* Brokered lane: the provider never learns a device address. It can read
  * its references and the shadowed ADDR register back; none is the address
@@ -214,13 +256,26 @@ static void test_rewrite_after_notify_changes_nothing(void **state)
 struct scrub_spy {
     struct capdrv_hw inner;
     struct capdrv_hw_ops ops;
-    unsigned frees, dirty_frees;
+    unsigned frees, dirty_frees, unmaps, free_while_mapped;
+    uintptr_t mapped[16]; /* cookies currently mapped */
 };
+
+static void spy_track(struct scrub_spy *s, uintptr_t cookie, bool add)
+{
+    for (unsigned i = 0; i < 16; i++)
+        if (add ? s->mapped[i] == 0 : s->mapped[i] == cookie) {
+            s->mapped[i] = add ? cookie : 0;
+            return;
+        }
+}
 
 static void spy_dma_free(void *ctx, struct capdrv_hw_dma *mem)
 {
     struct scrub_spy *s = ctx;
     s->frees++;
+    for (unsigned i = 0; i < 16; i++)
+        if (s->mapped[i] == mem->cookie)
+            s->free_while_mapped++; /* the device could still reach it */
     for (size_t i = 0; i < mem->size; i++)
         if (((uint8_t *)mem->cpu)[i]) {
             s->dirty_frees++;
@@ -239,8 +294,22 @@ SPY_FWD(cfg_write, int, (void *ctx, unsigned fn, uint32_t o, unsigned w, uint32_
 SPY_FWD(bar_read, int, (void *ctx, unsigned fn, unsigned b, uint64_t o, unsigned w, uint64_t *v), (s->inner.ctx, fn, b, o, w, v))
 SPY_FWD(bar_write, int, (void *ctx, unsigned fn, unsigned b, uint64_t o, unsigned w, uint64_t v), (s->inner.ctx, fn, b, o, w, v))
 SPY_FWD(dma_alloc, int, (void *ctx, size_t n, struct capdrv_hw_dma *o), (s->inner.ctx, n, o))
-SPY_FWD(dma_map, int, (void *ctx, unsigned fn, const struct capdrv_hw_dma *m, uint64_t i, uint64_t *d), (s->inner.ctx, fn, m, i, d))
-SPY_FWD(dma_unmap, int, (void *ctx, unsigned fn, const struct capdrv_hw_dma *m, uint64_t d), (s->inner.ctx, fn, m, d))
+static int spy_dma_map(void *ctx, unsigned fn, const struct capdrv_hw_dma *m, uint64_t i, uint64_t *d)
+{
+    struct scrub_spy *s = ctx;
+    int rc = s->inner.ops->dma_map(s->inner.ctx, fn, m, i, d);
+    if (rc == 0)
+        spy_track(s, m->cookie, true);
+    return rc;
+}
+
+static int spy_dma_unmap(void *ctx, unsigned fn, const struct capdrv_hw_dma *m, uint64_t d)
+{
+    struct scrub_spy *s = ctx;
+    s->unmaps++;
+    spy_track(s, m->cookie, false);
+    return s->inner.ops->dma_unmap(s->inner.ctx, fn, m, d);
+}
 SPY_FWD(irq_enable, int, (void *ctx, unsigned fn, unsigned v), (s->inner.ctx, fn, v))
 SPY_FWD(irq_disable, int, (void *ctx, unsigned fn, unsigned v), (s->inner.ctx, fn, v))
 SPY_FWD(irq_mask, int, (void *ctx, unsigned fn, unsigned v, bool m), (s->inner.ctx, fn, v, m))
@@ -278,6 +347,8 @@ static void test_freed_memory_is_scrubbed_first(void **state)
     f.p1 = NULL;
     assert_int_equal(spy.frees, 3);
     assert_int_equal(spy.dirty_frees, 0);
+    assert_int_equal(spy.unmaps, 3);             /* every buffer unmapped ... */
+    assert_int_equal(spy.free_while_mapped, 0);  /* ... before it was freed */
     struct capdrv_shim_stats st;
     assert_int_equal(capdrv_shim_stats(f.shim, &st), 0);
     assert_int_equal(st.scrubbed_bytes, 3 * 8192);
@@ -288,6 +359,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_buffer_count_quota),
+        cmocka_unit_test(test_stale_and_mistagged_tokens),
         cmocka_unit_test(test_any_function_has_no_pool),
         cmocka_unit_test(test_brokered_lane_roundtrip),
         cmocka_unit_test(test_direct_lane_roundtrip),

@@ -143,6 +143,35 @@ static void test_irqs_limited_by_device(void **state)
     fx_done(&f);
 }
 
+static void test_window_over_pba_refused(void **state)
+{
+    (void)state;
+    create_fails("window_over_pba", false, -CAPDRV_EFAULT, "pba");
+}
+
+static void test_function_bound_once(void **state)
+{
+    (void)state;
+    /* Both grants match the only scratch function: the second finds none. */
+    create_fails("two_grants_one_fn", false, -CAPDRV_ENODEV, "second");
+}
+
+static void test_irqs_clamped_to_msix_table(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_machine(&f, false);
+    assert_int_equal(fx_shim(&f, "many_irqs"), 0);
+    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    struct capdrv_grant_info gi;
+    assert_int_equal(capdrv_grant_info(f.p1, 0, &gi), 0);
+    assert_int_equal(gi.n_irqs, CAPDRV_DMATEST_NUM_VECTORS);
+    capdrv_cap_t g = fx_open(f.p1, "g0"), irq;
+    assert_int_equal(capdrv_irq_open(f.p1, g, CAPDRV_DMATEST_NUM_VECTORS, &irq), -CAPDRV_ENOENT);
+    assert_int_equal(capdrv_irq_open(f.p1, g, CAPDRV_DMATEST_NUM_VECTORS - 1, &irq), 0);
+    fx_done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +183,9 @@ int main(void)
         cmocka_unit_test(test_override_to_brokered_on_iommu),
         cmocka_unit_test(test_hostile_config_space_refused),
         cmocka_unit_test(test_irqs_limited_by_device),
+        cmocka_unit_test(test_window_over_pba_refused),
+        cmocka_unit_test(test_function_bound_once),
+        cmocka_unit_test(test_irqs_clamped_to_msix_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -147,6 +147,21 @@ static void test_config_space_rules(void **state)
     fx_done(&f);
 }
 
+static void test_rom_address_hidden(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_basic(&f, false);
+    capdrv_cap_t g = fx_open(f.p1, "dma0");
+    assert_int_equal(capdrv_sim_cfg_poke(f.sim, f.fn_dma0, 0x30, 4, 0xfeed0801u), 0);
+    uint32_t v;
+    assert_int_equal(capdrv_cfg_read(f.p1, g, 0x30, 4, &v), 0);
+    assert_int_equal(v, 0x00000001u); /* enable bit only; address bits 31:11 hidden */
+    assert_int_equal(capdrv_cfg_read(f.p1, g, 0x32, 2, &v), 0);
+    assert_int_equal(v, 0);
+    fx_done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -154,6 +169,7 @@ int main(void)
         cmocka_unit_test(test_read_only_window),
         cmocka_unit_test(test_register_map_enforced),
         cmocka_unit_test(test_config_space_rules),
+        cmocka_unit_test(test_rom_address_hidden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

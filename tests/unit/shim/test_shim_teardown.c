@@ -216,11 +216,28 @@ static void test_interrupt_survives_quiesce(void **state)
     fx_done(&b.f);
 }
 
+/* A device whose STATUS reads all-ones (gone, or lying) is not idle: the
+ * shim must reset it before unmapping a buffer it was given. */
+static void test_dead_device_is_not_idle(void **state)
+{
+    (void)state;
+    struct busy b;
+    start_busy(&b, false);
+    capdrv_sim_advance(b.f.sim, 20000); /* completed, still counted in flight */
+    assert_int_equal(capdrv_sim_dmatest_set_fault(b.f.sim, b.f.fn_dma0, CAPDRV_SIM_DMATEST_FAULT_DEAD), 0);
+    unsigned resets = capdrv_sim_reset_count(b.f.sim, b.f.fn_dma0);
+    assert_int_equal(capdrv_shim_revoke(b.f.shim, b.f.p1, b.buf), 0);
+    assert_int_equal(capdrv_sim_reset_count(b.f.sim, b.f.fn_dma0), resets + 1);
+    assert_int_equal(capdrv_sim_dmatest_set_fault(b.f.sim, b.f.fn_dma0, CAPDRV_SIM_DMATEST_FAULT_NONE), 0);
+    fx_done(&b.f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_revoke_inflight_buffer_quiesces),
         cmocka_unit_test(test_revoke_idle_buffer_needs_no_reset),
+        cmocka_unit_test(test_dead_device_is_not_idle),
         cmocka_unit_test(test_release_inflight_buffer_quiesces),
         cmocka_unit_test(test_revoke_grant_revokes_everything),
         cmocka_unit_test(test_function_reset_keeps_grant),
