@@ -100,8 +100,6 @@ void shim_ledger_remove(struct capdrv_shim *shim, uint32_t index)
     struct shim_grant *g = &shim->grants[e->grant];
     /* Unmap first: once it returns the function cannot reach the memory. */
     int rc = shim->hw.ops->dma_unmap(shim->hw.ctx, g->hw_fn, &e->mem, e->devaddr);
-    if (rc < 0)
-        capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "dma-unmap-failed", index, (uint64_t)-rc);
     /* Scrub before the platform can hand the memory to anyone else. */
     volatile uint8_t *p = e->mem.cpu;
     for (size_t i = 0; i < e->mem.size; i++)
@@ -109,10 +107,18 @@ void shim_ledger_remove(struct capdrv_shim *shim, uint32_t index)
     shim->scrubbed_bytes += e->mem.size;
     shim->ledger.live--;
     shim->ledger.live_bytes -= e->mem.size;
-    shim->hw.ops->dma_free(shim->hw.ctx, &e->mem);
     e->live = false;
     e->owner = NULL;
     e->inflight = 0;
+    if (rc < 0) {
+        /* The device may still reach this memory: never give it back.
+         * The slot is retired with the memory (quarantined, not reused). */
+        capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "dma-unmap-failed-quarantined", index,
+                       (uint64_t)-rc);
+        e->retired = true;
+        return;
+    }
+    shim->hw.ops->dma_free(shim->hw.ctx, &e->mem);
     if (e->gen == SHIM_TOKEN_GEN_MASK)
         e->retired = true;
     else

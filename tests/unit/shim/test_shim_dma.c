@@ -257,6 +257,7 @@ struct scrub_spy {
     struct capdrv_hw inner;
     struct capdrv_hw_ops ops;
     unsigned frees, dirty_frees, unmaps, free_while_mapped;
+    bool fail_unmap;
     uintptr_t mapped[16]; /* cookies currently mapped */
 };
 
@@ -307,6 +308,8 @@ static int spy_dma_unmap(void *ctx, unsigned fn, const struct capdrv_hw_dma *m, 
 {
     struct scrub_spy *s = ctx;
     s->unmaps++;
+    if (s->fail_unmap)
+        return -CAPDRV_EIO; /* e.g. an IOMMU that refused: still mapped */
     spy_track(s, m->cookie, false);
     return s->inner.ops->dma_unmap(s->inner.ctx, fn, m, d);
 }
@@ -316,14 +319,12 @@ SPY_FWD(irq_mask, int, (void *ctx, unsigned fn, unsigned v, bool m), (s->inner.c
 SPY_FWD(irq_wait, int, (void *ctx, const struct capdrv_hw_irq *set, unsigned n, int64_t t, uint64_t *r), (s->inner.ctx, set, n, t, r))
 SPY_FWD(function_reset, int, (void *ctx, unsigned fn), (s->inner.ctx, fn))
 
-static void test_freed_memory_is_scrubbed_first(void **state)
+static struct scrub_spy spy;
+
+static void spy_install(struct fx *f)
 {
-    (void)state;
-    struct fx f;
-    fx_machine(&f, false);
-    static struct scrub_spy spy;
     memset(&spy, 0, sizeof spy);
-    spy.inner = f.hw;
+    spy.inner = f->hw;
     spy.ops = (struct capdrv_hw_ops){
         .caps = spy_caps, .function_count = spy_function_count, .function_info = spy_function_info,
         .cfg_read = spy_cfg_read, .cfg_write = spy_cfg_write, .bar_read = spy_bar_read,
@@ -331,7 +332,15 @@ static void test_freed_memory_is_scrubbed_first(void **state)
         .dma_map = spy_dma_map, .dma_unmap = spy_dma_unmap, .irq_enable = spy_irq_enable,
         .irq_disable = spy_irq_disable, .irq_mask = spy_irq_mask, .irq_wait = spy_irq_wait,
         .function_reset = spy_function_reset};
-    f.hw = (struct capdrv_hw){.ops = &spy.ops, .ctx = &spy};
+    f->hw = (struct capdrv_hw){.ops = &spy.ops, .ctx = &spy};
+}
+
+static void test_freed_memory_is_scrubbed_first(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_machine(&f, false);
+    spy_install(&f);
     assert_int_equal(fx_shim(&f, "basic"), 0);
     assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b;
@@ -355,6 +364,36 @@ static void test_freed_memory_is_scrubbed_first(void **state)
     fx_done(&f);
 }
 
+/* If the platform cannot unmap a buffer, its memory is quarantined: never
+ * freed, so nobody else can be given memory the device may still reach. */
+static void test_failed_unmap_quarantines(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_machine(&f, false);
+    spy_install(&f);
+    assert_int_equal(fx_shim(&f, "basic"), 0);
+    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b;
+    struct capdrv_dmabuf_info bi;
+    assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, 4096, &b, &bi), 0);
+    spy.fail_unmap = true;
+    assert_int_equal(capdrv_cap_release(f.p1, b), 0); /* the handle is gone either way */
+    spy.fail_unmap = false;
+    assert_int_equal(spy.frees, 0);
+    assert_int_equal(spy.free_while_mapped, 0);
+    struct capdrv_shim_stats st;
+    assert_int_equal(capdrv_shim_stats(f.shim, &st), 0);
+    assert_int_equal(st.dma_buffers, 0);
+    /* The next buffer gets another ledger slot and other memory. */
+    struct capdrv_dmabuf_info bi2;
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, 4096, &b, &bi2), 0);
+    assert_ptr_not_equal(bi2.cpu, bi.cpu);
+    assert_int_not_equal(bi2.ref_base & ~(0xfffull << 48), bi.ref_base & ~(0xfffull << 48));
+    fx_done(&f); /* the sim frees quarantined memory at destroy */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_direct_refuses_out_of_ledger),
         cmocka_unit_test(test_rewrite_after_notify_changes_nothing),
         cmocka_unit_test(test_freed_memory_is_scrubbed_first),
+        cmocka_unit_test(test_failed_unmap_quarantines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
