@@ -10,6 +10,7 @@
 /* PCI Local Bus 3.0 §6.2.2: the only COMMAND bits a provider may change. */
 #define PCI_COMMAND_PROVIDER_BITS (0x0002u /* memory space */ | 0x0004u /* bus master */ | \
                                    0x0400u /* INTx disable */)
+#define PCI_COMMAND_MASTER 0x0004u
 #define PCI_BAR0 0x10
 #define PCI_ROM 0x30
 
@@ -177,6 +178,7 @@ int capdrv_shim_sys_grant_reset(struct capdrv_shim *shim, struct shim_provider *
         /* Reset first so no DMA is in flight when the buffers are unmapped
          * and scrubbed below (PCIe Base 4.0 §6.6.2: FLR stops all DMA). */
         rc = shim->hw.ops->function_reset(shim->hw.ctx, g->hw_fn);
+        g->dma_unsafe = rc < 0; /* see shim_quiesce() */
         g->inflight = 0;
         for (uint32_t i = 0; i < shim->ledger.n; i++)
             if (shim->ledger.e[i].live && shim->ledger.e[i].grant == gi)
@@ -258,6 +260,10 @@ int capdrv_shim_sys_cfg_write(struct capdrv_shim *shim, struct shim_provider *p,
     if (rc == 0)
         rc = shim->hw.ops->cfg_read(shim->hw.ctx, g->hw_fn, PCI_COMMAND, 2, &cur) < 0 ? -CAPDRV_EIO : 0;
     if (rc == 0 && ((cur ^ val) & ~PCI_COMMAND_PROVIDER_BITS & 0xffffu))
+        rc = -CAPDRV_EPERM;
+    /* Bus mastering is DMA. Without a DMA profile no ledger stands behind
+     * the device's addresses, so such grants may not enable it. */
+    if (rc == 0 && (!g->profile || !g->profile->dma) && (val & ~cur & PCI_COMMAND_MASTER))
         rc = -CAPDRV_EPERM;
     if (rc == 0)
         rc = shim->hw.ops->cfg_write(shim->hw.ctx, g->hw_fn, PCI_COMMAND, 2, val) < 0 ? -CAPDRV_EIO : 0;

@@ -110,10 +110,11 @@ void shim_ledger_remove(struct capdrv_shim *shim, uint32_t index)
     e->live = false;
     e->owner = NULL;
     e->inflight = 0;
-    if (rc < 0) {
-        /* The device may still reach this memory: never give it back.
+    if (rc < 0 || g->dma_unsafe) {
+        /* The device may still reach this memory (unmap failed, or a reset
+         * failed and DMA may still run): never give it back.
          * The slot is retired with the memory (quarantined, not reused). */
-        capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "dma-unmap-failed-quarantined", index,
+        capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "dma-quarantined", index,
                        (uint64_t)-rc);
         e->retired = true;
         return;

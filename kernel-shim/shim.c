@@ -268,6 +268,7 @@ void capdrv_shim_provider_detach(struct capdrv_shim *shim, struct shim_provider 
         capdrv_env_free(shim->env, p);
         shim->providers[i] = NULL;
         capdrv_env_log(shim->env, CAPDRV_LOG_INFO, "provider-detach", i, 0);
+        break; /* p is freed: compare nothing more against it */
     }
     shim_unlock(shim);
 }

@@ -118,6 +118,7 @@ struct shim_grant {
     uint64_t iova_base;                 /* this grant's IOVA window */
     uint64_t next_iova;                 /* direct lane bump allocator */
     uint64_t inflight;                  /* doorbells not yet known complete */
+    bool dma_unsafe;                    /* a reset failed: DMA may continue; quarantine */
     uint64_t profile_state[SHIM_PROFILE_STATE_MAX / 8]; /* shadow registers */
 };
 

@@ -24,6 +24,9 @@ void shim_quiesce(struct capdrv_shim *shim, uint32_t gi, bool force_reset)
         /* PCIe Base 4.0 §6.6.2: after a function-level reset the function
          * has no outstanding DMA. */
         int rc = shim->hw.ops->function_reset(shim->hw.ctx, g->hw_fn);
+        /* A failed reset may leave DMA running: memory of this grant must
+         * not go back to the platform until a reset succeeds. */
+        g->dma_unsafe = rc < 0;
         capdrv_env_log(shim->env, rc < 0 ? CAPDRV_LOG_ERROR : CAPDRV_LOG_INFO, "quiesce-reset", gi,
                        (uint64_t)-rc);
         for (unsigned i = 0; i < SHIM_PROFILE_STATE_MAX / 8; i++)

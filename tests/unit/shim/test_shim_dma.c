@@ -257,7 +257,7 @@ struct scrub_spy {
     struct capdrv_hw inner;
     struct capdrv_hw_ops ops;
     unsigned frees, dirty_frees, unmaps, free_while_mapped;
-    bool fail_unmap;
+    bool fail_unmap, fail_reset;
     uintptr_t mapped[16]; /* cookies currently mapped */
 };
 
@@ -317,7 +317,13 @@ SPY_FWD(irq_enable, int, (void *ctx, unsigned fn, unsigned v), (s->inner.ctx, fn
 SPY_FWD(irq_disable, int, (void *ctx, unsigned fn, unsigned v), (s->inner.ctx, fn, v))
 SPY_FWD(irq_mask, int, (void *ctx, unsigned fn, unsigned v, bool m), (s->inner.ctx, fn, v, m))
 SPY_FWD(irq_wait, int, (void *ctx, const struct capdrv_hw_irq *set, unsigned n, int64_t t, uint64_t *r), (s->inner.ctx, set, n, t, r))
-SPY_FWD(function_reset, int, (void *ctx, unsigned fn), (s->inner.ctx, fn))
+static int spy_function_reset(void *ctx, unsigned fn)
+{
+    struct scrub_spy *s = ctx;
+    if (s->fail_reset)
+        return -CAPDRV_EIO; /* the device did not come out of FLR */
+    return s->inner.ops->function_reset(s->inner.ctx, fn);
+}
 
 static struct scrub_spy spy;
 
@@ -394,6 +400,36 @@ static void test_failed_unmap_quarantines(void **state)
     fx_done(&f); /* the sim frees quarantined memory at destroy */
 }
 
+/* If the function cannot be reset, a buffer it was given is quarantined:
+ * its DMA may still be running. */
+static void test_failed_reset_quarantines(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_machine(&f, false);
+    spy_install(&f);
+    assert_int_equal(fx_shim(&f, "basic"), 0);
+    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    capdrv_cap_t g = fx_open(f.p1, "dma0"), m = fx_mmio(f.p1, g, 0), pool, b;
+    struct capdrv_dmabuf_info bi;
+    assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, 4096, &b, &bi), 0);
+    assert_int_equal(fx_dmatest_cmd(f.p1, m, capdrv_dma_ref(&bi, 0), 64, CAPDRV_DMATEST_CMD_FILL,
+                                    1, 10000), 0); /* in flight */
+    spy.fail_reset = true;
+    assert_int_equal(capdrv_cap_release(f.p1, b), 0);
+    assert_int_equal(spy.frees, 0);
+    spy.fail_reset = false;
+    /* A successful reset (grant reset) makes the grant's memory safe again. */
+    assert_int_equal(capdrv_grant_reset(f.p1, g), 0);
+    assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, 4096, &b, &bi), 0);
+    assert_int_equal(capdrv_cap_release(f.p1, b), 0);
+    assert_int_equal(spy.frees, 1);
+    capdrv_sim_advance(f.sim, 100000);
+    fx_done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_rewrite_after_notify_changes_nothing),
         cmocka_unit_test(test_freed_memory_is_scrubbed_first),
         cmocka_unit_test(test_failed_unmap_quarantines),
+        cmocka_unit_test(test_failed_reset_quarantines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

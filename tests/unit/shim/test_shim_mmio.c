@@ -144,6 +144,11 @@ static void test_config_space_rules(void **state)
     assert_int_equal(capdrv_cfg_write(f.p1, g, 0x3c, 1, 0), -CAPDRV_EPERM);  /* interrupt line */
     assert_int_equal(f.hw.ops->cfg_read(f.hw.ctx, f.fn_dma0, 0x10, 4, &v), 0);
     assert_int_equal(v, raw); /* unchanged */
+    /* A grant without a DMA profile may not turn on bus mastering. */
+    capdrv_cap_t r = fx_open(f.p1, "raw0");
+    assert_int_equal(capdrv_cfg_read(f.p1, r, 0x04, 2, &cmd), 0);
+    assert_int_equal(capdrv_cfg_write(f.p1, r, 0x04, 2, (cmd | 0x4) & ~0x2u), -CAPDRV_EPERM);
+    assert_int_equal(capdrv_cfg_write(f.p1, r, 0x04, 2, cmd | 0x2), 0); /* memory space is fine */
     fx_done(&f);
 }
 
