@@ -183,9 +183,8 @@ int capdrv_shim_sys_grant_reset(struct capdrv_shim *shim, struct shim_provider *
         for (uint32_t i = 0; i < shim->ledger.n; i++)
             if (shim->ledger.e[i].live && shim->ledger.e[i].grant == gi)
                 shim->ledger.e[i].inflight = 0;
+        shim_profile_forget(shim, gi);
         release_children(shim, p, g);
-        for (unsigned i = 0; i < SHIM_PROFILE_STATE_MAX / 8; i++)
-            g->profile_state[i] = 0;
         g->next_iova = g->iova_base;
         capdrv_env_log(shim->env, CAPDRV_LOG_INFO, "grant-reset", gi, (uint64_t)-rc);
         if (rc < 0)

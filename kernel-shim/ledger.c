@@ -86,6 +86,7 @@ int shim_ledger_add(struct capdrv_shim *shim, uint32_t gi, struct shim_provider 
     e->devaddr = devaddr;
     e->ref_base = g->lane == CAPDRV_LANE_DIRECT ? devaddr : token_base(idx, e->gen);
     e->inflight = 0;
+    e->shim_owned = owner == NULL;
     shim->ledger.live++;
     shim->ledger.live_bytes += mem.size;
     *index = idx;
@@ -144,7 +145,7 @@ int shim_ledger_resolve(struct capdrv_shim *shim, uint32_t gi, uint64_t ref, uin
         if (idx >= l->n)
             return -CAPDRV_EFAULT;
         struct shim_ledger_entry *e = &l->e[idx];
-        if (!e->live || e->gen != gen || e->grant != gi ||
+        if (!e->live || e->shim_owned || e->gen != gen || e->grant != gi ||
             !shim_range_within(off, len, e->mem.size))
             return -CAPDRV_EFAULT;
         *devaddr = e->devaddr + off;
@@ -155,7 +156,7 @@ int shim_ledger_resolve(struct capdrv_shim *shim, uint32_t gi, uint64_t ref, uin
      * grant (a range spanning two buffers crosses a guard page anyway). */
     for (uint32_t i = 0; i < l->n; i++) {
         struct shim_ledger_entry *e = &l->e[i];
-        if (e->live && e->grant == gi && shim_range_inside(ref, len, e->devaddr, e->mem.size)) {
+        if (e->live && !e->shim_owned && e->grant == gi && shim_range_inside(ref, len, e->devaddr, e->mem.size)) {
             *devaddr = ref;
             *index = i;
             return 0;

@@ -63,7 +63,7 @@ static int mmio_check(struct capdrv_shim *shim, struct shim_provider *p, capdrv_
         return -CAPDRV_EPERM;
     *bar_off = win->offset + offset;
     *regp = NULL;
-    if (g->profile && g->profile->regmap_bar == (int)win->bar) {
+    if (g->profile && !g->profile->access && g->profile->regmap_bar == (int)win->bar) {
         const struct shim_reg *r = find_reg(g->profile, *bar_off);
         if (!r || r->width != width)
             return -CAPDRV_EFAULT; /* not a register of this device */
@@ -76,6 +76,23 @@ static int mmio_check(struct capdrv_shim *shim, struct shim_provider *p, capdrv_
     return 0;
 }
 
+/* A profile with an access() hook sees every access first: 0 handled,
+ * SHIM_PROFILE_PASS forward it raw, < 0 refused. Without a hook: 1. */
+static int profile_access(struct capdrv_shim *shim, struct shim_grant *g, uint32_t gi,
+                          const struct shim_manifest_window *win, uint64_t bar_off,
+                          unsigned width, bool write, uint64_t *val)
+{
+    if (!g->profile || !g->profile->access)
+        return SHIM_PROFILE_PASS;
+    struct shim_profile_ctx ctx = {.shim = shim, .g = g, .gi = gi};
+    int rc = g->profile->access(&ctx, win->bar, bar_off, width, write, val);
+    if (rc == -CAPDRV_EFAULT && write) {
+        shim->refused_notify++;
+        capdrv_env_log(shim->env, CAPDRV_LOG_WARN, "notify-refused", gi, bar_off);
+    }
+    return rc;
+}
+
 int capdrv_shim_sys_mmio_read(struct capdrv_shim *shim, struct shim_provider *p, capdrv_cap_t cap,
                               uint64_t offset, unsigned width, uint64_t *val)
 {
@@ -84,17 +101,19 @@ int capdrv_shim_sys_mmio_read(struct capdrv_shim *shim, struct shim_provider *p,
     uint32_t gi;
     const struct shim_manifest_window *win;
     const struct shim_reg *reg;
-    uint64_t bar_off;
+    uint64_t bar_off, v = 0;
     int rc = mmio_check(shim, p, cap, offset, width, false, &g, &gi, &win, &reg, &bar_off);
-    if (rc == 0 && reg && reg->kind == SHIM_REG_SHADOW) {
-        *val = g->profile_state[reg->shadow];
-    } else if (rc == 0) {
-        uint64_t v = 0;
+    if (rc == 0)
+        rc = profile_access(shim, g, gi, win, bar_off, width, false, &v);
+    if (rc == SHIM_PROFILE_PASS && reg && reg->kind == SHIM_REG_SHADOW) {
+        v = g->profile_state[reg->shadow];
+        rc = 0;
+    } else if (rc == SHIM_PROFILE_PASS) {
         rc = shim->hw.ops->bar_read(shim->hw.ctx, g->hw_fn, win->bar, bar_off, width, &v) < 0
                  ? -CAPDRV_EIO : 0;
-        if (rc == 0)
-            *val = width == 8 ? v : v & ((1ull << (8 * width)) - 1u);
     }
+    if (rc == 0)
+        *val = width == 8 ? v : v & ((1ull << (8 * width)) - 1u);
     shim_unlock(shim);
     return rc;
 }
@@ -111,16 +130,19 @@ int capdrv_shim_sys_mmio_write(struct capdrv_shim *shim, struct shim_provider *p
     int rc = mmio_check(shim, p, cap, offset, width, true, &g, &gi, &win, &reg, &bar_off);
     if (rc == 0 && width < 8 && (val >> (8 * width)) != 0)
         rc = -CAPDRV_EINVAL; /* value wider than the access */
-    if (rc == 0 && reg && reg->kind == SHIM_REG_SHADOW) {
+    if (rc == 0)
+        rc = profile_access(shim, g, gi, win, bar_off, width, true, &val);
+    if (rc == SHIM_PROFILE_PASS && reg && reg->kind == SHIM_REG_SHADOW) {
         g->profile_state[reg->shadow] = val;
-    } else if (rc == 0 && reg && reg->kind == SHIM_REG_DOORBELL) {
+        rc = 0;
+    } else if (rc == SHIM_PROFILE_PASS && reg && reg->kind == SHIM_REG_DOORBELL) {
         struct shim_profile_ctx ctx = {.shim = shim, .g = g, .gi = gi};
         rc = g->profile->doorbell(&ctx, reg, val);
         if (rc == -CAPDRV_EFAULT) {
             shim->refused_notify++;
             capdrv_env_log(shim->env, CAPDRV_LOG_WARN, "notify-refused", gi, bar_off);
         }
-    } else if (rc == 0) {
+    } else if (rc == SHIM_PROFILE_PASS) {
         rc = shim->hw.ops->bar_write(shim->hw.ctx, g->hw_fn, win->bar, bar_off, width, val) < 0
                  ? -CAPDRV_EIO : 0;
     }
@@ -161,4 +183,91 @@ int shim_profile_dma_publish(struct shim_profile_ctx *ctx, uint64_t ref, uint64_
     ctx->shim->ledger.e[index].inflight++;
     ctx->g->inflight++;
     return 0;
+}
+
+int shim_profile_dma_publish_cpu(struct shim_profile_ctx *ctx, uint64_t ref, uint64_t len,
+                                 uint64_t *devaddr, void **cpu)
+{
+    uint32_t index;
+    int rc = shim_ledger_resolve(ctx->shim, ctx->gi, ref, len, devaddr, &index);
+    if (rc < 0)
+        return rc;
+    struct shim_ledger_entry *e = &ctx->shim->ledger.e[index];
+    /* resolve() proved [devaddr, devaddr+len) lies inside the buffer */
+    *cpu = (uint8_t *)e->mem.cpu + (*devaddr - e->devaddr);
+    e->inflight++;
+    ctx->g->inflight++;
+    return 0;
+}
+
+int shim_profile_raw_read(struct shim_profile_ctx *ctx, unsigned bar, uint64_t offset,
+                          unsigned width, uint64_t *val)
+{
+    const struct capdrv_hw *hw = &ctx->shim->hw;
+    return hw->ops->bar_read(hw->ctx, ctx->g->hw_fn, bar, offset, width, val);
+}
+
+int shim_profile_raw_write(struct shim_profile_ctx *ctx, unsigned bar, uint64_t offset,
+                           unsigned width, uint64_t val)
+{
+    const struct capdrv_hw *hw = &ctx->shim->hw;
+    return hw->ops->bar_write(hw->ctx, ctx->g->hw_fn, bar, offset, width, val);
+}
+
+int shim_profile_cfg_read(struct shim_profile_ctx *ctx, uint32_t offset, unsigned width,
+                          uint32_t *val)
+{
+    const struct capdrv_hw *hw = &ctx->shim->hw;
+    return hw->ops->cfg_read(hw->ctx, ctx->g->hw_fn, offset, width, val);
+}
+
+int shim_profile_shadow_alloc(struct shim_profile_ctx *ctx, size_t size, uint32_t *index,
+                              void **cpu, uint64_t *devaddr)
+{
+    int rc = shim_ledger_add(ctx->shim, ctx->gi, NULL, size, index);
+    if (rc < 0)
+        return rc;
+    struct shim_ledger_entry *e = &ctx->shim->ledger.e[*index];
+    *cpu = e->mem.cpu;
+    *devaddr = e->devaddr;
+    return 0;
+}
+
+void shim_profile_shadow_free(struct shim_profile_ctx *ctx, uint32_t index)
+{
+    struct shim_ledger_entry *e = &ctx->shim->ledger.e[index];
+    if (e->live && e->shim_owned && e->grant == ctx->gi)
+        shim_ledger_remove(ctx->shim, index);
+}
+
+void shim_profile_retire_all(struct shim_profile_ctx *ctx)
+{
+    ctx->g->inflight = 0;
+    for (uint32_t i = 0; i < ctx->shim->ledger.n; i++)
+        if (ctx->shim->ledger.e[i].live && ctx->shim->ledger.e[i].grant == ctx->gi)
+            ctx->shim->ledger.e[i].inflight = 0;
+}
+
+void *shim_profile_alloc(struct shim_profile_ctx *ctx, size_t size)
+{
+    uint8_t *p = capdrv_env_alloc(ctx->shim->env, size);
+    for (size_t i = 0; p && i < size; i++)
+        p[i] = 0;
+    return p;
+}
+
+void shim_profile_free(struct shim_profile_ctx *ctx, void *p)
+{
+    capdrv_env_free(ctx->shim->env, p);
+}
+
+void shim_profile_forget(struct capdrv_shim *shim, uint32_t gi)
+{
+    struct shim_grant *g = &shim->grants[gi];
+    for (unsigned i = 0; i < SHIM_PROFILE_STATE_MAX / 8; i++)
+        g->profile_state[i] = 0;
+    if (g->profile && g->profile->forget) {
+        struct shim_profile_ctx ctx = {.shim = shim, .g = g, .gi = gi};
+        g->profile->forget(&ctx);
+    }
 }

@@ -153,6 +153,10 @@ static int bind_grants(struct capdrv_shim *shim, char *why, size_t n)
             rc = check_windows(g, why, n);
         if (rc == 0)
             rc = select_lane(shim, g, why, n);
+        if (rc == 0 && g->profile && g->profile->bind) {
+            struct shim_profile_ctx ctx = {.shim = shim, .g = g, .gi = gi};
+            rc = g->profile->bind(&ctx, why, n);
+        }
         if (rc < 0)
             return rc;
         g->n_irqs = g->m->n_irqs;
@@ -163,6 +167,19 @@ static int bind_grants(struct capdrv_shim *shim, char *why, size_t n)
         shim_grant_clear_claim(g);
     }
     return 0;
+}
+
+/* Release what profile bind() set up (grants never bound have none). */
+static void unbind_profiles(struct capdrv_shim *shim)
+{
+    for (uint32_t gi = 0; gi < shim->manifest.n_grants; gi++) {
+        struct shim_grant *g = &shim->grants[gi];
+        if (g->profile && g->profile->unbind && g->profile_priv) {
+            struct shim_profile_ctx ctx = {.shim = shim, .g = g, .gi = gi};
+            g->profile->unbind(&ctx);
+        }
+        g->profile_priv = NULL;
+    }
 }
 
 int capdrv_shim_create(const struct capdrv_shim_config *cfg, struct capdrv_shim **out, char *why,
@@ -186,8 +203,14 @@ int capdrv_shim_create(const struct capdrv_shim_config *cfg, struct capdrv_shim 
     }
     shim->hw_caps = shim->hw.ops->caps(shim->hw.ctx);
     shim->grants = capdrv_env_alloc(shim->env, shim->manifest.n_grants * sizeof *shim->grants);
+    /* The env contract does not promise zeroed memory; unbind_profiles()
+     * relies on grants never bound having no profile. */
+    for (size_t i = 0; shim->grants && i < shim->manifest.n_grants * sizeof *shim->grants; i++)
+        ((unsigned char *)shim->grants)[i] = 0;
     rc = shim->grants ? bind_grants(shim, why, why_len) : -CAPDRV_ENOMEM;
     if (rc < 0) {
+        if (shim->grants)
+            unbind_profiles(shim);
         capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "shim-create-refused", (uint64_t)-rc, 0);
         capdrv_env_free(shim->env, shim->grants);
         shim_manifest_free(shim->env, &shim->manifest);
@@ -214,6 +237,7 @@ void capdrv_shim_destroy(struct capdrv_shim *shim)
         shim->providers[i] = NULL;
     }
     shim_ledger_destroy(shim);
+    unbind_profiles(shim);
     shim_unlock(shim);
     capdrv_env_free(shim->env, shim->grants);
     shim_manifest_free(shim->env, &shim->manifest);

@@ -79,6 +79,7 @@ struct shim_ledger_entry {
     uint64_t devaddr;           /* what the device uses (phys or IOVA) */
     uint64_t ref_base;          /* what the provider uses (token or IOVA) */
     uint64_t inflight;          /* doorbells that published it, not yet retired */
+    bool shim_owned;            /* a profile's shadow memory: no reference resolves to it */
 };
 
 struct shim_ledger {
@@ -120,6 +121,7 @@ struct shim_grant {
     uint64_t inflight;                  /* doorbells not yet known complete */
     bool dma_unsafe;                    /* a reset failed: DMA may continue; quarantine */
     uint64_t profile_state[SHIM_PROFILE_STATE_MAX / 8]; /* shadow registers */
+    void *profile_priv;                 /* profile bind() state; lives as long as the shim */
 };
 
 /* ---- providers ------------------------------------------------------------ */

@@ -29,8 +29,7 @@ void shim_quiesce(struct capdrv_shim *shim, uint32_t gi, bool force_reset)
         g->dma_unsafe = rc < 0;
         capdrv_env_log(shim->env, rc < 0 ? CAPDRV_LOG_ERROR : CAPDRV_LOG_INFO, "quiesce-reset", gi,
                        (uint64_t)-rc);
-        for (unsigned i = 0; i < SHIM_PROFILE_STATE_MAX / 8; i++)
-            g->profile_state[i] = 0;
+        shim_profile_forget(shim, gi);
         /* A reset disables MSI-X (PCI 3.0 §6.8.2.3); vectors the provider
          * still holds must keep working, so route them again. */
         for (unsigned v = 0; v < SHIM_MAX_IRQS; v++)

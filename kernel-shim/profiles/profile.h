@@ -11,6 +11,11 @@
  *   DOORBELL - a notify: the profile's doorbell() validates (direct lane) or
  *              materialises (brokered lane) every DMA reference the
  *              notification publishes, then writes the device.
+ *
+ * A device whose register layout is only known at run time (virtio PCI:
+ * found through vendor capabilities) sets access() instead of a table, and
+ * keeps its layout and per-claim state behind shim_grant::profile_priv,
+ * created by bind() and released by unbind().
  */
 #ifndef CAPDRV_SHIM_PROFILE_H
 #define CAPDRV_SHIM_PROFILE_H
@@ -57,7 +62,28 @@ struct shim_profile {
     int (*doorbell)(struct shim_profile_ctx *ctx, const struct shim_reg *reg, uint64_t val);
     /* Read device state: true when the function has no DMA in flight. */
     bool (*idle)(struct shim_profile_ctx *ctx);
+
+    /* Optional hooks for run-time layouts (all called with the lock held).
+     * bind: when the shim binds the grant to its function (shim create);
+     *       may allocate profile_priv; a failure refuses the manifest.
+     * unbind: at shim destroy; frees profile_priv.
+     * access: every MMIO access of the grant, after the window checks;
+     *       @bar_off is the offset inside @bar. Returns 0 (handled, *val
+     *       set for reads), SHIM_PROFILE_PASS (perform it as a raw access)
+     *       or a negative error.
+     * forget: the function was reset (or its claim ends): drop per-claim
+     *       state; the device no longer uses anything the profile set up. */
+    int (*bind)(struct shim_profile_ctx *ctx, char *why, unsigned long why_len);
+    void (*unbind)(struct shim_profile_ctx *ctx);
+    int (*access)(struct shim_profile_ctx *ctx, unsigned bar, uint64_t bar_off, unsigned width,
+                  bool write, uint64_t *val);
+    void (*forget)(struct shim_profile_ctx *ctx);
 };
+
+#define SHIM_PROFILE_PASS 1
+
+/* Zero the per-claim shadow registers and run the profile's forget(). */
+void shim_profile_forget(struct capdrv_shim *shim, uint32_t gi);
 
 /* The profile a function matches, or NULL. */
 const struct shim_profile *shim_profile_find(const struct capdrv_pci_id *id);
@@ -73,7 +99,28 @@ int shim_profile_bar_write(struct shim_profile_ctx *ctx, uint64_t offset, unsign
  * range is not inside one live buffer of this grant. */
 int shim_profile_dma_publish(struct shim_profile_ctx *ctx, uint64_t ref, uint64_t len,
                              uint64_t *devaddr);
+/* Like shim_profile_dma_publish(), and also the CPU address of @ref, for a
+ * profile that must read what the provider wrote (rings, lists). */
+int shim_profile_dma_publish_cpu(struct shim_profile_ctx *ctx, uint64_t ref, uint64_t len,
+                                 uint64_t *devaddr, void **cpu);
+/* Raw access to any memory BAR of the function. */
+int shim_profile_raw_read(struct shim_profile_ctx *ctx, unsigned bar, uint64_t offset,
+                          unsigned width, uint64_t *val);
+int shim_profile_raw_write(struct shim_profile_ctx *ctx, unsigned bar, uint64_t offset,
+                           unsigned width, uint64_t val);
+int shim_profile_cfg_read(struct shim_profile_ctx *ctx, uint32_t offset, unsigned width,
+                          uint32_t *val);
+/* Shim-owned DMA memory mapped for the function (never visible to a
+ * provider, never resolvable from a reference): for shadow rings. */
+int shim_profile_shadow_alloc(struct shim_profile_ctx *ctx, size_t size, uint32_t *index,
+                              void **cpu, uint64_t *devaddr);
+void shim_profile_shadow_free(struct shim_profile_ctx *ctx, uint32_t index);
+/* Every buffer of the grant is no longer in flight (the device was reset). */
+void shim_profile_retire_all(struct shim_profile_ctx *ctx);
+void *shim_profile_alloc(struct shim_profile_ctx *ctx, size_t size); /* zeroed */
+void shim_profile_free(struct shim_profile_ctx *ctx, void *p);
 
 extern const struct shim_profile shim_profile_dmatest;
+extern const struct shim_profile shim_profile_virtio_pci;
 
 #endif

@@ -6,6 +6,7 @@
 
 static const struct shim_profile *const profiles[] = {
     &shim_profile_dmatest,
+    &shim_profile_virtio_pci,
 };
 
 const struct shim_profile *shim_profile_find(const struct capdrv_pci_id *id)

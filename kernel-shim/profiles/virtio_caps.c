@@ -1,0 +1,108 @@
+/* Find the virtio PCI modern structures through the vendor-specific
+ * capabilities of an untrusted configuration space (VIRTIO 1.2 §4.1.4).
+ * A function without a common configuration or notify capability is a
+ * legacy-only device and is refused: the shim cannot enforce the lanes over
+ * the legacy I/O interface. */
+#include "virtio_pci.h"
+
+#include "../util.h"
+
+#define PCI_STATUS 0x06
+#define PCI_STATUS_CAP_LIST 0x10
+#define PCI_CAP_PTR 0x34
+#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_FIRST 0x40
+#define PCI_CAP_END 0x100
+#define PCI_CAP_MAX_WALK ((PCI_CAP_END - PCI_CAP_FIRST) / 4)
+
+/* §4.1.4 struct virtio_pci_cap field offsets. */
+enum { CAP_LEN = 2, CAP_CFG_TYPE = 3, CAP_BAR = 4, CAP_OFFSET = 8, CAP_LENGTH = 12,
+       CAP_SIZE = 16, NOTIFY_MULT = 16, NOTIFY_CAP_SIZE = 20 };
+
+static void why_vio(char *why, unsigned long n, const struct shim_grant *g, const char *msg)
+{
+    shim_str_set(why, n, "grant ", g->m->name);
+    shim_str_append(why, n, ": virtio: ");
+    shim_str_append(why, n, msg);
+}
+
+static int rd(struct shim_profile_ctx *ctx, uint32_t off, unsigned w, uint32_t *v)
+{
+    return shim_profile_cfg_read(ctx, off, w, v) < 0 ? -CAPDRV_EIO : 0;
+}
+
+/* Record one structure if it is the first of its type (§4.1.4.1: the driver
+ * uses the first instance it can support) and lies inside a memory BAR. */
+static int take_cap(struct shim_profile_ctx *ctx, struct vio_state *st, uint32_t ptr,
+                    uint32_t cap_len, char *why, unsigned long why_len)
+{
+    const struct shim_grant *g = ctx->g;
+    uint32_t type, bar, off, len, mult = 0;
+    int rc;
+    if ((rc = rd(ctx, ptr + CAP_CFG_TYPE, 1, &type)) < 0 || (rc = rd(ctx, ptr + CAP_BAR, 1, &bar)) < 0)
+        return rc;
+    if (type >= VIO_CAP_TYPES || type == VIO_CAP_PCI || st->cap[type].present)
+        return 0; /* not needed, or a later instance */
+    if (bar >= CAPDRV_HW_NUM_BARS)
+        return 0; /* §4.1.4: reserved BAR values: the driver ignores the capability */
+    if (cap_len < CAP_SIZE || (type == VIO_CAP_NOTIFY && cap_len < NOTIFY_CAP_SIZE) ||
+        ptr + cap_len > PCI_CAP_END) {
+        why_vio(why, why_len, g, "truncated vendor capability");
+        return -CAPDRV_EPROTO;
+    }
+    if ((rc = rd(ctx, ptr + CAP_OFFSET, 4, &off)) < 0 || (rc = rd(ctx, ptr + CAP_LENGTH, 4, &len)) < 0)
+        return rc;
+    if (type == VIO_CAP_NOTIFY && (rc = rd(ctx, ptr + NOTIFY_MULT, 4, &mult)) < 0)
+        return rc;
+    if (!(g->fn.bar_flags[bar] & CAPDRV_HW_BAR_MEM) || len == 0 ||
+        !shim_range_within(off, len, g->fn.bar_size[bar])) {
+        why_vio(why, why_len, g, "structure outside a memory BAR");
+        return -CAPDRV_EPROTO;
+    }
+    if (type == VIO_CAP_COMMON && len < VIO_COMMON_MIN_LEN) {
+        why_vio(why, why_len, g, "common configuration structure too short");
+        return -CAPDRV_EPROTO;
+    }
+    st->cap[type] = (struct vio_region){.present = true, .bar = bar, .offset = off, .length = len};
+    if (type == VIO_CAP_NOTIFY)
+        st->notify_mult = mult;
+    return 0;
+}
+
+int vio_find_caps(struct shim_profile_ctx *ctx, struct vio_state *st, char *why,
+                  unsigned long why_len)
+{
+    uint32_t status, ptr;
+    int rc;
+    if ((rc = rd(ctx, PCI_STATUS, 2, &status)) < 0)
+        return rc;
+    ptr = 0;
+    if ((status & PCI_STATUS_CAP_LIST) && (rc = rd(ctx, PCI_CAP_PTR, 1, &ptr)) < 0)
+        return rc;
+    for (unsigned walked = 0; ptr != 0; walked++) {
+        ptr &= 0xfc;
+        if (ptr < PCI_CAP_FIRST || walked >= PCI_CAP_MAX_WALK) {
+            why_vio(why, why_len, ctx->g, "malformed capability list");
+            return -CAPDRV_EPROTO;
+        }
+        uint32_t id, next, cap_len;
+        if ((rc = rd(ctx, ptr, 1, &id)) < 0 || (rc = rd(ctx, ptr + 1, 1, &next)) < 0)
+            return rc;
+        if (id == PCI_CAP_ID_VNDR) {
+            if (ptr + CAP_SIZE > PCI_CAP_END) {
+                why_vio(why, why_len, ctx->g, "truncated vendor capability");
+                return -CAPDRV_EPROTO;
+            }
+            if ((rc = rd(ctx, ptr + CAP_LEN, 1, &cap_len)) < 0 ||
+                (rc = take_cap(ctx, st, ptr, cap_len, why, why_len)) < 0)
+                return rc;
+        }
+        ptr = next;
+    }
+    if (!st->cap[VIO_CAP_COMMON].present || !st->cap[VIO_CAP_NOTIFY].present) {
+        why_vio(why, why_len, ctx->g,
+                "no modern common/notify capability (legacy-only devices are not supported)");
+        return -CAPDRV_ENODEV;
+    }
+    return 0;
+}
