@@ -4,10 +4,11 @@
  *        machine implementing include/capdrv/hw.h, with a DMA oracle.
  *
  * A simulator instance is a small PCI machine: functions you add to it
- * (dmatest devices, plain "scratch" functions), DMA-able memory with
- * simulated physical addresses, an optional IOMMU, MSI-X interrupts and a
- * simulated clock. capdrv_sim_hw() returns the `struct capdrv_hw` to give to
- * the kernel shim; the other calls here are for tests: build hostile config
+ * (dmatest devices, virtio-blk devices, plain "scratch" functions),
+ * DMA-able memory with simulated physical addresses, an optional IOMMU,
+ * MSI-X interrupts and a simulated clock. capdrv_sim_hw() returns the
+ * `struct capdrv_hw` to give to the kernel shim; the other calls here are
+ * for tests: build hostile config
  * spaces, inject device faults, move simulated time, and ask the DMA oracle
  * whether any device touched memory it was not mapped to reach.
  *
@@ -35,7 +36,9 @@
  * capability (PCIe Base 4.0 §7.5.3, advertising FLR) followed by MSI-X
  * (PCI Local Bus 3.0 §6.8.2: table at BAR2 offset 0, PBA at BAR2 offset
  * 0x800, 2 vectors), and two 32-bit memory BARs: BAR0 (4 KiB, device
- * registers) and BAR2 (4 KiB, MSI-X table and PBA).
+ * registers) and BAR2 (4 KiB, MSI-X table and PBA). A virtio function
+ * differs: 16 KiB BAR0, num_queues + 1 vectors, and virtio vendor
+ * capabilities after MSI-X (capdrv_sim_add_virtio_blk()).
  *
  * Example (a test driving a dmatest device directly through the platform):
  * @code
@@ -206,6 +209,157 @@ int capdrv_sim_cfg_poke(struct capdrv_sim *sim, unsigned fn, uint32_t offset, un
  */
 int capdrv_sim_dmatest_set_fault(struct capdrv_sim *sim, unsigned fn,
                                  enum capdrv_sim_dmatest_fault fault);
+
+/* ---- virtio-blk (VIRTIO 1.2 §4.1 PCI modern transport, §5.2 block) ------ */
+
+/* Where the virtio-blk function places its structures in BAR0 (16 KiB).
+ * Drivers find them through the vendor capabilities (§4.1.4), not here. */
+#define CAPDRV_SIM_VIRTIO_BAR0_SIZE 0x4000u   /**< BAR0 size of a virtio function */
+#define CAPDRV_SIM_VIRTIO_COMMON_OFF 0x0000u  /**< common configuration (length 0x40) */
+#define CAPDRV_SIM_VIRTIO_COMMON_LEN 0x40u    /**< its capability length */
+#define CAPDRV_SIM_VIRTIO_ISR_OFF 0x1000u     /**< ISR status (length 4) */
+#define CAPDRV_SIM_VIRTIO_ISR_LEN 4u          /**< its capability length */
+#define CAPDRV_SIM_VIRTIO_DEVICE_OFF 0x2000u  /**< device configuration (length 0x1000) */
+#define CAPDRV_SIM_VIRTIO_DEVICE_LEN 0x1000u  /**< its capability length */
+#define CAPDRV_SIM_VIRTIO_NOTIFY_OFF 0x3000u  /**< notifications (length 0x1000) */
+#define CAPDRV_SIM_VIRTIO_NOTIFY_LEN 0x1000u  /**< its capability length */
+/** notify_off_multiplier; queue q's queue_notify_off is q (doorbell at NOTIFY_OFF + 4q). */
+#define CAPDRV_SIM_VIRTIO_NOTIFY_MULT 4u
+/** Most request queues of a simulated virtio-blk. */
+#define CAPDRV_SIM_VIRTIO_MAX_QUEUES 8u
+/** Largest queue_size_max of a simulated virtio-blk. */
+#define CAPDRV_SIM_VIRTIO_QSIZE_MAX 1024u
+/** Simulated latency of CAPDRV_SIM_VIRTIO_FAULT_DELAY, in ns. */
+#define CAPDRV_SIM_VIRTIO_DELAY_NS 10000u
+/** GET_ID string of a simulated virtio-blk (NUL padded to 20 bytes). */
+#define CAPDRV_SIM_VIRTIO_BLK_SERIAL "capdrv-sim-blk"
+
+/** Shape of a simulated virtio-blk (capdrv_sim_add_virtio_blk()); zero fields take defaults. */
+struct capdrv_sim_virtio_blk_config {
+    uint64_t capacity_sectors; /**< 512-byte sectors, memory-backed (zeroed); 0 -> 2048 */
+    unsigned num_queues;       /**< request queues 1..8; > 1 offers VIRTIO_BLK_F_MQ; 0 -> 1 */
+    unsigned queue_size_max;   /**< power of two <= 1024; 0 -> 256 */
+    uint32_t seg_max;          /**< advertised seg_max (not enforced); 0 -> 126 */
+    uint64_t features_clear;   /**< feature bits NOT to offer (test knob) */
+};
+
+/**
+ * Injectable misbehaviour of a virtio function (capdrv_sim_virtio_set_fault()).
+ * Faults act when a request queue is processed (at a notify, or at the
+ * delayed event for DELAY), on every request while set.
+ */
+enum capdrv_sim_virtio_fault {
+    /** Behave per the spec. */
+    CAPDRV_SIM_VIRTIO_FAULT_NONE = 0,
+    /** Complete every request with VIRTIO_BLK_S_IOERR; no data moves. */
+    CAPDRV_SIM_VIRTIO_FAULT_IOERR = 1,
+    /** A notify schedules the work CAPDRV_SIM_VIRTIO_DELAY_NS later (a
+     *  device event run by capdrv_sim_advance() or irq_wait()) instead of
+     *  doing it inside the doorbell write. */
+    CAPDRV_SIM_VIRTIO_FAULT_DELAY = 2,
+    /** Write the used elements of each batch in reverse order. */
+    CAPDRV_SIM_VIRTIO_FAULT_REORDER = 3,
+    /** Used id = head + Queue Size (out of range). */
+    CAPDRV_SIM_VIRTIO_FAULT_USED_ID_RANGE = 4,
+    /** Used len = device-writable bytes posted + 1. */
+    CAPDRV_SIM_VIRTIO_FAULT_USED_LEN = 5,
+    /** Write every used element twice (double completion). */
+    CAPDRV_SIM_VIRTIO_FAULT_DOUBLE = 6,
+    /** At the next notify, complete nothing, set DEVICE_NEEDS_RESET and
+     *  send a configuration change notification. */
+    CAPDRV_SIM_VIRTIO_FAULT_NEEDS_RESET = 7
+};
+
+/**
+ * @brief Add a virtio-blk function: VIRTIO 1.2 PCI modern transport (§4.1)
+ *        and block device (§5.2), backed by zeroed memory.
+ *
+ * Identity: vendor 0x1af4, device 0x1042, revision 1, subsystem
+ * 0x1af4/0x1100, class 0x010000. BAR0 (16 KiB) holds the common
+ * configuration, ISR, device configuration and notify structures at the
+ * CAPDRV_SIM_VIRTIO_*_OFF offsets; BAR2 holds MSI-X with num_queues + 1
+ * vectors. Vendor capabilities (ID 0x09, §4.1.4) for COMMON, NOTIFY, ISR,
+ * DEVICE and PCI_CFG are chained after the MSI-X capability. The PCI_CFG
+ * capability (§4.1.4.9) is present with writable bar/offset/length/data
+ * fields, but accesses through pci_cfg_data do not reach the BAR (not
+ * implemented: data reads what was written).
+ *
+ * Offered features: VERSION_1, ACCESS_PLATFORM, INDIRECT_DESC, EVENT_IDX,
+ * BLK_SEG_MAX, BLK_BLK_SIZE (512), BLK_FLUSH, BLK_MQ (num_queues > 1),
+ * BLK_DISCARD, BLK_WRITE_ZEROES, minus @p cfg->features_clear.
+ *
+ * Behaviour (the rules a driver can rely on and be tested against):
+ * - Registers are decoded only at their own offset and width (§4.1.3.1;
+ *   64-bit queue addresses also as two 32-bit halves); anything else reads
+ *   0 and writes are dropped.
+ * - device_status: writing 0 resets the device (features, queues, ISR,
+ *   vectors to NO_VECTOR) and reads back 0 at once. Setting FEATURES_OK
+ *   with driver features that were not offered or lack VERSION_1 leaves it
+ *   clear (§3.1.1 step 6). DEVICE_NEEDS_RESET is the device's: writes do
+ *   not change it. Requests are processed only while DRIVER_OK and
+ *   FEATURES_OK are set; notifies before that are dropped (§3.1.1).
+ * - queue_size accepts powers of two up to the maximum; queue_enable
+ *   accepts only 1, before DRIVER_OK; queue fields are frozen once the
+ *   queue is enabled. MSI-X vectors beyond the table read back NO_VECTOR.
+ * - A 16- or 32-bit write at notify + 4*q processes queue q synchronously:
+ *   every new available entry, chains walked with bounds (direct and
+ *   indirect; at most Queue Size + 1 descriptors; device-readable before
+ *   device-writable). A malformed ring or chain, or a ring access the DMA
+ *   oracle refuses, sets DEVICE_NEEDS_RESET (plus a configuration change
+ *   notification) and stops the device until reset; it never crashes.
+ * - Requests (§5.2.6): IN, OUT (whole sectors, inside the capacity, else
+ *   IOERR), FLUSH, GET_ID, DISCARD and WRITE_ZEROES (at most 16 ranges of
+ *   at most 65536 sectors; unknown flags or UNMAP on DISCARD -> UNSUPP;
+ *   both zero the ranges); types not offered or negotiated -> UNSUPP. A
+ *   data access the oracle refuses -> IOERR. Used len = data bytes the
+ *   device wrote + 1 (the status byte).
+ * - Used-buffer notifications honour EVENT_IDX (used_event) or
+ *   VRING_AVAIL_F_NO_INTERRUPT; with EVENT_IDX the device writes
+ *   avail_event = its next available index. A notification sets ISR bit 0
+ *   and signals queue_msix_vector; configuration changes set ISR bit 1 and
+ *   signal config_msix_vector.
+ *
+ * @param sim the machine.
+ * @param addr its bus address, unique in the machine.
+ * @param cfg shape, or NULL for the defaults.
+ * @param fn_out receives the platform function number (may be NULL).
+ * @return as capdrv_sim_add_dmatest(); -CAPDRV_EINVAL also for num_queues
+ *         > 8, a queue_size_max that is not a power of two <= 1024, or a
+ *         capacity whose byte size overflows; -CAPDRV_ENOMEM when the
+ *         backing memory cannot be allocated.
+ */
+int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                              const struct capdrv_sim_virtio_blk_config *cfg, unsigned *fn_out);
+
+/**
+ * @brief Make a virtio function misbehave. The fault stays until set back
+ *        to NONE; device and function resets do not clear it.
+ * @param sim the machine.
+ * @param fn platform function number of a virtio function.
+ * @param f the misbehaviour.
+ * @return 0, -CAPDRV_ENOENT for an unknown function, -CAPDRV_ENODEV if it
+ *         is not a virtio function, -CAPDRV_EINVAL for an unknown fault or
+ *         NULL @p sim.
+ */
+int capdrv_sim_virtio_set_fault(struct capdrv_sim *sim, unsigned fn,
+                                enum capdrv_sim_virtio_fault f);
+
+/**
+ * @brief Read or write a virtio-blk's backing store directly (no DMA, no
+ *        oracle, no device state change), to prepare or check disk contents.
+ * @param sim the machine.
+ * @param fn platform function number of a virtio-blk function.
+ * @param offset byte offset in the disk.
+ * @param buf source (@p write) or destination of @p len bytes.
+ * @param len bytes; 0 does nothing.
+ * @param write true: disk <- @p buf; false: @p buf <- disk.
+ * @return 0, -CAPDRV_ENOENT for an unknown function, -CAPDRV_ENODEV if it
+ *         is not a virtio-blk, -CAPDRV_ERANGE if [offset, offset+len) is
+ *         not inside the disk, -CAPDRV_EINVAL for NULL @p sim or NULL
+ *         @p buf with @p len > 0.
+ */
+int capdrv_sim_virtio_blk_data(struct capdrv_sim *sim, unsigned fn, uint64_t offset, void *buf,
+                               size_t len, bool write);
 
 /**
  * @brief Number of device accesses the DMA oracle refused since creation

@@ -78,11 +78,16 @@ struct sim_fn *sim_fn_get(const struct capdrv_sim *sim, unsigned fn)
 
 /* ---- functions ------------------------------------------------------------ */
 
-static int add_function(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
-                        const struct sim_dev_ops *dev, const struct sim_pci_ident *id,
-                        unsigned *fn_out)
+int sim_add_function(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                     const struct sim_dev_ops *dev, const struct sim_pci_ident *id,
+                     const struct sim_fn_layout *layout, const void *init_arg,
+                     unsigned *fn_out)
 {
     if (addr->dev > 31 || addr->fn > 7)
+        return -CAPDRV_EINVAL;
+    if (layout->n_vectors == 0 || layout->n_vectors > SIM_MSIX_MAX_VECTORS ||
+        layout->bar0_size < SIM_BAR_SIZE || (layout->bar0_size & (layout->bar0_size - 1u)) ||
+        layout->bar0_size > SIM_BAR0_MAX)
         return -CAPDRV_EINVAL;
     for (unsigned i = 0; i < sim->n_fns; i++) {
         const struct capdrv_pci_addr *o = &sim->fns[i]->info.addr;
@@ -106,14 +111,17 @@ static int add_function(struct capdrv_sim *sim, const struct capdrv_pci_addr *ad
     f->index = sim->n_fns;
     f->dev = dev;
     f->info.addr = *addr;
-    /* Both BARs are 32-bit, non-prefetchable memory BARs of 4 KiB. */
-    f->info.bar_size[0] = SIM_BAR_SIZE;
+    /* Both BARs are 32-bit, non-prefetchable memory BARs; BAR2 (MSI-X) is
+     * always 4 KiB, BAR0 as the model needs. */
+    f->info.bar_size[0] = layout->bar0_size;
     f->info.bar_flags[0] = CAPDRV_HW_BAR_MEM;
     f->info.bar_size[SIM_MSIX_BAR] = SIM_BAR_SIZE;
     f->info.bar_flags[SIM_MSIX_BAR] = CAPDRV_HW_BAR_MEM;
-    sim_irq_init(f, SIM_MSIX_VECTORS);
+    sim_irq_init(f, layout->n_vectors);
     sim_pci_init(f, id);
+    f->init_arg = init_arg;
     int rc = dev->init(f);
+    f->init_arg = NULL; /* the caller's storage: not valid after this call */
     if (rc < 0) {
         free(f);
         return rc;
@@ -123,6 +131,10 @@ static int add_function(struct capdrv_sim *sim, const struct capdrv_pci_addr *ad
         *fn_out = f->index;
     return 0;
 }
+
+/* dmatest and scratch functions: 4 KiB BAR0, two MSI-X vectors. */
+static const struct sim_fn_layout basic_layout = {.bar0_size = SIM_BAR_SIZE,
+                                                  .n_vectors = SIM_MSIX_VECTORS};
 
 int capdrv_sim_add_dmatest(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
                            unsigned *fn_out)
@@ -138,7 +150,7 @@ int capdrv_sim_add_dmatest(struct capdrv_sim *sim, const struct capdrv_pci_addr 
         .revision = 0x01,
     };
     pthread_mutex_lock(&sim->lock);
-    int rc = add_function(sim, addr, &sim_dev_dmatest, &id, fn_out);
+    int rc = sim_add_function(sim, addr, &sim_dev_dmatest, &id, &basic_layout, NULL, fn_out);
     pthread_mutex_unlock(&sim->lock);
     return rc;
 }
@@ -158,7 +170,7 @@ int capdrv_sim_add_scratch(struct capdrv_sim *sim, const struct capdrv_pci_addr 
         .revision = 0x00,
     };
     pthread_mutex_lock(&sim->lock);
-    int rc = add_function(sim, addr, &sim_dev_scratch, &id, fn_out);
+    int rc = sim_add_function(sim, addr, &sim_dev_scratch, &id, &basic_layout, NULL, fn_out);
     pthread_mutex_unlock(&sim->lock);
     return rc;
 }

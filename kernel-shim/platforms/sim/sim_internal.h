@@ -5,8 +5,9 @@
  *
  * Layering: sim.c (lifecycle, ops table, clock) -> sim_pci.c (config
  * space), sim_dma.c (memory, mappings, DMA oracle), sim_irq.c (MSI-X) ->
- * device models (dev_dmatest.c, dev_scratch.c). Device models reach memory
- * only through sim_dma_access() and interrupts only through sim_irq_raise(). */
+ * device models (dev_dmatest.c, dev_scratch.c, dev_virtio_*.c). Device
+ * models reach memory only through sim_dma_access() and interrupts only
+ * through sim_irq_raise(). */
 #ifndef CAPDRV_SIM_INTERNAL_H
 #define CAPDRV_SIM_INTERNAL_H
 
@@ -28,6 +29,7 @@
 
 /* Layout of every simulated function (documented in capdrv/sim.h). */
 #define SIM_BAR_SIZE 0x1000u
+#define SIM_BAR0_MAX 0x4000u /* largest BAR0 a model may ask for (sim_fn_layout) */
 #define SIM_MSIX_BAR 2u
 #define SIM_MSIX_VECTORS 2u
 #define SIM_MSIX_MAX_VECTORS 64u /* pba/routed/fired are 64-bit masks */
@@ -92,6 +94,7 @@ struct sim_dev_ops {
 
 extern const struct sim_dev_ops sim_dev_dmatest;
 extern const struct sim_dev_ops sim_dev_scratch;
+extern const struct sim_dev_ops sim_dev_virtio_blk; /* dev_virtio_blk.c */
 /* dev_dmatest.c: fault injection (capdrv_sim_dmatest_set_fault()). */
 int sim_dmatest_set_fault(struct sim_fn *f, enum capdrv_sim_dmatest_fault fault);
 
@@ -102,6 +105,7 @@ struct sim_fn {
     struct capdrv_hw_function info; /* addr, BAR sizes/flags; id is read from cfg */
     const struct sim_dev_ops *dev;
     void *dev_state;
+    const void *init_arg; /* model-specific creation parameters, for dev->init only */
 
     /* Configuration space (sim_pci.c). wmask: bits software may write;
      * w1c: bits cleared by writing 1 (PCI Local Bus 3.0 §6.2.3 status);
@@ -110,6 +114,7 @@ struct sim_fn {
     uint8_t wmask[SIM_CFG_COMPAT];
     uint8_t w1c[SIM_CFG_COMPAT];
     uint8_t init[SIM_CFG_COMPAT];
+    uint32_t cap_last, cap_free; /* last capability; first free byte after it */
 
     /* MSI-X (sim_irq.c). The table holds the mask bits (Vector Control
      * bit 0); pba the Pending Bits; routed/fired are the host side:
@@ -141,6 +146,19 @@ struct capdrv_sim {
 extern const struct capdrv_hw_ops sim_hw_ops;
 
 /* sim.c */
+struct sim_pci_ident;
+/* Per-function shape: BAR0 size (a power of two >= SIM_BAR_SIZE) and the
+ * number of MSI-X vectors (1..SIM_MSIX_MAX_VECTORS). */
+struct sim_fn_layout {
+    uint64_t bar0_size;
+    unsigned n_vectors;
+};
+/* Add a function (lock held). @init_arg is handed to dev->init through
+ * f->init_arg. */
+int sim_add_function(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                     const struct sim_dev_ops *dev, const struct sim_pci_ident *id,
+                     const struct sim_fn_layout *layout, const void *init_arg,
+                     unsigned *fn_out);
 struct sim_fn *sim_fn_get(const struct capdrv_sim *sim, unsigned fn);
 void sim_run_until(struct capdrv_sim *sim, uint64_t target);
 uint64_t sim_next_event(const struct capdrv_sim *sim);
@@ -153,6 +171,13 @@ struct sim_pci_ident {
     uint8_t revision;
 };
 void sim_pci_init(struct sim_fn *f, const struct sim_pci_ident *id);
+/* Append a capability of @len bytes (@cap; its ID byte first, the next
+ * pointer is filled in) to the list in the PCI-compatible space; @wmask
+ * (may be NULL) marks the bits software may write, power-on values are
+ * @cap's. Call from a model's init(). Returns its offset, or 0 when it does
+ * not fit. */
+uint32_t sim_pci_add_cap(struct sim_fn *f, const uint8_t *cap, unsigned len,
+                         const uint8_t *wmask);
 int sim_pci_cfg_read(struct sim_fn *f, uint32_t offset, unsigned width, uint32_t *val);
 int sim_pci_cfg_write(struct capdrv_sim *sim, struct sim_fn *f, uint32_t offset, unsigned width,
                       uint32_t val);

@@ -7,6 +7,8 @@
  *   0x40..0x7b  PCI Express capability v2, PCIe Base 4.0 §7.5.3
  *               (Root Complex Integrated Endpoint, Function Level Reset)
  *   0x80..0x8b  MSI-X capability, PCI Local Bus 3.0 §6.8.2
+ *   0x8c..0xff  capabilities a device model appends (sim_pci_add_cap(),
+ *               e.g. the virtio vendor capabilities), chained after MSI-X
  *   0x100..     extended space: empty (a zero header ends the list) */
 #include "sim_internal.h"
 
@@ -85,8 +87,14 @@ static void init_bar(struct sim_fn *f, unsigned bar)
         return; /* unimplemented: reads 0, writes ignored (§6.2.5.1) */
     /* Only 32-bit memory BARs are modelled: bits 3:0 are 0 (memory, 32-bit
      * decoder, not prefetchable); the address bits below the size are
-     * hard-wired to 0, which is how software sizes a BAR. */
-    uint32_t addr = SIM_MMIO_BASE + f->index * SIM_MMIO_PER_FN + bar * SIM_BAR_SIZE;
+     * hard-wired to 0, which is how software sizes a BAR. BAR n sits at
+     * n * (largest BAR of the function), so every BAR is naturally aligned
+     * and none overlap (4 KiB functions: n * 4 KiB, as always). */
+    uint64_t stride = SIM_BAR_SIZE;
+    for (unsigned b = 0; b < CAPDRV_HW_NUM_BARS; b++)
+        if (f->info.bar_size[b] > stride)
+            stride = f->info.bar_size[b];
+    uint32_t addr = SIM_MMIO_BASE + f->index * SIM_MMIO_PER_FN + bar * (uint32_t)stride;
     uint32_t off = PCI_BAR0 + 4u * bar;
     put(f, off, 4, addr);
     field(f, off, 4, (uint32_t)~(size - 1u) & ~0xfu, 0);
@@ -135,8 +143,31 @@ void sim_pci_init(struct sim_fn *f, const struct sim_pci_ident *id)
     field(f, SIM_CAP_MSIX + MSIX_CTRL, 2, MSIX_CTRL_WMASK, 0);
     put(f, SIM_CAP_MSIX + MSIX_TABLE, 4, 0x0u | SIM_MSIX_BAR);
     put(f, SIM_CAP_MSIX + MSIX_PBA, 4, CAPDRV_SIM_MSIX_PBA_OFFSET | SIM_MSIX_BAR);
+    f->cap_last = SIM_CAP_MSIX;
+    f->cap_free = SIM_CAP_MSIX + 12u; /* MSI-X capability is 12 bytes */
 
     memcpy(f->init, f->cfg, sizeof f->init);
+}
+
+uint32_t sim_pci_add_cap(struct sim_fn *f, const uint8_t *cap, unsigned len,
+                         const uint8_t *wmask)
+{
+    /* Capabilities are dword aligned and live in the PCI-compatible space
+     * (PCI Local Bus 3.0 §6.7). */
+    uint32_t at = (f->cap_free + 3u) & ~3u;
+    if (len < 2 || at + len > SIM_CFG_COMPAT)
+        return 0;
+    memcpy(&f->cfg[at], cap, len);
+    f->cfg[at + 1] = 0x00; /* new end of the list */
+    if (wmask)
+        memcpy(&f->wmask[at], wmask, len);
+    f->wmask[at] = f->wmask[at + 1] = 0; /* ID and next pointer are read-only */
+    f->cfg[f->cap_last + 1] = (uint8_t)at;
+    memcpy(&f->init[at], &f->cfg[at], len);
+    f->init[f->cap_last + 1] = (uint8_t)at;
+    f->cap_last = at;
+    f->cap_free = at + len;
+    return at;
 }
 
 static int check_access(uint32_t offset, unsigned width)
