@@ -28,6 +28,8 @@ struct conf_ctx;
  *                                     64 KiB pool in 16 buffers, window 0 = registers)
  *                     grant "plain" (any-function, window 0 = 4 KiB rw,
  *                                     window 1 = read-only 256 B at 0x800)
+ *                     grant "vblk"  (virtio-blk, PCI modern, 2 vectors, 1 MiB pool
+ *                                     in 32 buffers, window 0 = BAR0 0..16 KiB)
  *   provider "other": grant "peer"  (a second DMA device) */
 struct conf_platform {
     const char *name;
@@ -81,6 +83,8 @@ extern const struct conf_case conf_cases_authority[];
 extern const size_t conf_cases_authority_n;
 extern const struct conf_case conf_cases_dma[];
 extern const size_t conf_cases_dma_n;
+extern const struct conf_case conf_cases_virtio_blk[];
+extern const size_t conf_cases_virtio_blk_n;
 
 /* Platforms. */
 extern const struct conf_platform conf_platform_sim;

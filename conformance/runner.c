@@ -18,6 +18,7 @@ static const struct {
 } tables[] = {
     {conf_cases_authority, &conf_cases_authority_n},
     {conf_cases_dma, &conf_cases_dma_n},
+    {conf_cases_virtio_blk, &conf_cases_virtio_blk_n},
 };
 
 static const struct conf_platform *const platforms[] = {&conf_platform_sim};

@@ -12,7 +12,7 @@
 struct sim_plat {
     struct capdrv_env *env;
     struct capdrv_sim *sim;
-    unsigned fn_dev, fn_plain, fn_peer;
+    unsigned fn_dev, fn_plain, fn_peer, fn_vblk;
 };
 
 static void *slurp(const char *path, size_t *len)
@@ -46,12 +46,14 @@ static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_
      * with one too, forced by the manifest (the GCP shape is no-IOMMU, but
      * brokered must not depend on its absence). */
     struct capdrv_sim_config cfg = {.iommu = lane == CAPDRV_LANE_DIRECT};
-    struct capdrv_pci_addr a3 = {0, 0, 3, 0}, a4 = {0, 0, 4, 0}, a5 = {0, 0, 5, 0};
+    struct capdrv_pci_addr a3 = {0, 0, 3, 0}, a4 = {0, 0, 4, 0}, a5 = {0, 0, 5, 0},
+                           a6 = {0, 0, 6, 0};
     int rc = 0;
     if (!p->env || (rc = capdrv_sim_create(&cfg, &p->sim)) < 0 ||
         (rc = capdrv_sim_add_dmatest(p->sim, &a3, &p->fn_dev)) < 0 ||
         (rc = capdrv_sim_add_scratch(p->sim, &a4, 0x1234, 0x5678, 0x058000, &p->fn_plain)) < 0 ||
-        (rc = capdrv_sim_add_dmatest(p->sim, &a5, &p->fn_peer)) < 0) {
+        (rc = capdrv_sim_add_dmatest(p->sim, &a5, &p->fn_peer)) < 0 ||
+        (rc = capdrv_sim_add_virtio_blk(p->sim, &a6, NULL, &p->fn_vblk)) < 0) {
         snprintf(why, why_len, "sim machine could not be built");
         return p->env ? rc : -CAPDRV_ENOMEM;
     }
@@ -103,7 +105,10 @@ static void sim_advance(struct conf_ctx *c, uint64_t ns)
 
 static unsigned fn_of(struct sim_plat *p, const char *grant)
 {
-    return !strcmp(grant, "dev") ? p->fn_dev : !strcmp(grant, "peer") ? p->fn_peer : p->fn_plain;
+    return !strcmp(grant, "dev")    ? p->fn_dev
+           : !strcmp(grant, "peer") ? p->fn_peer
+           : !strcmp(grant, "vblk") ? p->fn_vblk
+                                    : p->fn_plain;
 }
 
 static int sim_device_reg(struct conf_ctx *c, const char *grant, uint64_t off, unsigned width,
