@@ -153,12 +153,19 @@ int shim_ledger_resolve(struct capdrv_shim *shim, uint32_t gi, uint64_t ref, uin
         return 0;
     }
     /* Direct lane: the IOVA range must lie inside one live buffer of this
-     * grant (a range spanning two buffers crosses a guard page anyway). */
-    for (uint32_t i = 0; i < l->n; i++) {
+     * grant (a range spanning two buffers crosses a guard page anyway).
+     * Drivers reuse a few buffers, so the last hit is tried first; the
+     * hint is only a starting point, every condition is checked on it. */
+    for (uint32_t k = 0; k <= l->n; k++) {
+        uint32_t i = k == 0 ? g->resolve_hint : k - 1;
+        if (i >= l->n)
+            continue;
         struct shim_ledger_entry *e = &l->e[i];
-        if (e->live && !e->shim_owned && e->grant == gi && shim_range_inside(ref, len, e->devaddr, e->mem.size)) {
+        if (e->live && !e->shim_owned && e->grant == gi &&
+            shim_range_inside(ref, len, e->devaddr, e->mem.size)) {
             *devaddr = ref;
             *index = i;
+            g->resolve_hint = i;
             return 0;
         }
     }

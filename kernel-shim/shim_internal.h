@@ -118,6 +118,7 @@ struct shim_grant {
     uint64_t irq_pending;               /* bit per vector (n_irqs <= 64) */
     uint64_t iova_base;                 /* this grant's IOVA window */
     uint64_t next_iova;                 /* direct lane bump allocator */
+    uint32_t resolve_hint;              /* ledger index of the last direct-lane hit */
     uint64_t inflight;                  /* doorbells not yet known complete */
     bool dma_unsafe;                    /* a reset failed: DMA may continue; quarantine */
     uint64_t profile_state[SHIM_PROFILE_STATE_MAX / 8]; /* shadow registers */
