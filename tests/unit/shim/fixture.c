@@ -77,6 +77,8 @@ void fx_done(struct fx *f)
     capdrv_shim_destroy(f->shim);
     assert_int_equal(capdrv_sim_oracle_violations(f->sim), f->expect_violations);
     capdrv_sim_destroy(f->sim);
+    free(f->spy);
+    f->spy = NULL;
     assert_int_equal(capdrv_env_hosted_live_allocs(f->env), 0);
     capdrv_env_hosted_free(f->env);
 }

@@ -17,6 +17,8 @@
 #include <capdrv/sim.h>
 #include <capdrv/sys.h>
 
+#include "spy.h"
+
 #define FX_SCRATCH_VENDOR 0x1234u
 #define FX_SCRATCH_DEVICE 0x5678u
 
@@ -30,6 +32,7 @@ struct fx {
     unsigned long expect_violations; /* oracle violations the test provoked */
     char why[256];
     int create_rc;
+    struct fx_spy *spy;           /* fx_spy_install(), or NULL */
 };
 
 /* Build the machine; @hook (may be NULL) runs after the functions exist and

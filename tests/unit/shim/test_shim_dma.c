@@ -252,101 +252,12 @@ static void test_rewrite_after_notify_changes_nothing(void **state)
     fx_done(&l.f);
 }
 
-/* hw wrapper: record whether memory is already scrubbed when freed. */
-struct scrub_spy {
-    struct capdrv_hw inner;
-    struct capdrv_hw_ops ops;
-    unsigned frees, dirty_frees, unmaps, free_while_mapped;
-    bool fail_unmap, fail_reset;
-    uintptr_t mapped[16]; /* cookies currently mapped */
-};
-
-static void spy_track(struct scrub_spy *s, uintptr_t cookie, bool add)
-{
-    for (unsigned i = 0; i < 16; i++)
-        if (add ? s->mapped[i] == 0 : s->mapped[i] == cookie) {
-            s->mapped[i] = add ? cookie : 0;
-            return;
-        }
-}
-
-static void spy_dma_free(void *ctx, struct capdrv_hw_dma *mem)
-{
-    struct scrub_spy *s = ctx;
-    s->frees++;
-    for (unsigned i = 0; i < 16; i++)
-        if (s->mapped[i] == mem->cookie)
-            s->free_while_mapped++; /* the device could still reach it */
-    for (size_t i = 0; i < mem->size; i++)
-        if (((uint8_t *)mem->cpu)[i]) {
-            s->dirty_frees++;
-            break;
-        }
-    s->inner.ops->dma_free(s->inner.ctx, mem);
-}
-
-#define SPY_FWD(name, ret, params, args) \
-    static ret spy_##name params { struct scrub_spy *s = ctx; return s->inner.ops->name args; }
-SPY_FWD(caps, unsigned, (void *ctx), (s->inner.ctx))
-SPY_FWD(function_count, int, (void *ctx), (s->inner.ctx))
-SPY_FWD(function_info, int, (void *ctx, unsigned fn, struct capdrv_hw_function *o), (s->inner.ctx, fn, o))
-SPY_FWD(cfg_read, int, (void *ctx, unsigned fn, uint32_t o, unsigned w, uint32_t *v), (s->inner.ctx, fn, o, w, v))
-SPY_FWD(cfg_write, int, (void *ctx, unsigned fn, uint32_t o, unsigned w, uint32_t v), (s->inner.ctx, fn, o, w, v))
-SPY_FWD(bar_read, int, (void *ctx, unsigned fn, unsigned b, uint64_t o, unsigned w, uint64_t *v), (s->inner.ctx, fn, b, o, w, v))
-SPY_FWD(bar_write, int, (void *ctx, unsigned fn, unsigned b, uint64_t o, unsigned w, uint64_t v), (s->inner.ctx, fn, b, o, w, v))
-SPY_FWD(dma_alloc, int, (void *ctx, size_t n, struct capdrv_hw_dma *o), (s->inner.ctx, n, o))
-static int spy_dma_map(void *ctx, unsigned fn, const struct capdrv_hw_dma *m, uint64_t i, uint64_t *d)
-{
-    struct scrub_spy *s = ctx;
-    int rc = s->inner.ops->dma_map(s->inner.ctx, fn, m, i, d);
-    if (rc == 0)
-        spy_track(s, m->cookie, true);
-    return rc;
-}
-
-static int spy_dma_unmap(void *ctx, unsigned fn, const struct capdrv_hw_dma *m, uint64_t d)
-{
-    struct scrub_spy *s = ctx;
-    s->unmaps++;
-    if (s->fail_unmap)
-        return -CAPDRV_EIO; /* e.g. an IOMMU that refused: still mapped */
-    spy_track(s, m->cookie, false);
-    return s->inner.ops->dma_unmap(s->inner.ctx, fn, m, d);
-}
-SPY_FWD(irq_enable, int, (void *ctx, unsigned fn, unsigned v), (s->inner.ctx, fn, v))
-SPY_FWD(irq_disable, int, (void *ctx, unsigned fn, unsigned v), (s->inner.ctx, fn, v))
-SPY_FWD(irq_mask, int, (void *ctx, unsigned fn, unsigned v, bool m), (s->inner.ctx, fn, v, m))
-SPY_FWD(irq_wait, int, (void *ctx, const struct capdrv_hw_irq *set, unsigned n, int64_t t, uint64_t *r), (s->inner.ctx, set, n, t, r))
-static int spy_function_reset(void *ctx, unsigned fn)
-{
-    struct scrub_spy *s = ctx;
-    if (s->fail_reset)
-        return -CAPDRV_EIO; /* the device did not come out of FLR */
-    return s->inner.ops->function_reset(s->inner.ctx, fn);
-}
-
-static struct scrub_spy spy;
-
-static void spy_install(struct fx *f)
-{
-    memset(&spy, 0, sizeof spy);
-    spy.inner = f->hw;
-    spy.ops = (struct capdrv_hw_ops){
-        .caps = spy_caps, .function_count = spy_function_count, .function_info = spy_function_info,
-        .cfg_read = spy_cfg_read, .cfg_write = spy_cfg_write, .bar_read = spy_bar_read,
-        .bar_write = spy_bar_write, .dma_alloc = spy_dma_alloc, .dma_free = spy_dma_free,
-        .dma_map = spy_dma_map, .dma_unmap = spy_dma_unmap, .irq_enable = spy_irq_enable,
-        .irq_disable = spy_irq_disable, .irq_mask = spy_irq_mask, .irq_wait = spy_irq_wait,
-        .function_reset = spy_function_reset};
-    f->hw = (struct capdrv_hw){.ops = &spy.ops, .ctx = &spy};
-}
-
 static void test_freed_memory_is_scrubbed_first(void **state)
 {
     (void)state;
     struct fx f;
     fx_machine(&f, false);
-    spy_install(&f);
+    struct fx_spy *spy = fx_spy_install(&f);
     assert_int_equal(fx_shim(&f, "basic"), 0);
     assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b;
@@ -360,10 +271,10 @@ static void test_freed_memory_is_scrubbed_first(void **state)
     }
     capdrv_sys_close(f.p1); /* death frees the third */
     f.p1 = NULL;
-    assert_int_equal(spy.frees, 3);
-    assert_int_equal(spy.dirty_frees, 0);
-    assert_int_equal(spy.unmaps, 3);             /* every buffer unmapped ... */
-    assert_int_equal(spy.free_while_mapped, 0);  /* ... before it was freed */
+    assert_int_equal(spy->frees, 3);
+    assert_int_equal(spy->dirty_frees, 0);
+    assert_int_equal(spy->unmaps, 3);             /* every buffer unmapped ... */
+    assert_int_equal(spy->free_while_mapped, 0);  /* ... before it was freed */
     struct capdrv_shim_stats st;
     assert_int_equal(capdrv_shim_stats(f.shim, &st), 0);
     assert_int_equal(st.scrubbed_bytes, 3 * 8192);
@@ -377,18 +288,18 @@ static void test_failed_unmap_quarantines(void **state)
     (void)state;
     struct fx f;
     fx_machine(&f, false);
-    spy_install(&f);
+    struct fx_spy *spy = fx_spy_install(&f);
     assert_int_equal(fx_shim(&f, "basic"), 0);
     assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b;
     struct capdrv_dmabuf_info bi;
     assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
     assert_int_equal(capdrv_dma_alloc(f.p1, pool, 4096, &b, &bi), 0);
-    spy.fail_unmap = true;
+    spy->fail_unmap = true;
     assert_int_equal(capdrv_cap_release(f.p1, b), 0); /* the handle is gone either way */
-    spy.fail_unmap = false;
-    assert_int_equal(spy.frees, 0);
-    assert_int_equal(spy.free_while_mapped, 0);
+    spy->fail_unmap = false;
+    assert_int_equal(spy->frees, 0);
+    assert_int_equal(spy->free_while_mapped, 0);
     struct capdrv_shim_stats st;
     assert_int_equal(capdrv_shim_stats(f.shim, &st), 0);
     assert_int_equal(st.dma_buffers, 0);
@@ -407,7 +318,7 @@ static void test_failed_reset_quarantines(void **state)
     (void)state;
     struct fx f;
     fx_machine(&f, false);
-    spy_install(&f);
+    struct fx_spy *spy = fx_spy_install(&f);
     assert_int_equal(fx_shim(&f, "basic"), 0);
     assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), m = fx_mmio(f.p1, g, 0), pool, b;
@@ -416,16 +327,16 @@ static void test_failed_reset_quarantines(void **state)
     assert_int_equal(capdrv_dma_alloc(f.p1, pool, 4096, &b, &bi), 0);
     assert_int_equal(fx_dmatest_cmd(f.p1, m, capdrv_dma_ref(&bi, 0), 64, CAPDRV_DMATEST_CMD_FILL,
                                     1, 10000), 0); /* in flight */
-    spy.fail_reset = true;
+    spy->fail_reset = true;
     assert_int_equal(capdrv_cap_release(f.p1, b), 0);
-    assert_int_equal(spy.frees, 0);
-    spy.fail_reset = false;
+    assert_int_equal(spy->frees, 0);
+    spy->fail_reset = false;
     /* A successful reset (grant reset) makes the grant's memory safe again. */
     assert_int_equal(capdrv_grant_reset(f.p1, g), 0);
     assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
     assert_int_equal(capdrv_dma_alloc(f.p1, pool, 4096, &b, &bi), 0);
     assert_int_equal(capdrv_cap_release(f.p1, b), 0);
-    assert_int_equal(spy.frees, 1);
+    assert_int_equal(spy->frees, 1);
     capdrv_sim_advance(f.sim, 100000);
     fx_done(&f);
 }
