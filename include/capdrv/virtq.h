@@ -262,13 +262,15 @@ struct capdrv_virtq_config {
     unsigned size;          /**< Queue Size, power of two, 1 .. 32768 */
     unsigned flags;         /**< CAPDRV_VIRTQ_F_* */
     void *ring;             /**< ring region (DMA memory), 16-byte aligned */
-    uint64_t ring_ref;      /**< DMA reference of ring byte 0 (capdrv_dma_ref()) */
+    uint64_t ring_ref;      /**< DMA reference of ring byte 0 (capdrv_dma_ref()), 16-byte aligned */
     size_t ring_len;        /**< >= capdrv_virtq_layout::total_len */
-    void *indirect;         /**< indirect slab (DMA memory), 16-byte aligned; F_INDIRECT only */
-    uint64_t indirect_ref;  /**< DMA reference of indirect byte 0 */
+    void *indirect;         /**< indirect slab (DMA memory), 16-byte aligned; required with
+                                 F_INDIRECT, NULL without */
+    uint64_t indirect_ref;  /**< DMA reference of indirect byte 0, 16-byte aligned */
     size_t indirect_len;    /**< >= size * indirect_max * 16 */
     unsigned indirect_max;  /**< descriptors per indirect table, 1 .. size (§2.7.5.3.1) */
-    void *state;            /**< private memory, CAPDRV_VIRTQ_STATE_ALIGN aligned */
+    void *state;            /**< private memory, CAPDRV_VIRTQ_STATE_ALIGN aligned, not inside
+                                 the ring region or the indirect slab */
     size_t state_len;       /**< >= capdrv_virtq_state_size(size) */
 };
 
@@ -329,12 +331,18 @@ struct capdrv_virtq {
  * enables the queue (and again after a device reset, to reuse the memory).
  * Allocates nothing.
  *
+ * Every argument is checked before anything is written: a refused call
+ * leaves all three memory areas untouched.
+ *
  * @param vq handle storage.
  * @param cfg memory and options; see struct capdrv_virtq_config.
  * @return 0; -CAPDRV_EINVAL for a NULL argument, a bad size, unknown flags,
- *         a NULL or misaligned ring/indirect/state pointer, a region too
- *         small, indirect_max outside 1..size, or an indirect slab given
- *         without CAPDRV_VIRTQ_F_INDIRECT.
+ *         a NULL or misaligned ring/indirect/state pointer, a misaligned
+ *         ring_ref/indirect_ref or one whose range wraps 2^64, a region too
+ *         small, private state overlapping the ring or the slab (or the
+ *         slab overlapping the ring), indirect_max outside 1..size,
+ *         CAPDRV_VIRTQ_F_INDIRECT without a slab, or a slab (or
+ *         indirect_max) given without CAPDRV_VIRTQ_F_INDIRECT.
  */
 int capdrv_virtq_init(struct capdrv_virtq *vq, const struct capdrv_virtq_config *cfg);
 
@@ -422,7 +430,10 @@ int capdrv_virtq_reap(struct capdrv_virtq *vq, struct capdrv_virtq_completion *o
  * @brief Advise the device that used-buffer notifications are not needed
  *        (§2.7.7: NO_INTERRUPT, or an old used_event with EVENT_IDX).
  *
- * Advisory: a notification may still arrive (§2.7.7.1).
+ * Without EVENT_IDX this sets avail->flags to NO_INTERRUPT; with it
+ * (flags must stay 0) used_event is set just behind the next entry, so the
+ * device would notify only after another 65535 completions. Advisory: a
+ * notification may still arrive (§2.7.7.1).
  *
  * @param vq queue.
  * @return 0; -CAPDRV_EINVAL (NULL); -CAPDRV_EPROTO (broken).

@@ -1,6 +1,6 @@
-#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 /* Invalid arguments: every -CAPDRV_EINVAL / -CAPDRV_EOVERFLOW case the
  * header documents, and that a refused call changes nothing. */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -26,7 +26,7 @@ static void mem_get(struct mem *m)
     assert_int_equal(capdrv_virtq_layout(N, 0, &m->lay), 0);
     m->ring_len = m->lay.total_len + 64;
     m->state_len = CAPDRV_VIRTQ_STATE_SIZE(N) + 64;
-    m->ind_len = (size_t)N * IMAX * 16u + 64;
+    m->ind_len = (size_t)N * (N + 1) * 16u + 64; /* room even for indirect_max N + 1 */
     void *p;
     assert_int_equal(posix_memalign(&p, 64, m->ring_len), 0);
     m->ring = p;

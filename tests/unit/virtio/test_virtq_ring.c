@@ -520,6 +520,10 @@ static void test_detach_after_partial(void **state)
     assert_int_equal(capdrv_virtq_num_free(&f.vq), N);
     assert_int_equal(capdrv_virtq_detach(&f.vq, c, 8), 0);
     assert_int_equal(capdrv_virtq_detach(&f.vq, NULL, 0), 0);
+    /* The unpublished requests are gone too: nothing left to publish. */
+    uint16_t idx = vq_dev_avail_idx(&f.dev);
+    assert_int_equal(capdrv_virtq_publish(&f.vq), 0);
+    assert_int_equal(vq_dev_avail_idx(&f.dev), idx);
 
     /* Re-initialised, the memory works again. */
     assert_int_equal(capdrv_virtq_init(&f.vq, &f.cfg), 0);

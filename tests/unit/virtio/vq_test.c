@@ -1,5 +1,5 @@
-#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 /* Fixture and reference device for the split virtqueue tests; see vq_test.h. */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
