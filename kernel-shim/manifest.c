@@ -242,7 +242,7 @@ static int get_u32(struct mp *p, const char *name, const struct prop *pr, uint32
 /* Two cells: high word first. */
 static int get_u64(struct mp *p, const char *name, const struct prop *pr, uint64_t *v)
 {
-    uint32_t c[2];
+    uint32_t c[2] = {0, 0}; /* set by get_cells() on success; gcc -O3 cannot tell */
     int rc = get_cells(p, name, pr, 2, c);
     if (rc == 0)
         *v = (uint64_t)c[0] << 32 | c[1];
@@ -501,7 +501,7 @@ static int parse_window(struct mp *p, int node, struct shim_manifest_window *w)
     for (unsigned i = WP_BAR; i <= WP_LENGTH; i++)
         if (!pr[i].present)
             return refuse_prop(p, window_props[i], "is missing");
-    uint32_t bar;
+    uint32_t bar = 0; /* set by get_u32() on success */
     if ((rc = get_u32(p, "bar", &pr[WP_BAR], &bar)) < 0 ||
         (rc = get_u64(p, "offset", &pr[WP_OFFSET], &w->offset)) < 0 ||
         (rc = get_u64(p, "length", &pr[WP_LENGTH], &w->length)) < 0)
@@ -567,7 +567,7 @@ static int parse_grant_props(struct mp *p, int node, struct shim_manifest_grant 
         return rc;
     g->cls = (enum capdrv_grant_class)v;
 
-    uint32_t c[2];
+    uint32_t c[2] = {0, 0}; /* set by get_cells() on success; gcc -O3 cannot tell */
     if (pr[GP_MATCH_ID].present) {
         if ((rc = get_cells(p, "match-id", &pr[GP_MATCH_ID], 2, c)) < 0)
             return rc;
