@@ -4,7 +4,8 @@
  *        machine implementing include/capdrv/hw.h, with a DMA oracle.
  *
  * A simulator instance is a small PCI machine: functions you add to it
- * (dmatest devices, virtio-blk devices, plain "scratch" functions),
+ * (dmatest devices, virtio-blk and virtio-net devices, plain "scratch"
+ * functions),
  * DMA-able memory with simulated physical addresses, an optional IOMMU,
  * MSI-X interrupts and a simulated clock. capdrv_sim_hw() returns the
  * `struct capdrv_hw` to give to the kernel shim; the other calls here are
@@ -246,12 +247,16 @@ struct capdrv_sim_virtio_blk_config {
 /**
  * Injectable misbehaviour of a virtio function (capdrv_sim_virtio_set_fault()).
  * Faults act when a request queue is processed (at a notify, or at the
- * delayed event for DELAY), on every request while set.
+ * delayed event for DELAY), on every request while set. On a virtio-net
+ * they act on both queues: the receiveq is processed whenever the device
+ * delivers frames (its notify, a frame from the wire, DRIVER_OK with
+ * frames waiting), so DELAY also defers reception and the completion
+ * faults also corrupt receive completions. IOERR is blk-only.
  */
 enum capdrv_sim_virtio_fault {
     /** Behave per the spec. */
     CAPDRV_SIM_VIRTIO_FAULT_NONE = 0,
-    /** Complete every request with VIRTIO_BLK_S_IOERR; no data moves. */
+    /** Complete every request with VIRTIO_BLK_S_IOERR; no data moves (virtio-blk only). */
     CAPDRV_SIM_VIRTIO_FAULT_IOERR = 1,
     /** A notify schedules the work CAPDRV_SIM_VIRTIO_DELAY_NS later (a
      *  device event run by capdrv_sim_advance() or irq_wait()) instead of
@@ -339,7 +344,8 @@ int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_ad
  * @param f the misbehaviour.
  * @return 0, -CAPDRV_ENOENT for an unknown function, -CAPDRV_ENODEV if it
  *         is not a virtio function, -CAPDRV_EINVAL for an unknown fault or
- *         NULL @p sim.
+ *         NULL @p sim, -CAPDRV_ENOTSUP for a fault the device type has no
+ *         use for (IOERR on a virtio-net).
  */
 int capdrv_sim_virtio_set_fault(struct capdrv_sim *sim, unsigned fn,
                                 enum capdrv_sim_virtio_fault f);
@@ -360,6 +366,176 @@ int capdrv_sim_virtio_set_fault(struct capdrv_sim *sim, unsigned fn,
  */
 int capdrv_sim_virtio_blk_data(struct capdrv_sim *sim, unsigned fn, uint64_t offset, void *buf,
                                size_t len, bool write);
+
+/* ---- virtio-net (VIRTIO 1.2 §4.1 PCI modern transport, §5.1 network) ---- */
+
+/** Frames each wire queue of a simulated virtio-net holds (receive and harness). */
+#define CAPDRV_SIM_VIRTIO_NET_WIRE_FRAMES 64u
+/** Ethernet header bytes a frame may carry beyond the MTU (max frame = mtu + 14). */
+#define CAPDRV_SIM_VIRTIO_NET_ETH_HLEN 14u
+/** Default MTU of a simulated virtio-net. */
+#define CAPDRV_SIM_VIRTIO_NET_DEFAULT_MTU 1500u
+
+/** Shape of a simulated virtio-net (capdrv_sim_add_virtio_net()); zero fields take defaults. */
+struct capdrv_sim_virtio_net_config {
+    uint8_t mac[6];          /**< MAC address; all zero -> 52:54:00:12:34:(0x56 + fn) */
+    unsigned queue_size_max; /**< power of two <= 1024; 0 -> 256 */
+    uint16_t mtu;            /**< 0 -> 1500 (>= 68 otherwise); offered with VIRTIO_NET_F_MTU */
+    uint64_t features_clear; /**< feature bits NOT to offer (test knob) */
+};
+
+/** Traffic counters of a simulated virtio-net (capdrv_sim_virtio_net_stats()). */
+struct capdrv_sim_virtio_net_stats {
+    uint64_t tx_frames;  /**< frames transmitted onto the wire (well-formed transmit requests) */
+    uint64_t rx_frames;  /**< frames written into receive buffers */
+    uint64_t rx_dropped; /**< frames lost at this receiver (wire queue full, too long, no fit) */
+    uint64_t tx_errors;  /**< transmit requests refused (bad header, length or checksum fields) */
+};
+
+/**
+ * @brief Add a virtio-net function: VIRTIO 1.2 PCI modern transport (§4.1)
+ *        and network device (§5.1), one receiveq/transmitq pair.
+ *
+ * Identity: vendor 0x1af4, device 0x1041, revision 1, subsystem
+ * 0x1af4/0x1100, class 0x020000 (Ethernet). BAR0 and the vendor
+ * capabilities are laid out exactly as for capdrv_sim_add_virtio_blk(), and
+ * the transport (registers, status machine, queue rules, notification
+ * suppression, malformed rings -> DEVICE_NEEDS_RESET, DMA oracle) behaves
+ * identically. MSI-X has 3 vectors (configuration + 2 queues). Queue 0 is
+ * receiveq1, queue 1 transmitq1 (§5.1.2); no controlq, no multiqueue.
+ *
+ * Offered features: VERSION_1, ACCESS_PLATFORM, INDIRECT_DESC, EVENT_IDX,
+ * NET_CSUM, NET_GUEST_CSUM, NET_MTU, NET_MAC, NET_MRG_RXBUF, NET_STATUS,
+ * minus @p cfg->features_clear. Configuration (§5.1.4): mac (with MAC),
+ * status = LINK_UP (with STATUS; the link starts up), mtu (with MTU); the
+ * rest reads 0. A field whose feature is not offered reads 0.
+ *
+ * Every packet starts with the 12-byte struct virtio_net_hdr (§5.1.6) in
+ * the same chain, followed by the frame (at most mtu + 14 bytes). Any
+ * framing into descriptors is accepted (§2.6.4).
+ *
+ * Transmit (§5.1.6.2), at a transmitq notify: the device-readable part of
+ * each chain is header + frame. A request is refused (tx_errors, frame not
+ * sent, buffer completed with used len 0) when: it is shorter than the
+ * header or carries no frame byte; the frame exceeds mtu + 14; gso_type is
+ * not NONE (no GSO is offered); flags has any bit but NEEDS_CSUM;
+ * NEEDS_CSUM is set without VIRTIO_NET_F_CSUM negotiated, or
+ * csum_start + csum_offset + 2 exceeds the frame; or the DMA oracle
+ * refuses a read. Otherwise tx_frames counts it and the frame goes onto
+ * the wire; used len is 0. Device-writable descriptors are ignored.
+ *
+ * The wire: a function connected to a peer (capdrv_sim_virtio_net_connect())
+ * delivers into the peer's receive side; an unconnected function's wire end
+ * belongs to the harness (capdrv_sim_virtio_net_inject(),
+ * capdrv_sim_virtio_net_take()). A frame with NEEDS_CSUM stays partial
+ * on the way to a peer that negotiated GUEST_CSUM (header flags
+ * NEEDS_CSUM with the same csum_start/csum_offset, like a VM-to-VM virtio
+ * link, §5.1.6.4); for anyone else the 16-bit ones'-complement checksum of
+ * the bytes from csum_start to the end is stored big-endian at
+ * csum_start + csum_offset first (RFC 1071; the driver leaves the
+ * pseudo-header sum in that field, as Linux does) and flags are 0.
+ *
+ * Receive (§5.1.6.3, §5.1.6.4): frames arriving for a function wait in its
+ * receive wire queue (CAPDRV_SIM_VIRTIO_NET_WIRE_FRAMES; beyond that, or
+ * longer than its mtu + 14, they are dropped and counted in rx_dropped)
+ * and are delivered in order when receive buffers are available: at a
+ * receiveq notify, when a frame arrives, and when DRIVER_OK is set with
+ * frames waiting. The wire queues belong to the wire: device and function
+ * resets keep them. A receiveq chain must be device-writable only, and with
+ * MRG_RXBUF each chain must hold at least the header (§5.1.6.3.1);
+ * otherwise the ring is malformed (DEVICE_NEEDS_RESET). Without MRG_RXBUF a
+ * frame goes into one chain, header + frame; a chain too small for it
+ * drops the frame (rx_dropped) and stays available; num_buffers = 1. With
+ * MRG_RXBUF a frame fills as many chains as it needs, one used element per
+ * chain (len = bytes written in it), num_buffers in the first header = the
+ * number of chains; when the available chains are not enough the frame
+ * waits, complete. Written header: flags as above, gso_type NONE, hdr_len
+ * and gso_size 0, csum fields 0 unless NEEDS_CSUM. A buffer write the DMA
+ * oracle refuses drops the frame (rx_dropped) and completes the chains it
+ * had started with used len 0. Receive completions interrupt on the
+ * receiveq's vector as suppression allows (§2.7.7).
+ *
+ * @param sim the machine.
+ * @param addr its bus address, unique in the machine.
+ * @param cfg shape, or NULL for the defaults.
+ * @param fn_out receives the platform function number (may be NULL).
+ * @return as capdrv_sim_add_dmatest(); -CAPDRV_EINVAL also for a
+ *         queue_size_max that is not a power of two <= 1024 or an mtu
+ *         below 68 (RFC 791 minimum) other than 0; -CAPDRV_ENOMEM.
+ */
+int capdrv_sim_add_virtio_net(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                              const struct capdrv_sim_virtio_net_config *cfg, unsigned *fn_out);
+
+/**
+ * @brief Connect two virtio-net functions with a wire: a frame one
+ *        transmits is received by the other. There is no disconnect.
+ * @param sim the machine.
+ * @param fn_a platform function number of a virtio-net.
+ * @param fn_b another one.
+ * @return 0 (also when already connected to each other), -CAPDRV_ENOENT for
+ *         an unknown function, -CAPDRV_ENODEV if one is not a virtio-net,
+ *         -CAPDRV_EINVAL if @p fn_a == @p fn_b or @p sim is NULL,
+ *         -CAPDRV_EBUSY if one is already connected elsewhere.
+ */
+int capdrv_sim_virtio_net_connect(struct capdrv_sim *sim, unsigned fn_a, unsigned fn_b);
+
+/**
+ * @brief Deliver a frame to an unconnected virtio-net's receive side, as
+ *        if from the wire (header flags 0: no checksum information). It
+ *        waits in the receive wire queue when no buffer is available or
+ *        before DRIVER_OK; a full queue drops it (rx_dropped), still
+ *        returning 0 like a wire would.
+ * @param sim the machine.
+ * @param fn platform function number of a virtio-net.
+ * @param frame the frame bytes (no virtio header).
+ * @param len 1 .. mtu + 14 bytes.
+ * @return 0, -CAPDRV_EINVAL for a bad length, NULL @p sim or @p frame,
+ *         -CAPDRV_ENOENT / -CAPDRV_ENODEV as for connect, -CAPDRV_EBUSY if
+ *         @p fn is connected to a peer (its wire is not the harness's).
+ */
+int capdrv_sim_virtio_net_inject(struct capdrv_sim *sim, unsigned fn, const void *frame,
+                                 size_t len);
+
+/**
+ * @brief Take the oldest frame a virtio-net transmitted while unconnected
+ *        (the harness end of its wire; CAPDRV_SIM_VIRTIO_NET_WIRE_FRAMES are
+ *        kept, later ones are lost, still counted in tx_frames). The frame
+ *        bytes only, no virtio header; a NEEDS_CSUM checksum is completed.
+ * @param sim the machine.
+ * @param fn platform function number of a virtio-net.
+ * @param buf receives the frame.
+ * @param cap bytes @p buf holds.
+ * @param len receives the frame length (also when @p cap is too small).
+ * @return 0, -CAPDRV_ENOENT when no frame is waiting (or unknown function),
+ *         -CAPDRV_ERANGE if the frame is longer than @p cap (it stays),
+ *         -CAPDRV_ENODEV if not a virtio-net, -CAPDRV_EINVAL for NULL
+ *         @p sim, @p len, or @p buf with @p cap > 0.
+ */
+int capdrv_sim_virtio_net_take(struct capdrv_sim *sim, unsigned fn, void *buf, size_t cap,
+                               size_t *len);
+
+/**
+ * @brief Change a virtio-net's link state. With VIRTIO_NET_F_STATUS offered
+ *        and a real change, status.LINK_UP changes, config_generation
+ *        increments and, once DRIVER_OK is set, a configuration change
+ *        notification is sent (ISR bit 1, config_msix_vector; §4.1.4.5).
+ *        The link is reported only: traffic flows regardless.
+ * @param sim the machine.
+ * @param fn platform function number of a virtio-net.
+ * @param up the new state.
+ * @return 0, -CAPDRV_ENOENT, -CAPDRV_ENODEV, -CAPDRV_EINVAL for NULL @p sim.
+ */
+int capdrv_sim_virtio_net_set_link(struct capdrv_sim *sim, unsigned fn, bool up);
+
+/**
+ * @brief Read a virtio-net's traffic counters (since creation; resets keep them).
+ * @param sim the machine.
+ * @param fn platform function number of a virtio-net.
+ * @param out receives them.
+ * @return 0, -CAPDRV_ENOENT, -CAPDRV_ENODEV, -CAPDRV_EINVAL for NULL arguments.
+ */
+int capdrv_sim_virtio_net_stats(const struct capdrv_sim *sim, unsigned fn,
+                                struct capdrv_sim_virtio_net_stats *out);
 
 /**
  * @brief Number of device accesses the DMA oracle refused since creation

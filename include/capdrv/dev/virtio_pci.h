@@ -1,8 +1,9 @@
 /**
  * @file capdrv/dev/virtio_pci.h
- * @brief Wire constants of the VIRTIO 1.2 PCI modern transport (§4.1) and
- *        of the virtio block device (§5.2): register offsets, capability
- *        layout, status and feature bits, request types and statuses.
+ * @brief Wire constants of the VIRTIO 1.2 PCI modern transport (§4.1), of
+ *        the virtio block device (§5.2) and of the network device (§5.1):
+ *        register offsets, capability layout, status and feature bits,
+ *        request types and statuses, the virtio-net header.
  *
  * Pure constants, no code and no dependencies, for anything that speaks the
  * protocol from either side: the simulator's device models, tests that
@@ -11,7 +12,7 @@
  *
  * The prefixes keep these apart from the driver API of capdrv/virtio.h:
  * CAPDRV_VPCI_ (transport, §4.1 and the reserved features of §6),
- * CAPDRV_VBLK_ (block device, §5.2).
+ * CAPDRV_VBLK_ (block device, §5.2), CAPDRV_VNET_ (network device, §5.1).
  *
  * Example (finding the common configuration through the capability list,
  * error handling and the walk bound omitted):
@@ -38,6 +39,8 @@ extern "C" {
 #define CAPDRV_VPCI_VENDOR 0x1af4u
 /** Modern (non-transitional) PCI device id = this + virtio device id. */
 #define CAPDRV_VPCI_DEVICE_MODERN_BASE 0x1040u
+/** Virtio device id of a network device (§5.1.1). */
+#define CAPDRV_VPCI_ID_NET 1u
 /** Virtio device id of a block device (§5.2.1). */
 #define CAPDRV_VPCI_ID_BLOCK 2u
 
@@ -213,6 +216,88 @@ extern "C" {
 #define CAPDRV_VBLK_DWZ_SIZE 16u
 /** flags bit 0: the device may deallocate (WRITE_ZEROES only; must be 0 for DISCARD). */
 #define CAPDRV_VBLK_DWZ_F_UNMAP 0x1u
+
+/* ---- Network device (§5.1) ---------------------------------------------- */
+
+/* Virtqueues without VIRTIO_NET_F_MQ (§5.1.2); controlq (2) needs CTRL_VQ. */
+#define CAPDRV_VNET_Q_RX 0u   /**< receiveq1: device-writable buffers for incoming frames */
+#define CAPDRV_VNET_Q_TX 1u   /**< transmitq1: device-readable outgoing frames */
+#define CAPDRV_VNET_Q_CTRL 2u /**< controlq (VIRTIO_NET_F_CTRL_VQ, no MQ) */
+
+/* Feature bits (§5.1.3), as bit numbers. */
+#define CAPDRV_VNET_F_CSUM 0                /**< device handles packets with partial checksum */
+#define CAPDRV_VNET_F_GUEST_CSUM 1          /**< driver handles packets with partial checksum */
+#define CAPDRV_VNET_F_CTRL_GUEST_OFFLOADS 2 /**< control channel offloads reconfiguration */
+#define CAPDRV_VNET_F_MTU 3                 /**< mtu in the configuration is valid */
+#define CAPDRV_VNET_F_MAC 5                 /**< mac in the configuration is valid */
+#define CAPDRV_VNET_F_GUEST_TSO4 7          /**< driver can receive TSOv4 */
+#define CAPDRV_VNET_F_GUEST_TSO6 8          /**< driver can receive TSOv6 */
+#define CAPDRV_VNET_F_GUEST_ECN 9           /**< driver can receive TSO with ECN */
+#define CAPDRV_VNET_F_GUEST_UFO 10          /**< driver can receive UFO */
+#define CAPDRV_VNET_F_HOST_TSO4 11          /**< device can receive TSOv4 */
+#define CAPDRV_VNET_F_HOST_TSO6 12          /**< device can receive TSOv6 */
+#define CAPDRV_VNET_F_HOST_ECN 13           /**< device can receive TSO with ECN */
+#define CAPDRV_VNET_F_HOST_UFO 14           /**< device can receive UFO */
+#define CAPDRV_VNET_F_MRG_RXBUF 15          /**< driver can merge receive buffers */
+#define CAPDRV_VNET_F_STATUS 16             /**< status in the configuration is valid */
+#define CAPDRV_VNET_F_CTRL_VQ 17            /**< control channel available */
+#define CAPDRV_VNET_F_CTRL_RX 18            /**< control channel RX mode support */
+#define CAPDRV_VNET_F_CTRL_VLAN 19          /**< control channel VLAN filtering */
+#define CAPDRV_VNET_F_GUEST_ANNOUNCE 21     /**< driver can send gratuitous packets */
+#define CAPDRV_VNET_F_MQ 22                 /**< multiqueue with automatic steering */
+#define CAPDRV_VNET_F_CTRL_MAC_ADDR 23      /**< set MAC address through the control channel */
+#define CAPDRV_VNET_F_HOST_USO 56           /**< device can receive USO */
+#define CAPDRV_VNET_F_HASH_REPORT 57        /**< device can report packet hashes */
+#define CAPDRV_VNET_F_GUEST_HDRLEN 59       /**< driver can provide the exact hdr_len */
+#define CAPDRV_VNET_F_RSS 60                /**< RSS receive steering */
+#define CAPDRV_VNET_F_RSC_EXT 61            /**< extended coalescing info */
+#define CAPDRV_VNET_F_STANDBY 62            /**< standby for a primary device */
+#define CAPDRV_VNET_F_SPEED_DUPLEX 63       /**< speed and duplex are valid */
+
+/* struct virtio_net_config field offsets (§5.1.4). */
+#define CAPDRV_VNET_CFG_MAC 0x00                 /**< u8 mac[6] (VIRTIO_NET_F_MAC) */
+#define CAPDRV_VNET_CFG_STATUS 0x06              /**< le16 status (VIRTIO_NET_F_STATUS) */
+#define CAPDRV_VNET_CFG_MAX_VQ_PAIRS 0x08        /**< le16 max_virtqueue_pairs (VIRTIO_NET_F_MQ) */
+#define CAPDRV_VNET_CFG_MTU 0x0a                 /**< le16 mtu (VIRTIO_NET_F_MTU) */
+#define CAPDRV_VNET_CFG_SPEED 0x0c               /**< le32 speed in Mbit/s (SPEED_DUPLEX) */
+#define CAPDRV_VNET_CFG_DUPLEX 0x10              /**< u8 duplex (SPEED_DUPLEX) */
+#define CAPDRV_VNET_CFG_RSS_MAX_KEY_SIZE 0x11    /**< u8 rss_max_key_size */
+#define CAPDRV_VNET_CFG_RSS_MAX_INDIR_LEN 0x12   /**< le16 rss_max_indirection_table_length */
+#define CAPDRV_VNET_CFG_SUPPORTED_HASH_TYPES 0x14 /**< le32 supported_hash_types */
+/** Bytes of struct virtio_net_config. */
+#define CAPDRV_VNET_CFG_SIZE 0x18u
+/** Bytes of the MAC address. */
+#define CAPDRV_VNET_MAC_LEN 6u
+
+/* status bits (§5.1.4). */
+#define CAPDRV_VNET_S_LINK_UP 0x1u  /**< the link is up */
+#define CAPDRV_VNET_S_ANNOUNCE 0x2u /**< the driver should announce itself */
+
+/* struct virtio_net_hdr field offsets (§5.1.6): every packet, in both
+ * directions, starts with it. 12 bytes with VIRTIO_F_VERSION_1 (num_buffers
+ * always present), more only with HASH_REPORT. */
+#define CAPDRV_VNET_HDR_FLAGS 0x00       /**< u8 flags: CAPDRV_VNET_HDR_F_* */
+#define CAPDRV_VNET_HDR_GSO_TYPE 0x01    /**< u8 gso_type: CAPDRV_VNET_HDR_GSO_* */
+#define CAPDRV_VNET_HDR_HDR_LEN 0x02     /**< le16 hdr_len */
+#define CAPDRV_VNET_HDR_GSO_SIZE 0x04    /**< le16 gso_size */
+#define CAPDRV_VNET_HDR_CSUM_START 0x06  /**< le16 csum_start: checksum from this frame offset */
+#define CAPDRV_VNET_HDR_CSUM_OFFSET 0x08 /**< le16 csum_offset: store at csum_start + this */
+#define CAPDRV_VNET_HDR_NUM_BUFFERS 0x0a /**< le16 num_buffers: receive buffers of this packet */
+/** Size of struct virtio_net_hdr (VERSION_1, no hash report). */
+#define CAPDRV_VNET_HDR_SIZE 12u
+
+/* flags (§5.1.6). */
+#define CAPDRV_VNET_HDR_F_NEEDS_CSUM 0x1u /**< checksum from csum_start still to be computed */
+#define CAPDRV_VNET_HDR_F_DATA_VALID 0x2u /**< receive: checksum already validated */
+#define CAPDRV_VNET_HDR_F_RSC_INFO 0x4u   /**< receive: coalescing info in csum fields */
+
+/* gso_type (§5.1.6). */
+#define CAPDRV_VNET_HDR_GSO_NONE 0x00u   /**< not a GSO frame */
+#define CAPDRV_VNET_HDR_GSO_TCPV4 0x01u  /**< TCPv4 segmentation */
+#define CAPDRV_VNET_HDR_GSO_UDP 0x03u    /**< UDP fragmentation (UFO) */
+#define CAPDRV_VNET_HDR_GSO_TCPV6 0x04u  /**< TCPv6 segmentation */
+#define CAPDRV_VNET_HDR_GSO_UDP_L4 0x05u /**< UDP segmentation (USO) */
+#define CAPDRV_VNET_HDR_GSO_ECN 0x80u    /**< flag: TCP with ECN CWR */
 
 #ifdef __cplusplus
 }

@@ -173,7 +173,15 @@ static int blk_handle(struct capdrv_sim *sim, struct sim_fn *f, const struct sim
     return 0;
 }
 
-static const struct sim_virtio_ops blk_ops = {.handle = blk_handle};
+/* Every fault knob applies to the block device. */
+static const struct sim_virtio_ops blk_ops = {
+    .handle = blk_handle,
+    .faults = (1u << CAPDRV_SIM_VIRTIO_FAULT_NONE) | (1u << CAPDRV_SIM_VIRTIO_FAULT_IOERR) |
+              (1u << CAPDRV_SIM_VIRTIO_FAULT_DELAY) | (1u << CAPDRV_SIM_VIRTIO_FAULT_REORDER) |
+              (1u << CAPDRV_SIM_VIRTIO_FAULT_USED_ID_RANGE) |
+              (1u << CAPDRV_SIM_VIRTIO_FAULT_USED_LEN) | (1u << CAPDRV_SIM_VIRTIO_FAULT_DOUBLE) |
+              (1u << CAPDRV_SIM_VIRTIO_FAULT_NEEDS_RESET),
+};
 
 static void build_config(struct vblk *b, const struct capdrv_sim_virtio_blk_config *c)
 {

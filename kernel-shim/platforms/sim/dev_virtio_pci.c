@@ -127,6 +127,10 @@ int sim_virtio_set_fault(struct sim_fn *f, enum capdrv_sim_virtio_fault fault)
     case CAPDRV_SIM_VIRTIO_FAULT_USED_LEN:
     case CAPDRV_SIM_VIRTIO_FAULT_DOUBLE:
     case CAPDRV_SIM_VIRTIO_FAULT_NEEDS_RESET:
+        /* A knob the type has no use for (IOERR on a net device) is
+         * refused rather than silently ignored. */
+        if (!(sim_vio(f)->ops->faults & (1u << fault)))
+            return -CAPDRV_ENOTSUP;
         sim_vio(f)->fault = fault;
         return 0;
     }
@@ -252,8 +256,10 @@ static uint64_t common_read(const struct sim_fn *f, struct sim_virtio *vd, uint6
     }
 }
 
-static void status_write(struct sim_virtio *vd, uint8_t v)
+static void status_write(struct capdrv_sim *sim, struct sim_fn *f, struct sim_virtio *vd,
+                         uint8_t v)
 {
+    bool was_live = live(vd);
     if (v == 0) {
         sim_virtio_reset(vd); /* §4.1.4.3.2: reads back 0 once done: at once here */
         return;
@@ -272,10 +278,13 @@ static void status_write(struct sim_virtio *vd, uint8_t v)
     /* DEVICE_NEEDS_RESET belongs to the device (§2.1). */
     v &= (uint8_t)~CAPDRV_VPCI_S_DEVICE_NEEDS_RESET;
     vd->status = (uint8_t)(v | (vd->status & CAPDRV_VPCI_S_DEVICE_NEEDS_RESET));
+    /* §3.1.1 step 8: from DRIVER_OK on the device may use the queues. */
+    if (!was_live && live(vd) && vd->ops->live)
+        vd->ops->live(sim, f);
 }
 
-static void common_write(struct sim_fn *f, struct sim_virtio *vd, uint64_t off, unsigned width,
-                         uint64_t v)
+static void common_write(struct capdrv_sim *sim, struct sim_fn *f, struct sim_virtio *vd,
+                         uint64_t off, unsigned width, uint64_t v)
 {
     struct sim_vq *q = selected(vd);
     unsigned shift;
@@ -310,7 +319,7 @@ static void common_write(struct sim_fn *f, struct sim_virtio *vd, uint64_t off, 
         break;
     case CAPDRV_VPCI_COMMON_STATUS:
         if (width == 1)
-            status_write(vd, (uint8_t)v);
+            status_write(sim, f, vd, (uint8_t)v);
         break;
     case CAPDRV_VPCI_COMMON_Q_SELECT:
         if (width == 2)
@@ -331,7 +340,7 @@ static void common_write(struct sim_fn *f, struct sim_virtio *vd, uint64_t off, 
         if (width == 2 && q && v == 1 && !(vd->status & CAPDRV_VPCI_S_DRIVER_OK) &&
             !q->enabled) {
             q->enabled = true;
-            q->last_avail = q->used_idx = 0;
+            q->last_avail = q->used_idx = q->avail_seen = 0;
             q->signalled_valid = false;
         }
         break;
@@ -340,9 +349,21 @@ static void common_write(struct sim_fn *f, struct sim_virtio *vd, uint64_t off, 
     }
 }
 
-static void notify(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi)
+/* Execute queue @qi now: the type's own scheduler or the request engine. */
+static void run_queue(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi)
 {
     struct sim_virtio *vd = sim_vio(f);
+    if (vd->ops->process)
+        vd->ops->process(sim, f, qi);
+    else
+        sim_vq_process(sim, f, qi);
+}
+
+void sim_virtio_kick(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi)
+{
+    struct sim_virtio *vd = sim_vio(f);
+    if (qi >= vd->nq)
+        return;
     struct sim_vq *q = &vd->q[qi];
     if (!live(vd) || !q->enabled)
         return; /* §3.1.1: nothing is consumed before DRIVER_OK */
@@ -352,7 +373,7 @@ static void notify(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi)
             vd->deadline = sim_sat_add(sim->now_ns, CAPDRV_SIM_VIRTIO_DELAY_NS);
         return;
     }
-    sim_vq_process(sim, f, qi);
+    run_queue(sim, f, qi);
 }
 
 uint64_t sim_virtio_bar0_read(struct capdrv_sim *sim, struct sim_fn *f, uint64_t off,
@@ -384,7 +405,7 @@ void sim_virtio_bar0_write(struct capdrv_sim *sim, struct sim_fn *f, uint64_t of
 {
     struct sim_virtio *vd = sim_vio(f);
     if (off < CAPDRV_SIM_VIRTIO_COMMON_OFF + CAPDRV_SIM_VIRTIO_COMMON_LEN) {
-        common_write(f, vd, off - CAPDRV_SIM_VIRTIO_COMMON_OFF, width, val);
+        common_write(sim, f, vd, off - CAPDRV_SIM_VIRTIO_COMMON_OFF, width, val);
         return;
     }
     if (off >= CAPDRV_SIM_VIRTIO_NOTIFY_OFF &&
@@ -395,7 +416,7 @@ void sim_virtio_bar0_write(struct capdrv_sim *sim, struct sim_fn *f, uint64_t of
         uint64_t rel = off - CAPDRV_SIM_VIRTIO_NOTIFY_OFF;
         uint64_t qi = rel / CAPDRV_SIM_VIRTIO_NOTIFY_MULT;
         if ((width == 2 || width == 4) && rel % CAPDRV_SIM_VIRTIO_NOTIFY_MULT == 0 && qi < vd->nq)
-            notify(sim, f, (unsigned)qi);
+            sim_virtio_kick(sim, f, (unsigned)qi);
     }
     /* ISR and device configuration are read-only (no CONFIG_WCE). */
 }
@@ -414,15 +435,15 @@ void sim_virtio_run_event(struct capdrv_sim *sim, struct sim_fn *f)
             continue;
         vd->q[i].pending = false;
         if (live(vd) && vd->q[i].enabled)
-            sim_vq_process(sim, f, i);
+            run_queue(sim, f, i);
     }
 }
 
 /* ---- public test interface ----------------------------------------------- */
 
-static bool is_virtio(const struct sim_fn *f)
+bool sim_is_virtio(const struct sim_fn *f)
 {
-    return f->dev == &sim_dev_virtio_blk;
+    return f->dev == &sim_dev_virtio_blk || f->dev == &sim_dev_virtio_net;
 }
 
 int capdrv_sim_virtio_set_fault(struct capdrv_sim *sim, unsigned fn,
@@ -432,7 +453,9 @@ int capdrv_sim_virtio_set_fault(struct capdrv_sim *sim, unsigned fn,
         return -CAPDRV_EINVAL;
     pthread_mutex_lock(&sim->lock);
     struct sim_fn *sf = sim_fn_get(sim, fn);
-    int rc = !sf ? -CAPDRV_ENOENT : !is_virtio(sf) ? -CAPDRV_ENODEV : sim_virtio_set_fault(sf, f);
+    int rc = !sf                   ? -CAPDRV_ENOENT
+             : !sim_is_virtio(sf) ? -CAPDRV_ENODEV
+                                  : sim_virtio_set_fault(sf, f);
     pthread_mutex_unlock(&sim->lock);
     return rc;
 }

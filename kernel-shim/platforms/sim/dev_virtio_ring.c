@@ -161,6 +161,8 @@ static int publish(struct capdrv_sim *sim, struct sim_fn *f, struct sim_virtio *
 {
     if (nd == 0)
         return 0;
+    if (nd > SIM_VIRTIO_QSIZE_MAX)
+        return -CAPDRV_EPROTO; /* more than the scratch holds: a caller bug */
     enum capdrv_sim_virtio_fault fault = vd->fault;
     for (unsigned k = 0; k < nd; k++) {
         unsigned j = fault == CAPDRV_SIM_VIRTIO_FAULT_REORDER ? nd - 1u - k : k;
@@ -193,9 +195,10 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
 
 /* Used-buffer notification after a batch (§2.7.7.2), if the driver wants
  * one. An unreadable suppression field errs towards notifying. */
-static void signal_used(struct capdrv_sim *sim, struct sim_fn *f, struct sim_virtio *vd,
-                        struct sim_vq *q, uint16_t before)
+void sim_vq_signal(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, uint16_t before)
 {
+    struct sim_virtio *vd = sim_vio(f);
+    struct sim_vq *q = &vd->q[qi];
     if (q->used_idx == before)
         return;
     bool need;
@@ -219,64 +222,101 @@ static void signal_used(struct capdrv_sim *sim, struct sim_fn *f, struct sim_vir
         sim_irq_raise(f, q->msix);
 }
 
-/* One pass: take every entry published so far. 0 or negative (broken). */
-static int pass(struct capdrv_sim *sim, struct sim_fn *f, struct sim_virtio *vd, struct sim_vq *q,
-                bool *any)
+int sim_vq_avail(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, uint16_t *n)
 {
+    struct sim_vq *q = &sim_vio(f)->q[qi];
     uint16_t avail_idx;
+    *n = 0;
     if (rd16(sim, f, q->driver + AVAIL_IDX, &avail_idx) < 0)
         return -CAPDRV_EFAULT;
-    uint16_t n = (uint16_t)(avail_idx - q->last_avail);
-    *any = n != 0;
-    if (n == 0)
-        return 0;
-    if (n > q->size)
+    uint16_t k = (uint16_t)(avail_idx - q->last_avail);
+    if (k > q->size)
         return -CAPDRV_EPROTO; /* more available than the queue holds */
-    unsigned nd = 0;
+    *n = k;
+    q->avail_seen = avail_idx;
+    return 0;
+}
+
+int sim_vq_chain(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, uint16_t k,
+                 struct sim_vreq *r)
+{
+    struct sim_virtio *vd = sim_vio(f);
+    struct sim_vq *q = &vd->q[qi];
+    uint16_t head;
+    uint64_t slot = (uint64_t)((uint16_t)(q->last_avail + k) & (q->size - 1u));
+    if (rd16(sim, f, q->driver + AVAIL_RING + 2u * slot, &head) < 0)
+        return -CAPDRV_EFAULT;
+    r->seg = vd->segs;
+    return walk(sim, f, vd, q, head, r);
+}
+
+int sim_vq_publish(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, unsigned nd)
+{
+    struct sim_virtio *vd = sim_vio(f);
+    struct sim_vq *q = &vd->q[qi];
+    int rc = publish(sim, f, vd, q, nd);
+    if (rc < 0)
+        return rc;
+    /* §2.7.10.2: with EVENT_IDX, ask for a notification as soon as the
+     * driver makes any further entry available: avail_event is the index
+     * the device has seen, not the entries it took. A device that leaves
+     * entries available (a receiveq short of buffers for a frame) would
+     * otherwise name an index the driver already passed, and never hear of
+     * the buffers it adds next. */
+    if (sim_vio_has(vd, CAPDRV_VPCI_F_EVENT_IDX))
+        return wr16(sim, f, q->device + USED_RING + CAPDRV_VPCI_USED_ELEM_SIZE * (uint64_t)q->size,
+                    q->avail_seen);
+    return 0;
+}
+
+bool sim_vq_begin(struct sim_fn *f, unsigned qi)
+{
+    struct sim_virtio *vd = sim_vio(f);
+    if (vd->fault == CAPDRV_SIM_VIRTIO_FAULT_NEEDS_RESET || !areas_ok(&vd->q[qi])) {
+        sim_virtio_needs_reset(f);
+        return false;
+    }
+    return true;
+}
+
+/* One pass: take every entry published so far and execute it as a
+ * request. 0 or negative (broken). */
+static int pass(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, bool *any)
+{
+    struct sim_virtio *vd = sim_vio(f);
+    uint16_t n;
+    int rc = sim_vq_avail(sim, f, qi, &n);
+    *any = n != 0;
+    if (rc < 0 || n == 0)
+        return rc;
     for (uint16_t k = 0; k < n; k++) {
-        uint16_t head;
-        uint64_t slot = (uint64_t)(q->last_avail & (q->size - 1u));
-        if (rd16(sim, f, q->driver + AVAIL_RING + 2u * slot, &head) < 0)
-            return -CAPDRV_EFAULT;
-        struct sim_vreq r = {.seg = vd->segs};
-        int rc = walk(sim, f, vd, q, head, &r);
+        struct sim_vreq r;
+        rc = sim_vq_chain(sim, f, qi, k, &r);
         if (rc < 0)
             return rc;
         uint32_t used = 0;
         rc = vd->ops->handle(sim, f, &r, &used);
         if (rc < 0)
             return rc;
-        vd->done[nd++] = (struct sim_vdone){.id = head, .len = used, .posted = r.wlen};
-        q->last_avail++;
+        vd->done[k] = (struct sim_vdone){.id = r.head, .len = used, .posted = r.wlen};
     }
-    int rc = publish(sim, f, vd, q, nd);
-    if (rc < 0)
-        return rc;
-    /* §2.7.10.2: with EVENT_IDX, ask for a notification as soon as the
-     * driver makes any further entry available. */
-    if (sim_vio_has(vd, CAPDRV_VPCI_F_EVENT_IDX))
-        return wr16(sim, f, q->device + USED_RING + CAPDRV_VPCI_USED_ELEM_SIZE * (uint64_t)q->size,
-                    q->last_avail);
-    return 0;
+    vd->q[qi].last_avail = (uint16_t)(vd->q[qi].last_avail + n);
+    return sim_vq_publish(sim, f, qi, n);
 }
 
 void sim_vq_process(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi)
 {
-    struct sim_virtio *vd = sim_vio(f);
-    struct sim_vq *q = &vd->q[qi];
-    if (vd->fault == CAPDRV_SIM_VIRTIO_FAULT_NEEDS_RESET || !areas_ok(q)) {
-        sim_virtio_needs_reset(f);
+    if (!sim_vq_begin(f, qi))
         return;
-    }
-    uint16_t before = q->used_idx;
+    uint16_t before = sim_vio(f)->q[qi].used_idx;
     for (int p = 0; p < MAX_PASSES; p++) {
         bool any = false;
-        if (pass(sim, f, vd, q, &any) < 0) {
+        if (pass(sim, f, qi, &any) < 0) {
             sim_virtio_needs_reset(f);
             return;
         }
         if (!any)
             break;
     }
-    signal_used(sim, f, vd, q, before);
+    sim_vq_signal(sim, f, qi, before);
 }

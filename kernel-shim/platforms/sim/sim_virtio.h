@@ -6,7 +6,9 @@
  * side of the split virtqueue (§2.7): taking available entries, walking
  * chains, writing used elements, notification suppression, and the fault
  * knobs that corrupt completions. dev_virtio_blk.c is the block device
- * (§5.2): request execution over a memory-backed disk.
+ * (§5.2): request execution over a memory-backed disk. dev_virtio_net.c
+ * is the network device (§5.1): a transmitq run by the request engine and
+ * a receiveq filled from a wire queue with the ring primitives.
  *
  * A device type embeds struct sim_virtio as the FIRST member of its
  * f->dev_state, so the transport can find it. Everything here runs with
@@ -51,14 +53,23 @@ struct sim_vdone {
     uint64_t posted; /* device-writable bytes of the chain (FAULT_USED_LEN) */
 };
 
-/* What a device type supplies to the transport. */
+/* What a device type supplies to the transport: its hook table. */
 struct sim_virtio_ops {
-    /* Execute one request; *used_len receives the bytes written into the
-     * device-writable part. Returns 0, or a negative error when the
-     * request cannot even be completed (no status byte, refused status
-     * write): the transport then sets DEVICE_NEEDS_RESET. */
+    /* Request queues (blk, net transmitq): execute one request; *used_len
+     * receives the bytes written into the device-writable part. Returns 0,
+     * or a negative error when the request cannot even be completed (no
+     * status byte, refused status write): the transport then sets
+     * DEVICE_NEEDS_RESET. */
     int (*handle)(struct capdrv_sim *sim, struct sim_fn *f, const struct sim_vreq *req,
                   uint32_t *used_len);
+    /* Optional: run queue @qi (at its notify, or at the FAULT_DELAY event)
+     * instead of the request engine sim_vq_process(). For queues the device
+     * fills on its own schedule, like a net receiveq. */
+    void (*process)(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi);
+    /* Optional: the device just became live (DRIVER_OK accepted). */
+    void (*live)(struct capdrv_sim *sim, struct sim_fn *f);
+    /* Fault knobs that apply to this type: bit (1u << fault). */
+    uint32_t faults;
 };
 
 struct sim_vq {
@@ -67,6 +78,7 @@ struct sim_vq {
     bool enabled;
     uint64_t desc, driver, device; /* the three areas (§2.6) */
     uint16_t last_avail; /* next available entry the device takes */
+    uint16_t avail_seen; /* avail->idx at the last sim_vq_avail() */
     uint16_t used_idx;   /* next used entry the device writes (its own copy) */
     uint16_t signalled;  /* used_idx at the last notification check (EVENT_IDX) */
     bool signalled_valid;
@@ -101,6 +113,9 @@ static inline bool sim_vio_has(const struct sim_virtio *vd, unsigned bit)
     return vd->features_ok && ((vd->accepted >> bit) & 1u);
 }
 
+/* The virtio device types (blk's sim_dev_ops is in sim_internal.h). */
+extern const struct sim_dev_ops sim_dev_virtio_net; /* dev_virtio_net.c */
+
 /* dev_virtio_pci.c: the transport. */
 int sim_virtio_init(struct sim_virtio *vd, const struct sim_virtio_ops *ops, uint16_t device_id,
                     uint64_t offered, unsigned nq, unsigned qsize_max);
@@ -120,8 +135,33 @@ void sim_virtio_needs_reset(struct sim_fn *f);
 void sim_virtio_config_irq(struct sim_fn *f);
 int sim_virtio_set_fault(struct sim_fn *f, enum capdrv_sim_virtio_fault fault);
 
+/* Run queue @qi now, or at the FAULT_DELAY event, as a notify would (the
+ * device type's process hook, else the request engine). Does nothing
+ * unless the device is live and the queue enabled. */
+void sim_virtio_kick(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi);
+/* Is @f one of the virtio device types? */
+bool sim_is_virtio(const struct sim_fn *f);
+
 /* dev_virtio_ring.c: the split virtqueue, device side. */
+/* The request engine: execute every available chain with ops->handle,
+ * publish, notify. Any ring error sets DEVICE_NEEDS_RESET. */
 void sim_vq_process(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi);
+/* Primitives for device types that consume buffers on their own schedule
+ * (ops->process). Start with sim_vq_begin() (false: the device now needs a
+ * reset, stop); sim_vq_avail() counts chains available but not taken;
+ * sim_vq_chain() gathers the k-th of them (into the shared segment
+ * scratch: valid until the next call) without taking it; the caller
+ * advances q->last_avail by the chains it took, fills vd->done[0..nd) and
+ * calls sim_vq_publish() (after a successful sim_vq_avail(): avail_event
+ * is set to the index it read), then sim_vq_signal() with used_idx from
+ * before.
+ * Negative returns mean a broken ring: call sim_virtio_needs_reset(). */
+bool sim_vq_begin(struct sim_fn *f, unsigned qi);
+int sim_vq_avail(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, uint16_t *n);
+int sim_vq_chain(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, uint16_t k,
+                 struct sim_vreq *r);
+int sim_vq_publish(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, unsigned nd);
+void sim_vq_signal(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi, uint16_t before);
 /* Move bytes between @buf and the device-readable (!@writable) or
  * device-writable stream of @req, starting @off bytes into it. 0,
  * -CAPDRV_ERANGE (stream too short), -CAPDRV_EFAULT (oracle refused). */
