@@ -212,9 +212,18 @@ int vio_queue_notify(struct shim_profile_ctx *ctx, struct vio_state *st, unsigne
      * (§2.7.13.3.1): the entries below are read after idx. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     uint16_t n = (uint16_t)(idx - q->next_avail);
-    if (n > size)
-        return -CAPDRV_EPROTO; /* more new entries than the ring holds */
     volatile uint8_t *shadow = q->shadow_live ? q->shadow : NULL;
+    if (n > size) {
+        /* Brokered: the device only sees what the shim published, so a
+         * driver can never have more than a ring's worth unpublished.
+         * Direct: with EVENT_IDX the driver may publish many rings' worth
+         * between notifies (§2.7.10) while the device consumes them; only
+         * the last Queue Size entries are still in the ring to check. */
+        if (shadow)
+            return -CAPDRV_EPROTO;
+        q->next_avail = (uint16_t)(idx - size);
+        n = (uint16_t)size;
+    }
     volatile uint8_t *shadow_avail = shadow ? shadow + shadow_avail_off(size) : NULL;
     for (uint16_t k = 0; k < n; k++) {
         unsigned slot = (uint16_t)(q->next_avail + k) & (size - 1u);
