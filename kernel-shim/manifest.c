@@ -14,6 +14,8 @@
 
 #include <libfdt.h>
 
+#include <capdrv_shim/fdt_guard.h>
+
 #include <capdrv/error.h>
 #include <capdrv_shim/env.h>
 
@@ -798,6 +800,10 @@ static int parse(struct mp *p, const void *blob, size_t len, struct shim_manifes
         put(p, " is older than 17");
         return -CAPDRV_EINVAL;
     }
+    /* libfdt's own check can loop forever on a hostile property length
+     * (capdrv_shim/fdt_guard.h): walk the tags bounded first. */
+    if (!capdrv_fdt_struct_bounded(blob, len))
+        return refuse(p, "malformed device tree: structure block tags run backwards or past its end");
     if ((err = fdt_check_full(blob, len)) != 0)
         return refuse_fdt(p, "malformed device tree", err);
     p->fdt = blob;
