@@ -1,6 +1,7 @@
 /* virtio PCI modern transport (VIRTIO 1.2 §4.1): find the virtio
  * structures through the vendor capabilities, map each onto a window of the
- * grant, bind and release the device, ring doorbells. */
+ * grant, bind and release the device. Register hooks and the public verbs
+ * over device.c: pci_transport.c. */
 #include "pci_internal.h"
 
 #include <stdio.h>
@@ -373,16 +374,14 @@ int capdrv_virtio_pci_open(capdrv_sys *sys, capdrv_cap_t grant, struct capdrv_vi
     /* §3.1.1 steps 1-3: reset, ACKNOWLEDGE, DRIVER. */
     if (rc == 0 && (rc = capdrv_virtio_reset(vp)) < 0)
         vp_say(why, why_len, "device reset: %s", capdrv_strerror(rc));
-    if (rc == 0) {
-        vp->status = CAPDRV_VIRTIO_STATUS_ACKNOWLEDGE;
-        rc = vp_region_write(vp, &vp->common, VP_DEVICE_STATUS, 1, vp->status);
-    }
-    if (rc == 0) {
-        vp->status |= CAPDRV_VIRTIO_STATUS_DRIVER;
-        rc = vp_region_write(vp, &vp->common, VP_DEVICE_STATUS, 1, vp->status);
-        if (rc < 0)
-            vp_say(why, why_len, "write device status: %s", capdrv_strerror(rc));
-    }
+    struct vt v;
+    vp_transport(vp, &v);
+    if (rc == 0)
+        rc = vt_set_status(&v, CAPDRV_VIRTIO_STATUS_ACKNOWLEDGE);
+    if (rc == 0)
+        rc = vt_set_status(&v, CAPDRV_VIRTIO_STATUS_DRIVER);
+    if (rc < 0 && vp->status)
+        vp_say(why, why_len, "write device status: %s", capdrv_strerror(rc));
     if (rc < 0) {
         for (unsigned i = 0; i < CAPDRV_VIRTIO_PCI_MAX_WINDOWS; i++)
             if (vp->mmio[i])
@@ -406,35 +405,6 @@ void capdrv_virtio_pci_close(struct capdrv_virtio_pci *vp)
         if (vp->mmio[i])
             (void)capdrv_cap_release(vp->sys, vp->mmio[i]);
     memset(vp, 0, sizeof *vp);
-}
-
-int capdrv_virtio_notify(struct capdrv_virtio_pci *vp, const struct capdrv_virtio_pci_queue *q)
-{
-    if (!vp || !q)
-        return -CAPDRV_EINVAL;
-    /* §4.1.4.4 / §4.1.5.2: a 16-bit write of the queue index (no
-     * VIRTIO_F_NOTIFICATION_DATA) at the queue's notify address; queue
-     * setup checked the address lies inside the structure. */
-    return vp_region_write(vp, &vp->notify, q->notify_off, 2, q->index);
-}
-
-int capdrv_virtio_pci_kick(struct capdrv_virtio_pci *vp, const struct capdrv_virtio_pci_queue *q,
-                           struct capdrv_virtq *vq)
-{
-    if (!vp || !q || !vq)
-        return -CAPDRV_EINVAL;
-    /* Always ask, so the queue's notification bookkeeping moves on and a
-     * broken queue is reported in both lanes. */
-    int need = capdrv_virtq_needs_notify(vq);
-    if (need < 0)
-        return need;
-    /* Brokered lane: the kernel materialises the descriptor table and the
-     * available ring only at a doorbell, so suppression (§2.7.10) must not
-     * skip one. */
-    if (q->lane != CAPDRV_LANE_BROKERED && need == 0)
-        return 0;
-    int rc = capdrv_virtio_notify(vp, q);
-    return rc < 0 ? rc : 1;
 }
 
 int capdrv_virtio_isr(struct capdrv_virtio_pci *vp, uint8_t *isr)

@@ -1,9 +1,12 @@
 /* Private to src/virtio: register layout of the PCI modern transport and
- * the accessors pci.c, device.c and blk.c share. */
+ * the accessors pci.c, pci_transport.c and blk.c share. The
+ * transport-neutral device logic is behind transport.h. */
 #ifndef CAPDRV_VIRTIO_PCI_INTERNAL_H
 #define CAPDRV_VIRTIO_PCI_INTERNAL_H
 
 #include <capdrv/virtio.h>
+
+#include "transport.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -38,11 +41,8 @@ int vp_region_read(struct capdrv_virtio_pci *vp, const struct capdrv_virtio_pci_
 int vp_region_write(struct capdrv_virtio_pci *vp, const struct capdrv_virtio_pci_region *r,
                     uint64_t off, unsigned width, uint64_t val);
 
-/* Format a reason into @why (NULL allowed). */
-void vp_say(char *why, size_t why_len, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+/* Bind a transport view (transport.h) to a PCI handle. */
+void vp_transport(struct capdrv_virtio_pci *vp, struct vt *v);
+
 
 #endif

@@ -1,0 +1,492 @@
+/* virtio-net bring-up and teardown (VIRTIO 1.2 §5.1.5 over §3.1.1):
+ * features, configuration (MAC, status, MTU), the two queues, receive
+ * buffer sizing, interrupts and link status. Receive: net_rx.c; transmit:
+ * net_tx.c. */
+#include "net_internal.h"
+#include "pci_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t round_up(size_t v, size_t a)
+{
+    return (v + a - 1u) / a * a;
+}
+
+static int has(const struct capdrv_virtio_net *n, unsigned bit)
+{
+    return (n->info.features >> bit) & 1u;
+}
+
+/* Device-configuration errors other than transport failures mean the
+ * structure is too short for the field the feature promised. */
+static int cfg_read(struct capdrv_virtio_net *n, uint32_t off, void *buf, size_t len, char *why,
+                    size_t why_len, const char *what)
+{
+    int rc = capdrv_virtio_config_read(&n->vp, off, buf, len);
+    if (rc < 0) {
+        vp_say(why, why_len, "read %s: %s", what, capdrv_strerror(rc));
+        return rc == -CAPDRV_ERANGE || rc == -CAPDRV_ENOENT ? -CAPDRV_EPROTO : rc;
+    }
+    return 0;
+}
+
+int vnet_read_link(struct capdrv_virtio_net *n)
+{
+    /* §5.1.4.2: without VIRTIO_NET_F_STATUS the driver assumes the link is
+     * up. The read retries while config_generation moves (§2.5.1). */
+    if (!has(n, CAPDRV_VIRTIO_NET_F_STATUS)) {
+        n->info.link_up = 1;
+        return 0;
+    }
+    uint8_t raw[2];
+    int rc = capdrv_virtio_config_read(&n->vp, VNET_CFG_STATUS, raw, sizeof raw);
+    if (rc < 0)
+        return rc;
+    n->info.link_up = (raw[0] & VNET_S_LINK_UP) != 0;
+    return 0;
+}
+
+/* The MTU the device offers, read before negotiation so that a value the
+ * driver cannot honour is simply not accepted (§5.1.4.1: the device MUST
+ * NOT offer one below 68; §5.1.6.3.1: the driver must then post buffers
+ * for mtu + 14, which it bounds by CAPDRV_VIRTIO_NET_MAX_MTU). */
+static uint64_t screen_mtu(struct capdrv_virtio_net *n, uint64_t want)
+{
+    uint64_t offered = 0;
+    if (!(want & CAPDRV_VIRTIO_BIT(CAPDRV_VIRTIO_NET_F_MTU)) ||
+        capdrv_virtio_device_features(&n->vp, &offered) < 0 ||
+        !(offered & CAPDRV_VIRTIO_BIT(CAPDRV_VIRTIO_NET_F_MTU)))
+        return want;
+    uint8_t raw[2];
+    if (capdrv_virtio_config_read(&n->vp, VNET_CFG_MTU, raw, sizeof raw) == 0) {
+        unsigned mtu = (unsigned)raw[0] | (unsigned)raw[1] << 8;
+        if (mtu >= CAPDRV_VIRTIO_NET_MIN_MTU && mtu <= CAPDRV_VIRTIO_NET_MAX_MTU)
+            return want;
+    }
+    return want & ~CAPDRV_VIRTIO_BIT(CAPDRV_VIRTIO_NET_F_MTU);
+}
+
+static int read_config(struct capdrv_virtio_net *n, char *why, size_t why_len)
+{
+    struct capdrv_virtio_net_info *in = &n->info;
+    int rc;
+    if (has(n, CAPDRV_VIRTIO_NET_F_MAC)) {
+        if ((rc = cfg_read(n, VNET_CFG_MAC, in->mac, sizeof in->mac, why, why_len, "mac")) < 0)
+            return rc;
+        in->has_mac = 1;
+    }
+    in->mtu = CAPDRV_VIRTIO_NET_DEFAULT_MTU;
+    if (has(n, CAPDRV_VIRTIO_NET_F_MTU)) {
+        uint8_t raw[2];
+        if ((rc = cfg_read(n, VNET_CFG_MTU, raw, sizeof raw, why, why_len, "mtu")) < 0)
+            return rc;
+        unsigned mtu = (unsigned)raw[0] | (unsigned)raw[1] << 8;
+        /* Checked at negotiation; a device that changed it since is wrong. */
+        if (mtu < CAPDRV_VIRTIO_NET_MIN_MTU || mtu > CAPDRV_VIRTIO_NET_MAX_MTU) {
+            vp_say(why, why_len, "device mtu %u outside %u..%u", mtu, CAPDRV_VIRTIO_NET_MIN_MTU,
+                   CAPDRV_VIRTIO_NET_MAX_MTU);
+            return -CAPDRV_EPROTO;
+        }
+        in->mtu = mtu;
+    }
+    in->max_frame = in->mtu + CAPDRV_VIRTIO_NET_ETH_HLEN;
+    if ((rc = vnet_read_link(n)) < 0) {
+        vp_say(why, why_len, "read status: %s", capdrv_strerror(rc));
+        return rc == -CAPDRV_ERANGE ? -CAPDRV_EPROTO : rc;
+    }
+    return 0;
+}
+
+/* Receive buffer size (§5.1.6.3.1): without MRG_RXBUF each buffer holds a
+ * whole packet, header + mtu + 14; with it any size of at least the header,
+ * and a packet spans num_buffers of them, which the driver bounds. */
+static int size_rx(struct capdrv_virtio_net *n, uint32_t want, char *why, size_t why_len)
+{
+    struct capdrv_virtio_net_info *in = &n->info;
+    uint32_t whole = CAPDRV_VIRTIO_NET_HDR_LEN + in->max_frame;
+    if (!has(n, CAPDRV_VIRTIO_NET_F_MRG_RXBUF)) {
+        in->rx_buf_len = whole;
+        in->max_rx_bufs_per_frame = 1;
+        return 0;
+    }
+    uint32_t len = want ? want : CAPDRV_VIRTIO_NET_DEFAULT_MRG_BUF;
+    if (len < CAPDRV_VIRTIO_NET_MIN_MRG_BUF || len % 16u || len > CAPDRV_VIRTIO_NET_MAX_MRG_BUF) {
+        vp_say(why, why_len, "rx_buf_len %u: a multiple of 16, %u .. %u", len,
+               CAPDRV_VIRTIO_NET_MIN_MRG_BUF, CAPDRV_VIRTIO_NET_MAX_MRG_BUF);
+        return -CAPDRV_EINVAL;
+    }
+    uint32_t floor = (uint32_t)round_up((whole + CAPDRV_VIRTIO_NET_RX_MAX_FRAGS - 1u) /
+                                            CAPDRV_VIRTIO_NET_RX_MAX_FRAGS, 16);
+    if (len < floor)
+        len = floor;
+    in->rx_buf_len = len;
+    in->max_rx_bufs_per_frame = (whole + len - 1u) / len;
+    return 0;
+}
+
+/* One queue's DMA buffer: the ring, the indirect tables (when used) and
+ * @extra bytes after them (the transmit headers). */
+static int setup_queue(struct capdrv_virtio_net *n, struct vnet_queue *q, unsigned index,
+                       unsigned size, unsigned ind_max, size_t extra, size_t *extra_off,
+                       uint16_t vector, char *why, size_t why_len)
+{
+    unsigned flags = 0;
+    if (capdrv_virtio_has(&n->vp, CAPDRV_VIRTIO_F_EVENT_IDX))
+        flags |= CAPDRV_VIRTQ_F_EVENT_IDX;
+    if (ind_max)
+        flags |= CAPDRV_VIRTQ_F_INDIRECT;
+    struct capdrv_virtq_layout lay;
+    int rc = capdrv_virtq_layout(size, flags, &lay);
+    if (rc < 0)
+        return rc;
+    size_t ind_off = round_up(lay.total_len, 64);
+    size_t ind_len = (size_t)size * ind_max * sizeof(struct capdrv_vring_desc);
+    size_t x_off = round_up(ind_off + ind_len, 64);
+    size_t total = x_off + extra;
+    if ((rc = capdrv_dma_alloc(n->sys, n->pool, total, &q->buf, &q->bi)) < 0) {
+        q->buf = CAPDRV_CAP_INVALID;
+        vp_say(why, why_len, "queue %u: allocate %zu bytes of DMA memory: %s", index, total,
+               capdrv_strerror(rc));
+        return rc;
+    }
+    if (extra_off)
+        *extra_off = x_off;
+    q->state = calloc(1, capdrv_virtq_state_size(size));
+    if (!q->state) {
+        vp_say(why, why_len, "out of memory");
+        return -CAPDRV_ENOMEM;
+    }
+    struct capdrv_virtq_config vc = {
+        .size = size, .flags = flags,
+        .ring = q->bi.cpu, .ring_ref = capdrv_dma_ref(&q->bi, 0), .ring_len = lay.total_len,
+        .state = q->state, .state_len = capdrv_virtq_state_size(size),
+    };
+    if (ind_max) {
+        vc.indirect = (uint8_t *)q->bi.cpu + ind_off;
+        vc.indirect_ref = capdrv_dma_ref(&q->bi, ind_off);
+        vc.indirect_len = ind_len;
+        vc.indirect_max = ind_max;
+    }
+    if ((rc = capdrv_virtq_init(&q->vq, &vc)) < 0) {
+        vp_say(why, why_len, "queue %u: virtq init: %s", index, capdrv_strerror(rc));
+        return rc;
+    }
+    q->size = size;
+    if (vector != CAPDRV_VIRTIO_MSI_NO_VECTOR) {
+        if ((rc = capdrv_irq_open(n->sys, n->grant, vector, &q->irq)) < 0) {
+            q->irq = CAPDRV_CAP_INVALID;
+            vp_say(why, why_len, "queue %u: open interrupt vector %u: %s", index, vector,
+                   capdrv_strerror(rc));
+            return rc;
+        }
+    } else {
+        /* Polling: tell the device interrupts are not wanted (§2.7.7). */
+        (void)capdrv_virtq_disable_cb(&q->vq);
+    }
+    if ((rc = capdrv_virtio_queue_setup(&n->vp, index, &q->vq, vector, &q->pq)) < 0) {
+        vp_say(why, why_len, "queue %u setup: %s%s", index, capdrv_strerror(rc),
+               rc == -CAPDRV_EIO ? " (vector refused or queue not enabled)" : "");
+        return rc;
+    }
+    return 0;
+}
+
+/* Queue sizes: what the caller asks, capped by each queue's maximum. */
+static int queue_sizes(struct capdrv_virtio_net *n, unsigned want, unsigned *size, char *why,
+                       size_t why_len)
+{
+    if (capdrv_virtio_num_queues(&n->vp) < 2) {
+        vp_say(why, why_len, "device offers %u queue(s); receiveq1 and transmitq1 needed",
+               capdrv_virtio_num_queues(&n->vp));
+        return -CAPDRV_ENOTSUP;
+    }
+    unsigned s = want ? want : CAPDRV_VIRTIO_NET_DEFAULT_QUEUE_SIZE;
+    for (unsigned i = VNET_RXQ; i <= VNET_TXQ; i++) {
+        unsigned max;
+        int rc = capdrv_virtio_queue_max(&n->vp, i, &max);
+        if (rc < 0) {
+            vp_say(why, why_len, "queue %u size: %s", i, capdrv_strerror(rc));
+            return rc == -CAPDRV_ENOENT ? -CAPDRV_ENOTSUP : rc;
+        }
+        if (s > max)
+            s = max;
+    }
+    /* The largest frame must fit the receive ring, and a transmitted frame
+     * takes header + one segment at least (two descriptors without
+     * indirect tables). */
+    if (s < 2 || s < n->info.max_rx_bufs_per_frame) {
+        vp_say(why, why_len, "queues of %u entries are too small for one frame", s);
+        return -CAPDRV_ENOTSUP;
+    }
+    *size = s;
+    return 0;
+}
+
+static int bring_up(struct capdrv_virtio_net *n, const struct capdrv_virtio_net_opts *o, char *why,
+                    size_t why_len)
+{
+    int rc = capdrv_virtio_pci_open(n->sys, n->grant, &n->vp, why, why_len);
+    if (rc < 0)
+        return rc;
+    if (capdrv_virtio_device_id(&n->vp) != CAPDRV_VIRTIO_ID_NET) {
+        vp_say(why, why_len, "virtio device id %u is not a network device (1)",
+               capdrv_virtio_device_id(&n->vp));
+        return -CAPDRV_ENODEV;
+    }
+    uint64_t want = o->features ? o->features : CAPDRV_VIRTIO_NET_DEFAULT_FEATURES;
+    want &= CAPDRV_VIRTIO_NET_DEFAULT_FEATURES; /* nothing the driver cannot honour */
+    want = screen_mtu(n, want);
+    if ((rc = capdrv_virtio_negotiate(&n->vp, want, &n->info.features)) < 0) {
+        vp_say(why, why_len, "feature negotiation: %s",
+               rc == -CAPDRV_ENODEV    ? "VERSION_1 not offered (legacy device)"
+               : rc == -CAPDRV_ENOTSUP ? "device did not accept FEATURES_OK"
+                                       : capdrv_strerror(rc));
+        return rc;
+    }
+    if ((rc = read_config(n, why, why_len)) < 0 ||
+        (rc = size_rx(n, o->rx_buf_len, why, why_len)) < 0)
+        return rc;
+    unsigned size;
+    if ((rc = queue_sizes(n, o->queue_size, &size, why, why_len)) < 0)
+        return rc;
+    n->info.queue_size = size;
+    n->info.rx_bufs = size;
+    uint16_t rxv = o->irq ? 1 : CAPDRV_VIRTIO_MSI_NO_VECTOR;
+    uint16_t txv = o->irq ? 2 : CAPDRV_VIRTIO_MSI_NO_VECTOR;
+    /* Receive buffers are single segments: no indirect tables there. */
+    if ((rc = setup_queue(n, &n->rxq, VNET_RXQ, size, 0, 0, NULL, rxv, why, why_len)) < 0)
+        return rc;
+    unsigned ind = 0;
+    if (capdrv_virtio_has(&n->vp, CAPDRV_VIRTIO_F_INDIRECT_DESC))
+        ind = size < CAPDRV_VIRTIO_NET_TX_MAX_SEGS + 1u ? size : CAPDRV_VIRTIO_NET_TX_MAX_SEGS + 1u;
+    n->tx_indirect = ind;
+    if ((rc = setup_queue(n, &n->txq, VNET_TXQ, size, ind, (size_t)size * VNET_TX_HDR_STRIDE,
+                          &n->tx_hdr_off, txv, why, why_len)) < 0)
+        return rc;
+    n->tx = calloc(size, sizeof *n->tx);
+    n->tx_free = calloc(size, sizeof *n->tx_free);
+    if (!n->tx || !n->tx_free) {
+        vp_say(why, why_len, "out of memory");
+        return -CAPDRV_ENOMEM;
+    }
+    for (unsigned s = 0; s < size; s++) {
+        n->tx[s].index = s;
+        n->tx_free[s] = size - 1u - s;
+    }
+    n->tx_n_free = size;
+    n->rx_stride = round_up(n->info.rx_buf_len, 64);
+    size_t rx_total = n->rx_stride * size;
+    if ((rc = capdrv_dma_alloc(n->sys, n->pool, rx_total, &n->rx_buf, &n->rx_bi)) < 0) {
+        n->rx_buf = CAPDRV_CAP_INVALID;
+        vp_say(why, why_len, "allocate %zu bytes of receive buffers: %s", rx_total,
+               capdrv_strerror(rc));
+        return rc;
+    }
+    if ((rc = vnet_rx_init(n)) < 0) {
+        vp_say(why, why_len, "out of memory");
+        return rc;
+    }
+    if (o->irq) {
+        if ((rc = capdrv_irq_open(n->sys, n->grant, 0, &n->cfg_irq)) < 0 ||
+            (rc = capdrv_virtio_config_vector(&n->vp, 0)) < 0) {
+            vp_say(why, why_len, "configuration interrupt (vector 0): %s", capdrv_strerror(rc));
+            return rc;
+        }
+    }
+    if ((rc = capdrv_virtio_driver_ok(&n->vp)) < 0) {
+        vp_say(why, why_len, "DRIVER_OK: %s", capdrv_strerror(rc));
+        return rc;
+    }
+    n->info.lane = n->vp.lane;
+    n->info.irq = o->irq != 0;
+    /* §3.1.1: no available-buffer notification before DRIVER_OK, so the
+     * receive ring is filled (and kicked) only now. */
+    if ((rc = vnet_rx_refill(n)) < 0) {
+        vp_say(why, why_len, "post receive buffers: %s", capdrv_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+int capdrv_virtio_net_open(capdrv_sys *sys, capdrv_cap_t grant,
+                           const struct capdrv_virtio_net_opts *opts,
+                           struct capdrv_virtio_net **out, char *why, size_t why_len)
+{
+    if (out)
+        *out = NULL;
+    if (!sys || !opts || !out || !opts->pool) {
+        vp_say(why, why_len, "missing connection, options, output or pool");
+        return -CAPDRV_EINVAL;
+    }
+    unsigned qs = opts->queue_size;
+    if (qs && ((qs & (qs - 1u)) != 0 || qs > CAPDRV_VIRTQ_MAX_SIZE)) {
+        vp_say(why, why_len, "queue_size %u is not a power of two up to 32768", qs);
+        return -CAPDRV_EINVAL;
+    }
+    struct capdrv_virtio_net *n = calloc(1, sizeof *n);
+    if (!n) {
+        vp_say(why, why_len, "out of memory");
+        return -CAPDRV_ENOMEM;
+    }
+    n->sys = sys;
+    n->grant = grant;
+    n->pool = opts->pool;
+    int rc = bring_up(n, opts, why, why_len);
+    if (rc < 0) {
+        /* §3.1.1: FAILED tells the device the driver gave up; the reset in
+         * close stops it before its memory is released. */
+        if (n->vp.sys)
+            (void)capdrv_virtio_fail(&n->vp);
+        capdrv_virtio_net_close(n);
+        return rc;
+    }
+    *out = n;
+    return 0;
+}
+
+static void free_queue(struct capdrv_virtio_net *n, struct vnet_queue *q)
+{
+    if (q->irq)
+        (void)capdrv_cap_release(n->sys, q->irq);
+    if (q->buf)
+        (void)capdrv_cap_release(n->sys, q->buf);
+    free(q->state);
+    memset(q, 0, sizeof *q);
+}
+
+void capdrv_virtio_net_close(struct capdrv_virtio_net *net)
+{
+    if (!net)
+        return;
+    /* Reset first (§2.4): afterwards the device touches no ring, receive
+     * buffer, header or caller segment, so releasing them is safe. */
+    capdrv_virtio_pci_close(&net->vp);
+    free_queue(net, &net->rxq);
+    free_queue(net, &net->txq);
+    if (net->rx_buf)
+        (void)capdrv_cap_release(net->sys, net->rx_buf);
+    if (net->cfg_irq)
+        (void)capdrv_cap_release(net->sys, net->cfg_irq);
+    free(net->rx);
+    free(net->rx_idle);
+    free(net->cq);
+    free(net->tx);
+    free(net->tx_free);
+    free(net);
+}
+
+int capdrv_virtio_net_info(const struct capdrv_virtio_net *net, struct capdrv_virtio_net_info *out)
+{
+    if (!net || !out)
+        return -CAPDRV_EINVAL;
+    *out = net->info;
+    return 0;
+}
+
+int capdrv_virtio_net_stats(const struct capdrv_virtio_net *net,
+                            struct capdrv_virtio_net_stats *out)
+{
+    if (!net || !out)
+        return -CAPDRV_EINVAL;
+    *out = net->st;
+    out->rx_posted = net->n_posted;
+    out->rx_held = net->n_held;
+    out->rx_lent = net->n_lent;
+    out->rx_idle = net->n_idle;
+    out->tx_inflight = net->tx_inflight;
+    out->rx_fault = net->rx_fault;
+    out->tx_fault = capdrv_virtq_error(&net->txq.vq);
+    return 0;
+}
+
+const char *capdrv_virtio_net_strfault(int fault)
+{
+    switch (fault) {
+    case CAPDRV_VIRTIO_NET_FAULT_NUM_BUFFERS:
+        return "num_buffers zero, above the largest frame, or beyond the used ring";
+    case CAPDRV_VIRTIO_NET_FAULT_FRAME_LEN: return "received frame longer than mtu + 14";
+    case CAPDRV_VIRTIO_NET_FAULT_SHORT: return "receive buffer shorter than the virtio-net header";
+    case CAPDRV_VIRTIO_NET_FAULT_HDR:
+        return "header gso_type, flags or checksum fields not allowed by the negotiated features";
+    default: return capdrv_virtq_strfault(fault);
+    }
+}
+
+int capdrv_virtio_net_link(struct capdrv_virtio_net *net, int *up)
+{
+    if (!net || !up)
+        return -CAPDRV_EINVAL;
+    int rc = vnet_read_link(net);
+    if (rc == 0)
+        *up = net->info.link_up;
+    return rc;
+}
+
+int capdrv_virtio_net_check(struct capdrv_virtio_net *net)
+{
+    if (!net)
+        return -CAPDRV_EINVAL;
+    return capdrv_virtio_check(&net->vp);
+}
+
+int capdrv_virtio_net_wait(struct capdrv_virtio_net *net, unsigned events, int64_t timeout_ns)
+{
+    if (!net || (events & ~(CAPDRV_VIRTIO_NET_EV_RX | CAPDRV_VIRTIO_NET_EV_TX)))
+        return -CAPDRV_EINVAL;
+    if (!net->cfg_irq)
+        return -CAPDRV_ENOTSUP;
+    /* §2.7.14: arm, then re-check, so a completion that raced with the
+     * arming is not slept through. A frame waiting in the completion FIFO
+     * counts as pending too. */
+    unsigned ready_now = 0;
+    if (events & CAPDRV_VIRTIO_NET_EV_RX) {
+        if (net->rx_fault)
+            return -CAPDRV_EPROTO;
+        int rc = capdrv_virtq_enable_cb(&net->rxq.vq);
+        if (rc < 0)
+            return rc;
+        if (rc > 0 || net->cq_count)
+            ready_now |= CAPDRV_VIRTIO_NET_EV_RX;
+    }
+    if (events & CAPDRV_VIRTIO_NET_EV_TX) {
+        int rc = capdrv_virtq_enable_cb(&net->txq.vq);
+        if (rc < 0)
+            return rc;
+        if (rc > 0)
+            ready_now |= CAPDRV_VIRTIO_NET_EV_TX;
+    }
+    if (ready_now)
+        return (int)ready_now;
+    capdrv_cap_t irqs[3];
+    unsigned bits[3], k = 0;
+    irqs[k] = net->cfg_irq;
+    bits[k++] = CAPDRV_VIRTIO_NET_EV_CONFIG;
+    if (events & CAPDRV_VIRTIO_NET_EV_RX) {
+        irqs[k] = net->rxq.irq;
+        bits[k++] = CAPDRV_VIRTIO_NET_EV_RX;
+    }
+    if (events & CAPDRV_VIRTIO_NET_EV_TX) {
+        irqs[k] = net->txq.irq;
+        bits[k++] = CAPDRV_VIRTIO_NET_EV_TX;
+    }
+    uint64_t ready = 0;
+    int rc = capdrv_irq_wait(net->sys, irqs, k, timeout_ns, &ready);
+    if (rc < 0)
+        return rc;
+    unsigned mask = 0;
+    for (unsigned i = 0; i < k; i++)
+        if (ready & (1ull << i)) {
+            (void)capdrv_irq_ack(net->sys, irqs[i]);
+            mask |= bits[i];
+        }
+    if (mask & CAPDRV_VIRTIO_NET_EV_CONFIG) {
+        /* A configuration change is a link change (§5.1.4) or
+         * DEVICE_NEEDS_RESET (§2.1.2). */
+        if ((rc = capdrv_virtio_check(&net->vp)) < 0)
+            return rc;
+        if ((rc = vnet_read_link(net)) < 0)
+            return rc;
+    }
+    return mask ? (int)mask : -CAPDRV_ETIMEDOUT;
+}
