@@ -1,0 +1,149 @@
+/* DMA memory: ranges of guest RAM, and per-function mapping bookkeeping.
+ *
+ * Guest RAM from CAPDRV_QTEST_DMA_BASE to its end is handed out first-fit,
+ * page aligned, with one unused page after every range so a device that
+ * runs one byte past its buffer lands in memory nobody owns (a future
+ * canary check can watch those pages). The CPU pointer is this process's
+ * mapping of the same memfd, so what the driver writes the device reads
+ * with no copy.
+ *
+ * No IOMMU: dma_map() only records that the shim allowed the function to
+ * reach the range and returns its guest physical address (hw.h); nothing
+ * stops a device from reaching any other guest address. */
+#include "qtest_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void qt_dma_fini(struct capdrv_qtest *q)
+{
+    free(q->regions);
+    q->regions = NULL;
+    q->n_regions = q->cap_regions = 0;
+    q->live_bytes = 0;
+}
+
+/* The live region @mem describes (all fields must agree), or NULL: the
+ * caller's struct is input and may be stale or forged. */
+static struct qt_region *region_of(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem)
+{
+    if (!mem)
+        return NULL;
+    for (size_t i = 0; i < q->n_regions; i++) {
+        struct qt_region *r = &q->regions[i];
+        if (r->gpa == mem->phys)
+            return r->id == (uint64_t)mem->cookie && r->size == mem->size &&
+                           mem->cpu == (void *)(q->ram + r->gpa)
+                       ? r
+                       : NULL;
+    }
+    return NULL;
+}
+
+int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out)
+{
+    if (!out || size == 0 || size % QT_PAGE != 0 || size > q->ram_bytes)
+        return -CAPDRV_EINVAL;
+    if (q->n_regions == q->cap_regions) {
+        size_t cap = q->cap_regions ? q->cap_regions * 2 : 16;
+        struct qt_region *r = realloc(q->regions, cap * sizeof *r);
+        if (!r)
+            return -CAPDRV_ENOMEM;
+        q->regions = r;
+        q->cap_regions = cap;
+    }
+    /* First fit: the gap before region i ends at its start; the last gap
+     * ends at the end of RAM. Each region owns the page after it. */
+    uint64_t at = CAPDRV_QTEST_DMA_BASE;
+    size_t i = 0;
+    for (; i <= q->n_regions; i++) {
+        uint64_t end = i < q->n_regions ? q->regions[i].gpa : q->ram_bytes;
+        if (end >= at && end - at >= size + (i < q->n_regions ? QT_PAGE : 0u))
+            break;
+        if (i < q->n_regions)
+            at = q->regions[i].gpa + q->regions[i].size + QT_PAGE;
+    }
+    if (i > q->n_regions)
+        return -CAPDRV_ENOMEM;
+    memmove(&q->regions[i + 1], &q->regions[i], (q->n_regions - i) * sizeof q->regions[0]);
+    q->regions[i] = (struct qt_region){.gpa = at, .size = size, .id = q->next_id++};
+    q->n_regions++;
+    q->live_bytes += size;
+    /* Fresh DMA memory holds junk on real machines; do not make it zero. */
+    memset(q->ram + at, 0xa5, size);
+    *out = (struct capdrv_hw_dma){.cpu = q->ram + at, .phys = at, .size = size,
+                                  .cookie = (uintptr_t)q->regions[i].id};
+    return 0;
+}
+
+static void maps_remove(struct qt_fn *f, size_t i)
+{
+    memmove(&f->maps[i], &f->maps[i + 1], (f->n_maps - i - 1) * sizeof f->maps[0]);
+    f->n_maps--;
+}
+
+void qt_dma_free(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem)
+{
+    struct qt_region *r = region_of(q, mem);
+    if (!r)
+        return; /* not ours or already freed: never crash */
+    for (unsigned k = 0; k < q->n_fns; k++) /* hw.h: unmapped from every function first */
+        for (size_t i = q->fns[k].n_maps; i-- > 0;)
+            if (q->fns[k].maps[i].gpa == r->gpa)
+                maps_remove(&q->fns[k], i);
+    q->live_bytes -= r->size;
+    size_t i = (size_t)(r - q->regions);
+    memmove(&q->regions[i], &q->regions[i + 1], (q->n_regions - i - 1) * sizeof q->regions[0]);
+    q->n_regions--;
+}
+
+int qt_dma_map(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
+               uint64_t *devaddr)
+{
+    struct qt_region *r = region_of(q, mem);
+    if (!r || !devaddr)
+        return -CAPDRV_EINVAL;
+    for (size_t i = 0; i < f->n_maps; i++)
+        if (f->maps[i].gpa == r->gpa)
+            return -CAPDRV_EEXIST;
+    if (f->n_maps == f->cap_maps) {
+        size_t cap = f->cap_maps ? f->cap_maps * 2 : 16;
+        struct qt_map *m = realloc(f->maps, cap * sizeof *m);
+        if (!m)
+            return -CAPDRV_ENOMEM;
+        f->maps = m;
+        f->cap_maps = cap;
+    }
+    f->maps[f->n_maps++] = (struct qt_map){.gpa = r->gpa, .size = r->size};
+    *devaddr = r->gpa; /* no IOMMU: the requested IOVA means nothing (hw.h) */
+    return 0;
+}
+
+int qt_dma_unmap(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
+                 uint64_t devaddr)
+{
+    (void)q;
+    if (!mem)
+        return -CAPDRV_EINVAL;
+    for (size_t i = 0; i < f->n_maps; i++) {
+        if (f->maps[i].gpa == devaddr && devaddr == mem->phys) {
+            maps_remove(f, i);
+            return 0;
+        }
+    }
+    return -CAPDRV_ENOENT;
+}
+
+int capdrv_qtest_dma_stats(struct capdrv_qtest *q, struct capdrv_qtest_dma_stats *out)
+{
+    if (!q || !out)
+        return -CAPDRV_EINVAL;
+    pthread_mutex_lock(&q->lock);
+    size_t maps = 0;
+    for (unsigned k = 0; k < q->n_fns; k++)
+        maps += q->fns[k].n_maps;
+    *out = (struct capdrv_qtest_dma_stats){.regions = q->n_regions, .bytes = q->live_bytes,
+                                           .mappings = maps};
+    pthread_mutex_unlock(&q->lock);
+    return 0;
+}

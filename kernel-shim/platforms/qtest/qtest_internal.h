@@ -1,0 +1,119 @@
+/* Private state of the qtest platform (include/capdrv/qtest.h). */
+#ifndef CAPDRV_QTEST_INTERNAL_H
+#define CAPDRV_QTEST_INTERNAL_H
+
+#include <capdrv/qtest.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define QT_PAGE 4096u
+#define QT_MAX_VECTORS 64u                  /* cookie slots per function */
+#define QT_COOKIE_BYTES (CAPDRV_QTEST_MAX_FUNCTIONS * QT_MAX_VECTORS * 4u)
+#define QT_DISCARD_GPA (CAPDRV_QTEST_COOKIE_BASE + QT_COOKIE_BYTES) /* drop slot */
+#define QT_ECAM_BASE 0xb0000000ull          /* q35 MCH PCIEXBAR, 256 buses */
+#define QT_BAR_LIMIT 0xfec00000ull          /* IOAPIC and up are not ours */
+#define QT_LINE_MAX 256u                    /* longest reply line accepted */
+
+/* One DMA region of guest RAM. */
+struct qt_region {
+    uint64_t gpa;
+    size_t size;
+    uint64_t id;
+};
+
+struct qt_map {
+    uint64_t gpa;
+    size_t size;
+};
+
+struct qt_fn {
+    struct capdrv_hw_function info;
+    uint64_t bar_addr[CAPDRV_HW_NUM_BARS]; /* guest physical, 0 = unassigned */
+    uint32_t bar_reg[CAPDRV_HW_NUM_BARS];  /* low dword as programmed (restore after FLR) */
+    uint8_t pcie_cap;                      /* 0 = none */
+    bool flr;                              /* Device Capabilities FLR (PCIe 4.0 §7.5.3.3) */
+    uint8_t msix_cap;                      /* 0 = none */
+    unsigned msix_n;                       /* table size */
+    unsigned msix_table_bar, msix_pba_bar;
+    uint32_t msix_table_off, msix_pba_off;
+    bool vio_common;                       /* virtio common configuration found */
+    unsigned vio_bar;
+    uint32_t vio_off;
+    uint64_t routed;                       /* vectors pointing at their cookie */
+    unsigned reset_count;
+    struct qt_map *maps;
+    size_t n_maps, cap_maps;
+};
+
+struct capdrv_qtest {
+    pthread_mutex_t lock;
+    int64_t timeout_ms;
+    pid_t pid;      /* QEMU, 0 once reaped */
+    int sock;       /* qtest stream */
+    int ram_fd, fw_fd, err_fd;
+    uint8_t *ram;
+    size_t ram_bytes;
+    bool dead;
+    char dead_why[512];
+    char rbuf[QT_LINE_MAX * 2];
+    size_t rlen;
+    unsigned long commands;
+    struct qt_fn fns[CAPDRV_QTEST_MAX_FUNCTIONS];
+    unsigned n_fns;
+    uint64_t next_bar;
+    struct qt_region *regions; /* sorted by gpa */
+    size_t n_regions, cap_regions;
+    uint64_t next_id;
+    size_t live_bytes;
+};
+
+/* qtest_proto.c: the wire protocol; the caller holds q->lock. A failed
+ * exchange kills QEMU and makes the instance dead (qt_die). */
+int qt_mem_read(struct capdrv_qtest *q, uint64_t addr, unsigned width, uint64_t *val);
+int qt_mem_write(struct capdrv_qtest *q, uint64_t addr, unsigned width, uint64_t val);
+int qt_io_read(struct capdrv_qtest *q, uint16_t port, unsigned width, uint32_t *val);
+int qt_io_write(struct capdrv_qtest *q, uint16_t port, unsigned width, uint32_t val);
+
+/* qtest.c: process lifecycle. */
+void qt_die(struct capdrv_qtest *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool qt_alive(struct capdrv_qtest *q); /* reaps an exited QEMU; lock held */
+void qt_stderr_tail(struct capdrv_qtest *q, char *buf, size_t len);
+
+/* qtest_pci.c: enumeration, BARs, config space. */
+int qt_pci_enumerate(struct capdrv_qtest *q, char *why, size_t why_len);
+int qt_cfg_read(struct capdrv_qtest *q, const struct qt_fn *f, uint32_t off, unsigned width,
+                uint32_t *val);
+int qt_cfg_write(struct capdrv_qtest *q, struct qt_fn *f, uint32_t off, unsigned width,
+                 uint32_t val);
+int qt_bars_restore(struct capdrv_qtest *q, struct qt_fn *f);
+int qt_function_reset(struct capdrv_qtest *q, struct qt_fn *f);
+enum capdrv_qtest_reset qt_reset_method(const struct qt_fn *f);
+
+/* qtest_dma.c: guest-RAM allocator and mapping bookkeeping. */
+int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out);
+void qt_dma_free(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem);
+int qt_dma_map(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
+               uint64_t *devaddr);
+int qt_dma_unmap(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
+                 uint64_t devaddr);
+void qt_dma_fini(struct capdrv_qtest *q);
+
+/* qtest_irq.c: MSI-X through cookies in guest RAM. */
+int qt_irq_enable(struct capdrv_qtest *q, struct qt_fn *f, unsigned vector);
+int qt_irq_disable(struct capdrv_qtest *q, struct qt_fn *f, unsigned vector);
+int qt_irq_mask(struct capdrv_qtest *q, struct qt_fn *f, unsigned vector, bool masked);
+int qt_irq_off(struct capdrv_qtest *q, struct qt_fn *f); /* MSI-X disabled, all masked */
+void qt_irq_forget(struct capdrv_qtest *q, struct qt_fn *f); /* after a reset: no routes */
+int qt_irq_wait(struct capdrv_qtest *q, const struct capdrv_hw_irq *set, unsigned n,
+                int64_t timeout_ns, uint64_t *ready);
+
+static inline struct qt_fn *qt_fn_get(struct capdrv_qtest *q, unsigned fn)
+{
+    return fn < q->n_fns ? &q->fns[fn] : NULL;
+}
+
+#endif
