@@ -30,6 +30,9 @@ struct conf_ctx;
  *                                     window 1 = read-only 256 B at 0x800)
  *                     grant "vblk"  (virtio-blk, PCI modern, 2 vectors, 1 MiB pool
  *                                     in 32 buffers, window 0 = BAR0 0..16 KiB)
+ *                     grant "vnet"  (virtio-net, PCI modern, 3 vectors, 1 MiB pool
+ *                                     in 32 buffers, window 0 = BAR0 0..16 KiB;
+ *                                     the harness owns the other wire end)
  *   provider "other": grant "peer"  (a second DMA device) */
 struct conf_platform {
     const char *name;
@@ -42,6 +45,14 @@ struct conf_platform {
     int (*device_reg)(struct conf_ctx *c, const char *grant, uint64_t off, unsigned width,
                       uint64_t *val);                         /* raw BAR0 read, no shim */
     unsigned (*reset_count)(struct conf_ctx *c, const char *grant);
+    /* The wire end of net grant @grant that the harness owns: deliver a
+     * frame to the device's receive side; take the oldest frame the device
+     * transmitted (-CAPDRV_ENOENT when none). */
+    int (*net_inject)(struct conf_ctx *c, const char *grant, const void *frame, size_t len);
+    int (*net_take)(struct conf_ctx *c, const char *grant, void *buf, size_t cap, size_t *len);
+    /* Grants this machine offers, NULL-terminated; NULL: all of the above.
+     * A case that opens a grant missing from this list SKIPs (conf_open). */
+    const char *const *grants;
 };
 
 struct conf_ctx {
@@ -52,6 +63,7 @@ struct conf_ctx {
     enum capdrv_lane lane;
     char msg[512];            /* first failure or skip reason */
     enum conf_result result;
+    bool absent;              /* a needed grant is not on this platform: the SKIP stands */
 };
 
 struct conf_case {
@@ -85,8 +97,11 @@ extern const struct conf_case conf_cases_dma[];
 extern const size_t conf_cases_dma_n;
 extern const struct conf_case conf_cases_virtio_blk[];
 extern const size_t conf_cases_virtio_blk_n;
+extern const struct conf_case conf_cases_virtio_net[];
+extern const size_t conf_cases_virtio_net_n;
 
 /* Platforms. */
 extern const struct conf_platform conf_platform_sim;
+extern const struct conf_platform conf_platform_qtest;
 
 #endif

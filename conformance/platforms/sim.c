@@ -12,7 +12,7 @@
 struct sim_plat {
     struct capdrv_env *env;
     struct capdrv_sim *sim;
-    unsigned fn_dev, fn_plain, fn_peer, fn_vblk;
+    unsigned fn_dev, fn_plain, fn_peer, fn_vblk, fn_vnet;
 };
 
 static void *slurp(const char *path, size_t *len)
@@ -47,13 +47,14 @@ static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_
      * brokered must not depend on its absence). */
     struct capdrv_sim_config cfg = {.iommu = lane == CAPDRV_LANE_DIRECT};
     struct capdrv_pci_addr a3 = {0, 0, 3, 0}, a4 = {0, 0, 4, 0}, a5 = {0, 0, 5, 0},
-                           a6 = {0, 0, 6, 0};
+                           a6 = {0, 0, 6, 0}, a7 = {0, 0, 7, 0};
     int rc = 0;
     if (!p->env || (rc = capdrv_sim_create(&cfg, &p->sim)) < 0 ||
         (rc = capdrv_sim_add_dmatest(p->sim, &a3, &p->fn_dev)) < 0 ||
         (rc = capdrv_sim_add_scratch(p->sim, &a4, 0x1234, 0x5678, 0x058000, &p->fn_plain)) < 0 ||
         (rc = capdrv_sim_add_dmatest(p->sim, &a5, &p->fn_peer)) < 0 ||
-        (rc = capdrv_sim_add_virtio_blk(p->sim, &a6, NULL, &p->fn_vblk)) < 0) {
+        (rc = capdrv_sim_add_virtio_blk(p->sim, &a6, NULL, &p->fn_vblk)) < 0 ||
+        (rc = capdrv_sim_add_virtio_net(p->sim, &a7, NULL, &p->fn_vnet)) < 0) {
         snprintf(why, why_len, "sim machine could not be built");
         return p->env ? rc : -CAPDRV_ENOMEM;
     }
@@ -108,6 +109,7 @@ static unsigned fn_of(struct sim_plat *p, const char *grant)
     return !strcmp(grant, "dev")    ? p->fn_dev
            : !strcmp(grant, "peer") ? p->fn_peer
            : !strcmp(grant, "vblk") ? p->fn_vblk
+           : !strcmp(grant, "vnet") ? p->fn_vnet
                                     : p->fn_plain;
 }
 
@@ -125,6 +127,18 @@ static unsigned sim_reset_count(struct conf_ctx *c, const char *grant)
     return capdrv_sim_reset_count(p->sim, fn_of(p, grant));
 }
 
+static int sim_net_inject(struct conf_ctx *c, const char *grant, const void *frame, size_t len)
+{
+    struct sim_plat *p = c->pdata;
+    return capdrv_sim_virtio_net_inject(p->sim, fn_of(p, grant), frame, len);
+}
+
+static int sim_net_take(struct conf_ctx *c, const char *grant, void *buf, size_t cap, size_t *len)
+{
+    struct sim_plat *p = c->pdata;
+    return capdrv_sim_virtio_net_take(p->sim, fn_of(p, grant), buf, cap, len);
+}
+
 const struct conf_platform conf_platform_sim = {
     .name = "sim",
     .setup = sim_setup,
@@ -133,4 +147,6 @@ const struct conf_platform conf_platform_sim = {
     .advance = sim_advance,
     .device_reg = sim_device_reg,
     .reset_count = sim_reset_count,
+    .net_inject = sim_net_inject,
+    .net_take = sim_net_take,
 };
