@@ -237,11 +237,19 @@ int capdrv_sim_dmatest_set_fault(struct capdrv_sim *sim, unsigned fn,
 
 /** Shape of a simulated virtio-blk (capdrv_sim_add_virtio_blk()); zero fields take defaults. */
 struct capdrv_sim_virtio_blk_config {
-    uint64_t capacity_sectors; /**< 512-byte sectors, memory-backed (zeroed); 0 -> 2048 */
+    /** 512-byte sectors. Memory-backed (zeroed): 0 -> 2048. File-backed:
+     *  0 -> the file's size / 512 (rounded down; must be >= 1); otherwise
+     *  the file is extended with ftruncate() if shorter, never shrunk. */
+    uint64_t capacity_sectors;
     unsigned num_queues;       /**< request queues 1..8; > 1 offers VIRTIO_BLK_F_MQ; 0 -> 1 */
     unsigned queue_size_max;   /**< power of two <= 1024; 0 -> 256 */
     uint32_t seg_max;          /**< advertised seg_max (not enforced); 0 -> 126 */
     uint64_t features_clear;   /**< feature bits NOT to offer (test knob) */
+    /** NULL: a memory disk. Otherwise the path of an existing regular
+     *  file, opened read-write, that holds the disk from offset 0; all
+     *  its I/O goes through io_uring (liburing). Only read during
+     *  capdrv_sim_add_virtio_blk(). */
+    const char *backing_file;
 };
 
 /**
@@ -277,7 +285,7 @@ enum capdrv_sim_virtio_fault {
 
 /**
  * @brief Add a virtio-blk function: VIRTIO 1.2 PCI modern transport (§4.1)
- *        and block device (§5.2), backed by zeroed memory.
+ *        and block device (§5.2), backed by zeroed memory or by a file.
  *
  * Identity: vendor 0x1af4, device 0x1042, revision 1, subsystem
  * 0x1af4/0x1100, class 0x010000. BAR0 (16 KiB) holds the common
@@ -318,6 +326,16 @@ enum capdrv_sim_virtio_fault {
  *   both zero the ranges); types not offered or negotiated -> UNSUPP. A
  *   data access the oracle refuses -> IOERR. Used len = data bytes the
  *   device wrote + 1 (the status byte).
+ * - File-backed disks (cfg->backing_file): the requests are executed
+ *   synchronously inside request processing with io_uring: IN/OUT as
+ *   file reads/writes (short transfers continued; a failure or no
+ *   progress -> IOERR), FLUSH as fsync, DISCARD and WRITE_ZEROES with
+ *   UNMAP as fallocate(PUNCH_HOLE|KEEP_SIZE), WRITE_ZEROES without UNMAP
+ *   as fallocate(ZERO_RANGE|KEEP_SIZE), falling back to writing zeroes
+ *   where the file system has neither. Data still moves between the file
+ *   and guest memory through the DMA oracle (via a bounce buffer). The
+ *   io_uring instance and the file are closed by capdrv_sim_destroy(); the
+ *   file is not synced then (FLUSH does that).
  * - Used-buffer notifications honour EVENT_IDX (used_event) or
  *   VRING_AVAIL_F_NO_INTERRUPT; with EVENT_IDX the device writes
  *   avail_event = its next available index. A notification sets ISR bit 0
@@ -330,8 +348,15 @@ enum capdrv_sim_virtio_fault {
  * @param fn_out receives the platform function number (may be NULL).
  * @return as capdrv_sim_add_dmatest(); -CAPDRV_EINVAL also for num_queues
  *         > 8, a queue_size_max that is not a power of two <= 1024, or a
- *         capacity whose byte size overflows; -CAPDRV_ENOMEM when the
- *         backing memory cannot be allocated.
+ *         capacity whose byte size overflows (memory: size_t; file: beyond
+ *         INT64_MAX bytes); -CAPDRV_ENOMEM when the backing memory cannot
+ *         be allocated. With a backing file also: -CAPDRV_ENOTSUP if
+ *         io_uring is unavailable (disabled in the kernel, refused by a
+ *         container or seccomp policy; the file is then left untouched),
+ *         -CAPDRV_ENOENT if it does not exist, -CAPDRV_EACCES if it cannot
+ *         be opened read-write, -CAPDRV_EINVAL if it is not a regular file
+ *         or capacity 0 finds it shorter than one sector, -CAPDRV_EIO if
+ *         it cannot be extended or another host error occurs.
  */
 int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
                               const struct capdrv_sim_virtio_blk_config *cfg, unsigned *fn_out);
@@ -353,6 +378,7 @@ int capdrv_sim_virtio_set_fault(struct capdrv_sim *sim, unsigned fn,
 /**
  * @brief Read or write a virtio-blk's backing store directly (no DMA, no
  *        oracle, no device state change), to prepare or check disk contents.
+ *        A file-backed disk is read or written through its io_uring.
  * @param sim the machine.
  * @param fn platform function number of a virtio-blk function.
  * @param offset byte offset in the disk.
@@ -362,7 +388,8 @@ int capdrv_sim_virtio_set_fault(struct capdrv_sim *sim, unsigned fn,
  * @return 0, -CAPDRV_ENOENT for an unknown function, -CAPDRV_ENODEV if it
  *         is not a virtio-blk, -CAPDRV_ERANGE if [offset, offset+len) is
  *         not inside the disk, -CAPDRV_EINVAL for NULL @p sim or NULL
- *         @p buf with @p len > 0.
+ *         @p buf with @p len > 0, -CAPDRV_EIO if the backing file's I/O
+ *         failed.
  */
 int capdrv_sim_virtio_blk_data(struct capdrv_sim *sim, unsigned fn, uint64_t offset, void *buf,
                                size_t len, bool write);

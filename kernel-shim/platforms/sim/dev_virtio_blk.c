@@ -1,12 +1,15 @@
-/* The virtio-blk device model (VIRTIO 1.2 §5.2) over a memory-backed disk.
+/* The virtio-blk device model (VIRTIO 1.2 §5.2) over a memory- or
+ * file-backed disk (blk_store.h).
  *
  * The transport (dev_virtio_pci.c) and the ring engine (dev_virtio_ring.c)
  * hand each request over as two byte streams: device-readable (header, then
  * OUT data or DISCARD/WRITE_ZEROES ranges) and device-writable (IN data or
  * the GET_ID string, then the status byte as the very last byte). No
  * particular split into descriptors is assumed (§2.6.4). Data moves
- * straight between the disk and the driver's buffers through the DMA
- * oracle; a refused data access fails the request with IOERR. */
+ * between the store and the driver's buffers through a bounce buffer and
+ * the DMA oracle, BOUNCE_BYTES at a time; a refused data access or a
+ * failed store operation fails the request with IOERR. */
+#include "blk_store.h"
 #include "sim_virtio.h"
 
 #include <stdlib.h>
@@ -19,11 +22,14 @@
  * and enforced (a request beyond them gets IOERR). */
 #define DWZ_MAX_SECTORS 65536u
 #define DWZ_MAX_SEG 16u
+/* Bytes moved per store operation: bounds the bounce buffer, not requests. */
+#define BOUNCE_BYTES ((size_t)128 << 10)
 
 struct vblk {
     struct sim_virtio vio; /* first: the transport finds it at f->dev_state */
-    uint8_t *disk;
+    struct blk_store *store;
     uint64_t sectors;
+    uint8_t *bounce; /* BOUNCE_BYTES */
 };
 
 static struct vblk *blk(const struct sim_fn *f)
@@ -46,8 +52,14 @@ static uint8_t do_read(struct capdrv_sim *sim, struct sim_fn *f, const struct si
     if (len % CAPDRV_VBLK_SECTOR_SIZE != 0 || len >= UINT32_MAX ||
         !in_range(b, sector, len / CAPDRV_VBLK_SECTOR_SIZE))
         return CAPDRV_VBLK_S_IOERR;
-    if (sim_vreq_xfer(sim, f, r, true, 0, b->disk + sector * CAPDRV_VBLK_SECTOR_SIZE, len) < 0)
-        return CAPDRV_VBLK_S_IOERR;
+    uint64_t base = sector * CAPDRV_VBLK_SECTOR_SIZE;
+    for (uint64_t done = 0; done < len;) {
+        size_t n = len - done < BOUNCE_BYTES ? (size_t)(len - done) : BOUNCE_BYTES;
+        if (sim_blk_store_read(b->store, base + done, b->bounce, n) < 0 ||
+            sim_vreq_xfer(sim, f, r, true, done, b->bounce, n) < 0)
+            return CAPDRV_VBLK_S_IOERR;
+        done += n;
+    }
     *written = (uint32_t)len;
     return CAPDRV_VBLK_S_OK;
 }
@@ -59,11 +71,16 @@ static uint8_t do_write(struct capdrv_sim *sim, struct sim_fn *f, const struct s
     uint64_t len = r->rlen - CAPDRV_VBLK_REQ_HDR_SIZE;
     if (len % CAPDRV_VBLK_SECTOR_SIZE != 0 || !in_range(b, sector, len / CAPDRV_VBLK_SECTOR_SIZE))
         return CAPDRV_VBLK_S_IOERR;
-    /* A refused access leaves the sectors partly written: §5.2.6 makes the
-     * contents after a failed write undefined. */
-    if (sim_vreq_xfer(sim, f, r, false, CAPDRV_VBLK_REQ_HDR_SIZE,
-                      b->disk + sector * CAPDRV_VBLK_SECTOR_SIZE, len) < 0)
-        return CAPDRV_VBLK_S_IOERR;
+    /* A refused access or store failure leaves the sectors partly written:
+     * §5.2.6 makes the contents after a failed write undefined. */
+    uint64_t base = sector * CAPDRV_VBLK_SECTOR_SIZE;
+    for (uint64_t done = 0; done < len;) {
+        size_t n = len - done < BOUNCE_BYTES ? (size_t)(len - done) : BOUNCE_BYTES;
+        if (sim_vreq_xfer(sim, f, r, false, CAPDRV_VBLK_REQ_HDR_SIZE + done, b->bounce, n) < 0 ||
+            sim_blk_store_write(b->store, base + done, b->bounce, n) < 0)
+            return CAPDRV_VBLK_S_IOERR;
+        done += n;
+    }
     return CAPDRV_VBLK_S_OK;
 }
 
@@ -111,13 +128,17 @@ static uint8_t do_dwz(struct capdrv_sim *sim, struct sim_fn *f, const struct sim
             return CAPDRV_VBLK_S_IOERR;
     }
     /* WRITE_ZEROES must read back zeroes; a discarded range may read
-     * anything (§5.2.6), and zero is the deterministic choice. */
+     * anything (§5.2.6), and zero is the deterministic choice. The medium
+     * may deallocate on DISCARD and on WRITE_ZEROES with UNMAP (§5.2.6). */
     for (unsigned i = 0; i < n; i++) {
         const uint8_t *s = &raw[i * CAPDRV_VBLK_DWZ_SIZE];
         uint64_t sector = sim_le_get(s + CAPDRV_VBLK_DWZ_SECTOR, 8);
         uint32_t num = (uint32_t)sim_le_get(s + CAPDRV_VBLK_DWZ_NUM_SECTORS, 4);
-        memset(b->disk + sector * CAPDRV_VBLK_SECTOR_SIZE, 0,
-               (size_t)num * CAPDRV_VBLK_SECTOR_SIZE);
+        uint32_t flags = (uint32_t)sim_le_get(s + CAPDRV_VBLK_DWZ_FLAGS, 4);
+        bool unmap = discard || (flags & CAPDRV_VBLK_DWZ_F_UNMAP);
+        if (sim_blk_store_zero(b->store, sector * CAPDRV_VBLK_SECTOR_SIZE,
+                               (uint64_t)num * CAPDRV_VBLK_SECTOR_SIZE, unmap) < 0)
+            return CAPDRV_VBLK_S_IOERR;
     }
     return CAPDRV_VBLK_S_OK;
 }
@@ -125,7 +146,8 @@ static uint8_t do_dwz(struct capdrv_sim *sim, struct sim_fn *f, const struct sim
 static uint8_t execute(struct capdrv_sim *sim, struct sim_fn *f, const struct sim_vreq *r,
                        const uint8_t *hdr, uint32_t *written)
 {
-    const struct sim_virtio *vd = &blk(f)->vio;
+    struct vblk *b = blk(f);
+    const struct sim_virtio *vd = &b->vio;
     uint32_t type = (uint32_t)sim_le_get(hdr + CAPDRV_VBLK_REQ_TYPE, 4);
     uint64_t sector = sim_le_get(hdr + CAPDRV_VBLK_REQ_SECTOR, 8);
     switch (type) {
@@ -134,8 +156,11 @@ static uint8_t execute(struct capdrv_sim *sim, struct sim_fn *f, const struct si
     case CAPDRV_VBLK_T_OUT:
         return do_write(sim, f, r, sector);
     case CAPDRV_VBLK_T_FLUSH:
-        /* Memory is the backend: every completed write is already stable. */
-        return sim_vio_has(vd, CAPDRV_VBLK_F_FLUSH) ? CAPDRV_VBLK_S_OK : CAPDRV_VBLK_S_UNSUPP;
+        /* §5.2.6: completed writes become stable (fsync of a file; memory
+         * needs nothing). */
+        if (!sim_vio_has(vd, CAPDRV_VBLK_F_FLUSH))
+            return CAPDRV_VBLK_S_UNSUPP;
+        return sim_blk_store_flush(b->store) < 0 ? CAPDRV_VBLK_S_IOERR : CAPDRV_VBLK_S_OK;
     case CAPDRV_VBLK_T_GET_ID:
         return do_get_id(sim, f, r, written);
     case CAPDRV_VBLK_T_DISCARD:
@@ -216,7 +241,8 @@ static void blk_destroy(struct sim_fn *f)
     if (!b)
         return;
     sim_virtio_fini(&b->vio);
-    free(b->disk);
+    sim_blk_store_close(b->store);
+    free(b->bounce);
     free(b);
     f->dev_state = NULL;
 }
@@ -229,8 +255,11 @@ static int blk_init(struct sim_fn *f)
         return -CAPDRV_ENOMEM;
     f->dev_state = b;
     b->sectors = c->capacity_sectors;
-    b->disk = calloc((size_t)b->sectors, CAPDRV_VBLK_SECTOR_SIZE);
-    int rc = b->disk ? 0 : -CAPDRV_ENOMEM;
+    int rc = c->backing_file
+                 ? sim_blk_store_open_file(c->backing_file, &b->sectors, &b->store)
+                 : sim_blk_store_open_mem(b->sectors * CAPDRV_VBLK_SECTOR_SIZE, &b->store);
+    if (rc == 0 && !(b->bounce = malloc(BOUNCE_BYTES)))
+        rc = -CAPDRV_ENOMEM;
     if (rc == 0)
         rc = sim_virtio_init(&b->vio, &blk_ops, CAPDRV_VPCI_ID_BLOCK, offered_features(c),
                              c->num_queues, c->queue_size_max);
@@ -272,7 +301,8 @@ int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_ad
     struct capdrv_sim_virtio_blk_config c = {0};
     if (cfg)
         c = *cfg;
-    if (c.capacity_sectors == 0)
+    /* A file-backed disk with capacity 0 takes the file's size (blk_store.h). */
+    if (c.capacity_sectors == 0 && !c.backing_file)
         c.capacity_sectors = DEFAULT_CAPACITY;
     if (c.num_queues == 0)
         c.num_queues = 1;
@@ -282,8 +312,8 @@ int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_ad
         c.seg_max = DEFAULT_SEG_MAX;
     if (c.num_queues > CAPDRV_SIM_VIRTIO_MAX_QUEUES || c.queue_size_max > SIM_VIRTIO_QSIZE_MAX ||
         (c.queue_size_max & (c.queue_size_max - 1u)) != 0 ||
-        c.capacity_sectors > SIZE_MAX / CAPDRV_VBLK_SECTOR_SIZE ||
-        c.capacity_sectors > UINT64_MAX / CAPDRV_VBLK_SECTOR_SIZE)
+        (!c.backing_file && c.capacity_sectors > SIZE_MAX / CAPDRV_VBLK_SECTOR_SIZE) ||
+        c.capacity_sectors > (uint64_t)INT64_MAX / CAPDRV_VBLK_SECTOR_SIZE)
         return -CAPDRV_EINVAL;
     /* §4.1.2: modern device id 0x1040 + 2; mass storage, SCSI-less
      * "other" subclass 0x00 as QEMU reports it. */
@@ -318,9 +348,9 @@ int capdrv_sim_virtio_blk_data(struct capdrv_sim *sim, unsigned fn, uint64_t off
         if (offset > size || len > size - offset)
             rc = -CAPDRV_ERANGE;
         else if (len > 0 && write)
-            memcpy(b->disk + offset, buf, len);
+            rc = sim_blk_store_write(b->store, offset, buf, len);
         else if (len > 0)
-            memcpy(buf, b->disk + offset, len);
+            rc = sim_blk_store_read(b->store, offset, buf, len);
     }
     pthread_mutex_unlock(&sim->lock);
     return rc;

@@ -76,7 +76,7 @@ struct sim_fn;
  * and config space are generic (sim_irq.c, sim_pci.c). */
 struct sim_dev_ops {
     const char *name;
-    /* Allocate f->dev_state in its power-on state; 0 or -CAPDRV_ENOMEM. */
+    /* Allocate f->dev_state in its power-on state; 0 or a negative CAPDRV_E* code. */
     int (*init)(struct sim_fn *f);
     /* Accesses already validated for width, alignment and bounds. A model
      * ignores accesses it does not implement, like hardware: reads give 0. */

@@ -6,7 +6,7 @@
  * side of the split virtqueue (§2.7): taking available entries, walking
  * chains, writing used elements, notification suppression, and the fault
  * knobs that corrupt completions. dev_virtio_blk.c is the block device
- * (§5.2): request execution over a memory-backed disk. dev_virtio_net.c
+ * (§5.2): request execution over a memory- or file-backed disk (blk_store.c). dev_virtio_net.c
  * is the network device (§5.1): a transmitq run by the request engine and
  * a receiveq filled from a wire queue with the ring primitives.
  *
