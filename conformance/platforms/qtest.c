@@ -1,37 +1,61 @@
-/* Conformance platform "qtest": QEMU's real virtio-blk-pci on q35, driven
- * over qtest (include/capdrv/qtest.h). A fresh QEMU (and a fresh 4 MiB raw
- * disk image, unlinked as soon as QEMU has it open) per case.
+/* Conformance platform "qtest": QEMU's real virtio-blk-pci and virtio-net-pci
+ * on q35, driven over qtest (include/capdrv/qtest.h). A fresh QEMU (and a
+ * fresh 4 MiB raw disk image, unlinked as soon as QEMU has it open) per case.
  *
- * Only grant "vblk" exists for the cases; cases needing the dmatest grants
- * SKIP. Provider "other" holds a grant no case uses (qtest-brokered.dts). Brokered
+ * Grants "vblk" and "vnet" exist for the cases; cases needing the dmatest
+ * grants SKIP. Provider "other" holds a grant no case uses (qtest-brokered.dts). Brokered
  * lane only: there is no IOMMU, so --lane direct SKIPs every case.
  * Observer hooks: no DMA oracle (QEMU's devices reach all guest RAM; the
  * later substitute is a canary check of guest RAM outside the ledger via
  * capdrv_qtest_ram_read()); "advance" sleeps, because device time on QEMU is
  * real time; device_reg reads BAR4, where this machine's virtio registers
- * live (the sim has them in BAR0); reset_count counts function_reset(). */
+ * live (the sim has them in BAR0); reset_count counts function_reset().
+ *
+ * The wire of "vnet": QEMU's socket netdev in UDP mode
+ * (`-netdev socket,udp=127.0.0.1:P1,localaddr=127.0.0.1:P2`), loopback only.
+ * The harness binds P1 before QEMU starts and connects that socket to P2,
+ * so it hears only QEMU. One datagram carries one Ethernet frame, without
+ * the virtio-net header (the socket backend has no vnet header; QEMU adds
+ * and strips it, VIRTIO 1.2 §5.1.6). net_inject sends a datagram; net_take
+ * waits at most WIRE_POLL_NS for one. The socket netdev neither pads nor
+ * drops short frames, so frames travel exactly as the cases build them.
+ * Frames wait in the kernel's socket buffers while the device has no
+ * receive buffer (QEMU stops reading the socket then). virtio-net moves
+ * packets only while the VM runs, which the platform's halt-loop firmware
+ * provides. P2 is found by binding port 0 and closing the socket again;
+ * should another process take it in between, QEMU fails to bind and setup
+ * retries with fresh ports. */
 #define _GNU_SOURCE
 #include "../conf.h"
 
 #include <capdrv/qtest.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #define DISK_BYTES (4 << 20)
 #define VBLK_BAR 4u
+#define VNET_BAR 4u                /* QEMU's virtio-pci modern puts the structures in BAR4 */
+#define VNET_MAC "52:54:00:ca:fe:07"
+#define WIRE_POLL_NS 200000L       /* net_take waits at most this long for a frame */
+#define SETUP_TRIES 3              /* fresh ports when QEMU lost the race for P2 */
 
 struct qtest_plat {
     struct capdrv_env *env;
     struct capdrv_qtest *q;
-    unsigned fn_vblk;
+    unsigned fn_vblk, fn_vnet;
+    int wire; /* UDP socket bound to P1, connected to QEMU's P2; -1 when none */
 };
 
-static const char *const qtest_grants[] = {"vblk", NULL};
+static const char *const qtest_grants[] = {"vblk", "vnet", NULL};
 
 static void *slurp(const char *path, size_t *len)
 {
@@ -67,6 +91,77 @@ static int make_disk(char *path, size_t len)
     return rc;
 }
 
+/* A UDP socket bound to 127.0.0.1 on a port the kernel picks; *port gets it. */
+static int udp_bound(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) < 0 || alen != sizeof a) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* The harness's wire end: bound to P1 (kept), connected to P2 (probed free
+ * and released for QEMU to bind). Connecting makes the kernel drop any
+ * datagram that does not come from QEMU's socket. */
+static int wire_open(struct qtest_plat *p, uint16_t *p1, uint16_t *p2)
+{
+    p->wire = udp_bound(p1);
+    int probe = udp_bound(p2);
+    if (p->wire < 0 || probe < 0) {
+        if (probe >= 0)
+            close(probe);
+        return -CAPDRV_EIO;
+    }
+    close(probe);
+    struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(*p2),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return connect(p->wire, (struct sockaddr *)&peer, sizeof peer) == 0 ? 0 : -CAPDRV_EIO;
+}
+
+static void wire_close(struct qtest_plat *p)
+{
+    if (p->wire >= 0)
+        close(p->wire);
+    p->wire = -1;
+}
+
+/* One attempt at starting QEMU with a fresh disk and a fresh wire. */
+static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
+{
+    uint16_t p1 = 0, p2 = 0;
+    int rc = wire_open(p, &p1, &p2);
+    if (rc < 0) {
+        snprintf(why, why_len, "cannot open a UDP socket on loopback: %s", strerror(errno));
+        return rc;
+    }
+    char disk[256], drive[320], netdev[128];
+    if ((rc = make_disk(disk, sizeof disk)) < 0) {
+        snprintf(why, why_len, "cannot create a disk image: %s", strerror(errno));
+        return rc;
+    }
+    snprintf(drive, sizeof drive, "if=none,id=d0,file=%s,format=raw", disk);
+    snprintf(netdev, sizeof netdev, "socket,id=n0,udp=127.0.0.1:%u,localaddr=127.0.0.1:%u",
+             (unsigned)p1, (unsigned)p2);
+    /* romfile= (empty): no option ROM, which QEMU would otherwise load from
+     * a file that need not be installed (and which nothing here runs). */
+    const char *const args[] = {
+        "-drive", drive, "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,addr=06.0",
+        "-netdev", netdev, "-device",
+        "virtio-net-pci,netdev=n0,disable-legacy=on,addr=07.0,romfile=,mac=" VNET_MAC, NULL};
+    struct capdrv_qtest_config qc = {.device_args = args};
+    rc = capdrv_qtest_create(&qc, &p->q, why, why_len);
+    unlink(disk); /* QEMU holds it open from here on */
+    return rc;
+}
+
 static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len)
 {
     if (lane == CAPDRV_LANE_DIRECT) {
@@ -76,22 +171,19 @@ static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, siz
     struct qtest_plat *p = calloc(1, sizeof *p);
     if (!p)
         return -CAPDRV_ENOMEM;
+    p->wire = -1;
     c->pdata = p;
     struct capdrv_env_hosted_opts eo = {.log_level = -1};
     if (!(p->env = capdrv_env_hosted_new(&eo)))
         return -CAPDRV_ENOMEM;
-    char disk[256], drive[320];
-    int rc = make_disk(disk, sizeof disk);
-    if (rc < 0) {
-        snprintf(why, why_len, "cannot create a disk image: %s", strerror(errno));
-        return rc;
+    int rc = -CAPDRV_EIO;
+    for (int t = 0; t < SETUP_TRIES; t++) {
+        rc = start_qemu(p, why, why_len);
+        /* Only a lost race for P2 is worth another try. */
+        if (rc != -CAPDRV_EIO || !strstr(why, "in use"))
+            break;
+        wire_close(p);
     }
-    snprintf(drive, sizeof drive, "if=none,id=d0,file=%s,format=raw", disk);
-    const char *const args[] = {"-drive", drive, "-device",
-                                "virtio-blk-pci,drive=d0,disable-legacy=on,addr=06.0", NULL};
-    struct capdrv_qtest_config qc = {.device_args = args};
-    rc = capdrv_qtest_create(&qc, &p->q, why, why_len);
-    unlink(disk); /* QEMU holds it open from here on */
     if (rc == -CAPDRV_ENOENT)
         return -CAPDRV_ENOTSUP; /* no QEMU on this machine: SKIP, with why */
     if (rc < 0)
@@ -99,6 +191,11 @@ static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, siz
     struct capdrv_pci_addr a6 = {0, 0, 6, 0};
     if ((rc = capdrv_qtest_find(p->q, &a6, &p->fn_vblk)) < 0) {
         snprintf(why, why_len, "QEMU shows no function at 00:06.0");
+        return rc;
+    }
+    struct capdrv_pci_addr a7 = {0, 0, 7, 0};
+    if ((rc = capdrv_qtest_find(p->q, &a7, &p->fn_vnet)) < 0) {
+        snprintf(why, why_len, "QEMU shows no function at 00:07.0");
         return rc;
     }
     char path[1024];
@@ -128,6 +225,7 @@ static void qtest_teardown(struct conf_ctx *c)
     c->shim = NULL;
     if (p) {
         capdrv_qtest_destroy(p->q);
+        wire_close(p);
         capdrv_env_hosted_free(p->env);
         free(p);
     }
@@ -143,20 +241,76 @@ static void qtest_advance(struct conf_ctx *c, uint64_t ns)
     }
 }
 
+/* Platform function of a grant, or -1 for a grant this machine lacks. */
+static int fn_of(const struct qtest_plat *p, const char *grant)
+{
+    return !strcmp(grant, "vblk") ? (int)p->fn_vblk : !strcmp(grant, "vnet") ? (int)p->fn_vnet : -1;
+}
+
 static int qtest_device_reg(struct conf_ctx *c, const char *grant, uint64_t off, unsigned width,
                             uint64_t *val)
 {
     struct qtest_plat *p = c->pdata;
-    if (strcmp(grant, "vblk") != 0)
+    int fn = fn_of(p, grant);
+    if (fn < 0)
         return -CAPDRV_ENOENT;
     struct capdrv_hw hw = capdrv_qtest_hw(p->q);
-    return hw.ops->bar_read(hw.ctx, p->fn_vblk, VBLK_BAR, off, width, val);
+    return hw.ops->bar_read(hw.ctx, (unsigned)fn, fn == (int)p->fn_vblk ? VBLK_BAR : VNET_BAR, off,
+                            width, val);
 }
 
 static unsigned qtest_reset_count(struct conf_ctx *c, const char *grant)
 {
     struct qtest_plat *p = c->pdata;
-    return strcmp(grant, "vblk") ? 0 : capdrv_qtest_reset_count(p->q, p->fn_vblk);
+    int fn = fn_of(p, grant);
+    return fn < 0 ? 0 : capdrv_qtest_reset_count(p->q, (unsigned)fn);
+}
+
+/* One datagram to QEMU's socket netdev is one frame on virtio-net's receive
+ * side (no virtio header on the wire). */
+static int qtest_net_inject(struct conf_ctx *c, const char *grant, const void *frame, size_t len)
+{
+    struct qtest_plat *p = c->pdata;
+    if (strcmp(grant, "vnet") != 0)
+        return -CAPDRV_ENOENT;
+    if (!frame || len == 0 || len > 65507) /* largest UDP payload over IPv4 */
+        return -CAPDRV_EINVAL;
+    ssize_t n;
+    while ((n = send(p->wire, frame, len, 0)) < 0 && errno == EINTR) {
+    }
+    return n == (ssize_t)len ? 0 : -CAPDRV_EIO;
+}
+
+/* The oldest frame QEMU transmitted, waiting at most WIRE_POLL_NS for it. A
+ * frame longer than @cap stays queued (-CAPDRV_ERANGE), as on the sim. */
+static int qtest_net_take(struct conf_ctx *c, const char *grant, void *buf, size_t cap, size_t *len)
+{
+    struct qtest_plat *p = c->pdata;
+    if (strcmp(grant, "vnet") != 0)
+        return -CAPDRV_ENOENT;
+    if (!len || (!buf && cap > 0))
+        return -CAPDRV_EINVAL;
+    struct pollfd pfd = {.fd = p->wire, .events = POLLIN};
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = WIRE_POLL_NS};
+    int r = ppoll(&pfd, 1, &ts, NULL);
+    if (r == 0 || (r < 0 && errno == EINTR))
+        return -CAPDRV_ENOENT;
+    if (r < 0)
+        return -CAPDRV_EIO;
+    /* MSG_TRUNC makes recv() return the datagram's real length. */
+    uint8_t probe;
+    ssize_t n = recv(p->wire, &probe, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -CAPDRV_ENOENT
+                                                                          : -CAPDRV_EIO;
+    *len = (size_t)n;
+    if ((size_t)n > cap)
+        return -CAPDRV_ERANGE;
+    n = recv(p->wire, buf, cap, MSG_DONTWAIT);
+    if (n < 0)
+        return -CAPDRV_EIO;
+    *len = (size_t)n;
+    return 0;
 }
 
 const struct conf_platform conf_platform_qtest = {
@@ -167,5 +321,7 @@ const struct conf_platform conf_platform_qtest = {
     .advance = qtest_advance,
     .device_reg = qtest_device_reg,
     .reset_count = qtest_reset_count,
+    .net_inject = qtest_net_inject,
+    .net_take = qtest_net_take,
     .grants = qtest_grants,
 };
