@@ -150,6 +150,11 @@ static void out_of_ledger(struct conf_ctx *c)
     struct capdrv_virtq_seg s = {bad, 4096};
     int rc = vb_do(c, &v, CAPDRV_VIRTIO_BLK_T_IN, 0, &s, 1, false);
     CONF_EQ(c, rc, -CAPDRV_EFAULT);
+    /* The refused request sits in the ring: the queue says so instead of
+     * queueing more behind it (only a reset recovers). */
+    struct capdrv_virtq_seg good = {capdrv_dma_ref(&v.wi, 0), 4096};
+    struct capdrv_virtio_blk_req rq = {.type = CAPDRV_VIRTIO_BLK_T_IN, .n_segs = 1, .segs = &good};
+    CONF_EQ(c, capdrv_virtio_blk_submit(v.blk, 0, &rq, 1), -CAPDRV_EPROTO);
     if (c->plat->oracle_violations)
         CONF_EQ(c, c->plat->oracle_violations(c), before);
     vb_close(&v);

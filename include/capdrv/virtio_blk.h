@@ -217,11 +217,16 @@ int capdrv_virtio_blk_info(const struct capdrv_virtio_blk *blk, struct capdrv_vi
  * @return requests submitted (0..n; fewer than @p n when the queue filled:
  *         reap, then submit the rest); -CAPDRV_EINVAL (bad queue, type,
  *         segment count or length: IN/OUT data must be a non-zero multiple
- *         of 512 bytes, at most seg_max segments); -CAPDRV_ERANGE (beyond
+ *         of 512 bytes, at most seg_max segments, a chain no longer than
+ *         the Queue Size, under 2^32 bytes in all); -CAPDRV_ERANGE (beyond
  *         the capacity, or a DISCARD/WRITE_ZEROES range above the device's
  *         maximum); -CAPDRV_ENOTSUP (FLUSH, DISCARD or WRITE_ZEROES not
- *         negotiated); -CAPDRV_EPROTO (queue broken); -CAPDRV_EFAULT (the
- *         kernel refused a DMA reference at the doorbell).
+ *         negotiated); -CAPDRV_EPROTO (queue broken, or an earlier
+ *         doorbell was refused); -CAPDRV_EFAULT (the kernel refused a DMA
+ *         reference at the doorbell: the batch's requests are in the ring
+ *         but the device was not told, and the queue takes no more
+ *         requests until capdrv_virtio_blk_close() resets the device;
+ *         requests completed before can still be reaped).
  */
 int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
                              const struct capdrv_virtio_blk_req *reqs, unsigned n);

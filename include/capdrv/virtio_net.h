@@ -330,7 +330,8 @@ int capdrv_virtio_net_stats(const struct capdrv_virtio_net *net,
  *         request whose field lies outside the frame, unknown flags);
  *         -CAPDRV_ERANGE (frame longer than mtu + 14, §5.1.6.2);
  *         -CAPDRV_ENOTSUP (TX_F_CSUM without VIRTIO_NET_F_CSUM);
- *         -CAPDRV_EPROTO (transmit queue broken); -CAPDRV_EFAULT (the
+ *         -CAPDRV_EPROTO (transmit queue broken, or an earlier doorbell
+ *         refused: the queue takes nothing until a reset); -CAPDRV_EFAULT (the
  *         kernel refused a DMA reference at the doorbell).
  */
 int capdrv_virtio_net_send(struct capdrv_virtio_net *net, const struct capdrv_virtio_net_tx *pkts,

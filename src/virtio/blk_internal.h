@@ -48,6 +48,7 @@ struct vblk_queue {
     unsigned n_free;
     unsigned inflight;
     capdrv_cap_t irq;                /* vector index + 1, or 0 */
+    int doorbell_rc;                 /* < 0: a doorbell was refused; the queue is unusable */
 };
 
 struct capdrv_virtio_blk {

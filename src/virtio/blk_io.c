@@ -34,11 +34,19 @@ static int check_req(const struct capdrv_virtio_blk *b, const struct capdrv_virt
     uint64_t bytes = 0;
     if (r->n_segs > b->seg_limit || (r->n_segs && !r->segs))
         return -CAPDRV_EINVAL;
+    /* Header, optional range, data and status must fit one chain (a chain
+     * is at most Queue Size long, §2.7.5.3.1) ... */
+    int ranged = r->type == CAPDRV_VIRTIO_BLK_T_DISCARD || r->type == CAPDRV_VIRTIO_BLK_T_WRITE_ZEROES;
+    if ((uint64_t)r->n_segs + 2u + (unsigned)ranged > b->info.queue_size)
+        return -CAPDRV_EINVAL;
     for (unsigned i = 0; i < r->n_segs; i++) {
         if (r->segs[i].len == 0)
             return -CAPDRV_EINVAL;
         bytes += r->segs[i].len;
     }
+    /* ... and the whole chain must total less than 2^32 bytes (§2.7.5.2). */
+    if (bytes + VBLK_HDR_BYTES + VBLK_RANGE_BYTES + 1u > UINT32_MAX)
+        return -CAPDRV_EINVAL;
     switch (r->type) {
     case CAPDRV_VIRTIO_BLK_T_IN:
     case CAPDRV_VIRTIO_BLK_T_OUT:
@@ -140,6 +148,8 @@ int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
     if (!blk || q >= blk->info.num_queues || (n && !reqs))
         return -CAPDRV_EINVAL;
     struct vblk_queue *vq = &blk->q[q];
+    if (vq->doorbell_rc < 0)
+        return -CAPDRV_EPROTO; /* see below: only a reset recovers */
     for (unsigned i = 0; i < n; i++) {
         int rc = check_req(blk, &reqs[i]);
         if (rc < 0)
@@ -151,7 +161,7 @@ int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
         if (rc == -CAPDRV_ENOSPC)
             break;
         if (rc < 0)
-            return rc; /* -CAPDRV_EPROTO: the queue is broken */
+            return rc; /* -CAPDRV_EPROTO: the queue is broken (nothing was added) */
         done++;
     }
     if (done == 0)
@@ -161,7 +171,15 @@ int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
     int rc = capdrv_virtq_publish(&vq->vq);
     if (rc >= 0)
         rc = capdrv_virtio_pci_kick(&blk->vp, &vq->pq, &vq->vq);
-    return rc < 0 ? rc : (int)done;
+    if (rc < 0) {
+        /* The requests are in the ring but the kernel refused the doorbell
+         * (e.g. a reference outside the ledger): every later doorbell would
+         * re-check the same entries. The queue is unusable until a reset;
+         * say so on every later submit instead of queueing more. */
+        vq->doorbell_rc = rc;
+        return rc;
+    }
+    return (int)done;
 }
 
 /* The request's outcome from its status byte and used length. */

@@ -65,6 +65,7 @@ struct vnet_queue {
     void *state;      /* virtq private state */
     capdrv_cap_t irq; /* or 0 */
     unsigned size;
+    int doorbell_rc;  /* < 0: a doorbell was refused; the queue is unusable */
 };
 
 struct capdrv_virtio_net {

@@ -85,7 +85,7 @@ int capdrv_virtio_net_send(struct capdrv_virtio_net *net, const struct capdrv_vi
 {
     if (!net || (n && !pkts))
         return -CAPDRV_EINVAL;
-    if (capdrv_virtq_error(&net->txq.vq))
+    if (capdrv_virtq_error(&net->txq.vq) || net->txq.doorbell_rc < 0)
         return -CAPDRV_EPROTO;
     for (unsigned i = 0; i < n; i++) {
         int rc = check_tx(net, &pkts[i]);
@@ -108,7 +108,14 @@ int capdrv_virtio_net_send(struct capdrv_virtio_net *net, const struct capdrv_vi
     int rc = capdrv_virtq_publish(&net->txq.vq);
     if (rc >= 0)
         rc = capdrv_virtio_pci_kick(&net->vp, &net->txq.pq, &net->txq.vq);
-    return rc < 0 ? rc : (int)done;
+    if (rc < 0) {
+        /* Frames in the ring, doorbell refused (a reference outside the
+         * ledger): every later doorbell re-checks them, so the queue is
+         * unusable until a reset; later sends say so. */
+        net->txq.doorbell_rc = rc;
+        return rc;
+    }
+    return (int)done;
 }
 
 int capdrv_virtio_net_tx_reap(struct capdrv_virtio_net *net, struct capdrv_virtio_net_tx_done *out,

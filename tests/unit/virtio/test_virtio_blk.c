@@ -275,6 +275,8 @@ static void t_checks(void **state)
     EXPECT(-CAPDRV_EINVAL, r.type = CAPDRV_VIRTIO_BLK_T_FLUSH);  /* data on flush */
     EXPECT(-CAPDRV_EINVAL, r.type = CAPDRV_VIRTIO_BLK_T_FLUSH; r.n_segs = 0; r.sector = 1);
     EXPECT(-CAPDRV_EINVAL, r.type = CAPDRV_VIRTIO_BLK_T_GET_ID; s[0].len = 19);
+    /* header + data + status must stay under 2^32 bytes (§2.7.5.2) */
+    EXPECT(-CAPDRV_EINVAL, r.type = CAPDRV_VIRTIO_BLK_T_GET_ID; s[0].len = UINT32_MAX - 20);
     s[0].len = 512;
     EXPECT(-CAPDRV_EINVAL, r.type = CAPDRV_VIRTIO_BLK_T_DISCARD; r.num_sectors = 1);
     EXPECT(-CAPDRV_EINVAL, r.type = CAPDRV_VIRTIO_BLK_T_DISCARD; r.n_segs = 0);
