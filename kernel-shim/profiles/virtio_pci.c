@@ -172,11 +172,26 @@ static int common_access(struct shim_profile_ctx *ctx, struct vio_state *st, uin
         }
         break;
     case VIO_Q_SELECT:
-        if (write)
-            st->q_select = (uint16_t)*val;
+        /* The profile tracks VIO_MAX_QUEUES queues; a device may ignore a
+         * select it does not have (QEMU does), which would leave the shim
+         * and the device disagreeing on the selected queue. */
+        if (write && *val >= VIO_MAX_QUEUES)
+            return -CAPDRV_EINVAL;
+        if (write) {
+            /* Track what the device selected, not what was asked. */
+            uint64_t back = 0;
+            int rc = common_raw(ctx, field, width, true, val);
+            if (rc == 0)
+                rc = common_raw(ctx, field, width, false, &back);
+            if (rc == 0 && back != *val)
+                rc = -CAPDRV_EINVAL; /* the device has no such queue */
+            if (rc == 0)
+                st->q_select = (uint16_t)back;
+            return rc;
+        }
         break;
     case VIO_Q_SIZE:
-        if (write && st->q_select < VIO_MAX_QUEUES && st->q[st->q_select].enabled)
+        if (write && st->q[st->q_select].enabled)
             return -CAPDRV_EBUSY;
         break;
     case VIO_Q_ENABLE:

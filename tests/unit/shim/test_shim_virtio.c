@@ -386,6 +386,10 @@ static void t_register_rules(void **state)
     assert_int_equal(capdrv_mmio_write(p, t.mmio, COMMON + Q_RESET, 2, 1), -CAPDRV_EPERM);
     assert_int_equal(capdrv_mmio_write(p, t.mmio, COMMON + Q_DESC, 8, 0), -CAPDRV_EBUSY);
     assert_int_equal(capdrv_mmio_write(p, t.mmio, COMMON + Q_SIZE, 2, 4), -CAPDRV_EBUSY);
+    /* a queue the profile does not track cannot be selected */
+    assert_int_equal(capdrv_mmio_write(p, t.mmio, COMMON + Q_SELECT, 2, 64), -CAPDRV_EINVAL);
+    assert_int_equal(r(&t, COMMON + Q_SELECT, 2), 0);
+    assert_int_equal(capdrv_mmio_write(p, t.mmio, COMMON + Q_SIZE, 2, 4), -CAPDRV_EBUSY);
     assert_int_equal(capdrv_mmio_read(p, t.mmio, COMMON + 0x3e, 2, &v), -CAPDRV_EFAULT);
     assert_int_equal(capdrv_mmio_read(p, t.mmio, 0x1800, 4, &v), -CAPDRV_EFAULT);
     assert_int_equal(capdrv_mmio_read(p, t.mmio, DEVCFG, 8, &v), -CAPDRV_EINVAL);
