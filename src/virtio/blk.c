@@ -92,11 +92,6 @@ static int queue_count(struct capdrv_virtio_blk *b, unsigned wanted, unsigned *n
     return 0;
 }
 
-static size_t round_up(size_t v, size_t a)
-{
-    return (v + a - 1u) / a * a;
-}
-
 static int setup_queue(struct capdrv_virtio_blk *b, unsigned i, unsigned want_size, int irq,
                        char *why, size_t why_len)
 {
@@ -115,71 +110,28 @@ static int setup_queue(struct capdrv_virtio_blk *b, unsigned i, unsigned want_si
         vp_say(why, why_len, "queue %u holds only %u descriptors", i, size);
         return -CAPDRV_ENOTSUP;
     }
-    unsigned flags = 0, ind_max = 0;
-    if (capdrv_virtio_has(&b->vp, CAPDRV_VIRTIO_F_EVENT_IDX))
-        flags |= CAPDRV_VIRTQ_F_EVENT_IDX;
-    if (capdrv_virtio_has(&b->vp, CAPDRV_VIRTIO_F_INDIRECT_DESC)) {
-        flags |= CAPDRV_VIRTQ_F_INDIRECT;
+    unsigned ind_max = 0;
+    if (capdrv_virtio_has(&b->vp, CAPDRV_VIRTIO_F_INDIRECT_DESC))
         ind_max = size < CAPDRV_VIRTIO_BLK_INDIRECT_MAX ? size : CAPDRV_VIRTIO_BLK_INDIRECT_MAX;
-    }
-    struct capdrv_virtq_layout lay;
-    if ((rc = capdrv_virtq_layout(size, flags, &lay)) < 0)
-        return rc;
-    size_t ind_off = round_up(lay.total_len, 64);
-    size_t ind_len = (size_t)size * ind_max * sizeof(struct capdrv_vring_desc);
-    q->slot_off = round_up(ind_off + ind_len, 64);
-    size_t total = q->slot_off + (size_t)size * VBLK_SLOT_BYTES;
-    if ((rc = capdrv_dma_alloc(b->sys, b->pool, total, &q->buf, &q->bi)) < 0) {
-        q->buf = CAPDRV_CAP_INVALID;
-        vp_say(why, why_len, "queue %u: allocate %zu bytes of DMA memory: %s", i, total,
-               capdrv_strerror(rc));
-        return rc;
-    }
-    q->state = calloc(1, capdrv_virtq_state_size(size));
     q->slots = calloc(size, sizeof *q->slots);
     q->free_stack = calloc(size, sizeof *q->free_stack);
-    if (!q->state || !q->slots || !q->free_stack) {
+    if (!q->slots || !q->free_stack) {
         vp_say(why, why_len, "out of memory");
         return -CAPDRV_ENOMEM;
-    }
-    struct capdrv_virtq_config vc = {
-        .size = size, .flags = flags,
-        .ring = q->bi.cpu, .ring_ref = capdrv_dma_ref(&q->bi, 0), .ring_len = lay.total_len,
-        .state = q->state, .state_len = capdrv_virtq_state_size(size),
-    };
-    if (ind_max) {
-        vc.indirect = (uint8_t *)q->bi.cpu + ind_off;
-        vc.indirect_ref = capdrv_dma_ref(&q->bi, ind_off);
-        vc.indirect_len = ind_len;
-        vc.indirect_max = ind_max;
-    }
-    if ((rc = capdrv_virtq_init(&q->vq, &vc)) < 0) {
-        vp_say(why, why_len, "queue %u: virtq init: %s", i, capdrv_strerror(rc));
-        return rc;
     }
     for (unsigned s = 0; s < size; s++) {
         q->slots[s].index = s;
         q->free_stack[s] = size - 1u - s;
     }
     q->n_free = size;
-    uint16_t vector = CAPDRV_VIRTIO_MSI_NO_VECTOR;
-    if (irq) {
-        if ((rc = capdrv_irq_open(b->sys, b->grant, i + 1u, &q->irq)) < 0) {
-            q->irq = CAPDRV_CAP_INVALID;
-            vp_say(why, why_len, "queue %u: open interrupt vector %u: %s", i, i + 1u,
-                   capdrv_strerror(rc));
-            return rc;
-        }
-        vector = (uint16_t)(i + 1u);
-    } else {
-        /* Polling: tell the device interrupts are not wanted (§2.7.7). */
-        (void)capdrv_virtq_disable_cb(&q->vq);
-    }
-    if ((rc = capdrv_virtio_queue_setup(&b->vp, i, &q->vq, vector, &q->pq)) < 0) {
-        vp_say(why, why_len, "queue %u setup: %s%s", i, capdrv_strerror(rc),
-               rc == -CAPDRV_EIO ? " (vector refused or queue not enabled)" : "");
+    /* The request slots (header, range, status) live after the ring. */
+    const struct vio_queue_params p = {
+        .sys = b->sys, .grant = b->grant, .pool = b->pool, .vp = &b->vp, .index = i,
+        .size = size, .ind_max = ind_max, .extra = (size_t)size * VBLK_SLOT_BYTES,
+        .vector = irq ? (uint16_t)(i + 1u) : CAPDRV_VIRTIO_MSI_NO_VECTOR,
+    };
+    if ((rc = vio_queue_setup(&q->io, &p, &q->slot_off, why, why_len)) < 0)
         return rc;
-    }
     b->info.queue_size = size;
     return 0;
 }
@@ -188,11 +140,7 @@ static void free_queues(struct capdrv_virtio_blk *b)
 {
     for (unsigned i = 0; i < CAPDRV_VIRTIO_BLK_MAX_QUEUES; i++) {
         struct vblk_queue *q = &b->q[i];
-        if (q->irq)
-            (void)capdrv_cap_release(b->sys, q->irq);
-        if (q->buf)
-            (void)capdrv_cap_release(b->sys, q->buf);
-        free(q->state);
+        vio_queue_free(b->sys, &q->io);
         free(q->slots);
         free(q->free_stack);
         memset(q, 0, sizeof *q);

@@ -5,6 +5,8 @@
 
 #include <capdrv/virtio_blk.h>
 
+#include "queue.h"
+
 /* struct virtio_blk_config (VIRTIO 1.2 §5.2.4), byte offsets. */
 #define VBLK_CFG_CAPACITY 0x00u                 /* le64 */
 #define VBLK_CFG_SEG_MAX 0x0cu                  /* le32 */
@@ -37,18 +39,12 @@ struct vblk_slot {
 };
 
 struct vblk_queue {
-    struct capdrv_virtq vq;
-    struct capdrv_virtio_pci_queue pq;
-    capdrv_cap_t buf;                /* ring + indirect tables + slots */
-    struct capdrv_dmabuf_info bi;
-    size_t slot_off;                 /* offset of slot 0 in buf */
-    void *state;                     /* virtq private state */
+    struct vio_queue io;             /* ring, transport queue, vector (queue.c) */
+    size_t slot_off;                 /* offset of slot 0 in io.bi: header/range/status */
     struct vblk_slot *slots;         /* queue-size entries */
     uint32_t *free_stack;            /* free slot numbers */
     unsigned n_free;
     unsigned inflight;
-    capdrv_cap_t irq;                /* vector index + 1, or 0 */
-    int doorbell_rc;                 /* < 0: a doorbell was refused; the queue is unusable */
 };
 
 struct capdrv_virtio_blk {

@@ -97,7 +97,7 @@ static int add_req(struct vblk_queue *q,
         return -CAPDRV_ENOSPC;
     struct vblk_slot *s = &q->slots[q->free_stack[q->n_free - 1u]];
     size_t base = q->slot_off + (size_t)s->index * VBLK_SLOT_BYTES;
-    uint8_t *mem = (uint8_t *)q->bi.cpu + base;
+    uint8_t *mem = (uint8_t *)q->io.bi.cpu + base;
     int ranged = r->type == CAPDRV_VIRTIO_BLK_T_DISCARD ||
                  r->type == CAPDRV_VIRTIO_BLK_T_WRITE_ZEROES;
     /* struct virtio_blk_req (§5.2.6): le32 type, le32 reserved, le64
@@ -115,10 +115,10 @@ static int add_req(struct vblk_queue *q,
 
     struct capdrv_virtq_seg segs[CAPDRV_VIRTIO_BLK_MAX_SEGS + 3];
     unsigned n = 0, n_out, data_in = 0;
-    segs[n++] = (struct capdrv_virtq_seg){capdrv_dma_ref(&q->bi, base + VBLK_SLOT_HDR),
+    segs[n++] = (struct capdrv_virtq_seg){capdrv_dma_ref(&q->io.bi, base + VBLK_SLOT_HDR),
                                           VBLK_HDR_BYTES};
     if (ranged)
-        segs[n++] = (struct capdrv_virtq_seg){capdrv_dma_ref(&q->bi, base + VBLK_SLOT_RANGE),
+        segs[n++] = (struct capdrv_virtq_seg){capdrv_dma_ref(&q->io.bi, base + VBLK_SLOT_RANGE),
                                               VBLK_RANGE_BYTES};
     for (unsigned i = 0; i < r->n_segs; i++) {
         segs[n++] = r->segs[i];
@@ -130,8 +130,8 @@ static int add_req(struct vblk_queue *q,
     n_out = data_writable ? n - r->n_segs : n;
     if (!data_writable)
         data_in = 0;
-    segs[n++] = (struct capdrv_virtq_seg){capdrv_dma_ref(&q->bi, base + VBLK_SLOT_STATUS), 1};
-    int rc = capdrv_virtq_add(&q->vq, segs, n_out, n - n_out, s);
+    segs[n++] = (struct capdrv_virtq_seg){capdrv_dma_ref(&q->io.bi, base + VBLK_SLOT_STATUS), 1};
+    int rc = capdrv_virtq_add(&q->io.vq, segs, n_out, n - n_out, s);
     if (rc < 0)
         return rc;
     s->cookie = r->cookie;
@@ -148,7 +148,7 @@ int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
     if (!blk || q >= blk->info.num_queues || (n && !reqs))
         return -CAPDRV_EINVAL;
     struct vblk_queue *vq = &blk->q[q];
-    if (vq->doorbell_rc < 0)
+    if (vq->io.doorbell_rc < 0)
         return -CAPDRV_EPROTO; /* see below: only a reset recovers */
     for (unsigned i = 0; i < n; i++) {
         int rc = check_req(blk, &reqs[i]);
@@ -168,15 +168,15 @@ int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
         return 0;
     /* One release store of avail->idx for the whole batch (§2.7.13.3),
      * then one doorbell (§2.7.13.4; always in the brokered lane). */
-    int rc = capdrv_virtq_publish(&vq->vq);
+    int rc = capdrv_virtq_publish(&vq->io.vq);
     if (rc >= 0)
-        rc = capdrv_virtio_pci_kick(&blk->vp, &vq->pq, &vq->vq);
+        rc = capdrv_virtio_pci_kick(&blk->vp, &vq->io.pq, &vq->io.vq);
     if (rc < 0) {
         /* The requests are in the ring but the kernel refused the doorbell
          * (e.g. a reference outside the ledger): every later doorbell would
          * re-check the same entries. The queue is unusable until a reset;
          * say so on every later submit instead of queueing more. */
-        vq->doorbell_rc = rc;
+        vq->io.doorbell_rc = rc;
         return rc;
     }
     return (int)done;
@@ -186,7 +186,7 @@ int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
 static int finish(struct vblk_queue *q, struct vblk_slot *s, uint32_t used_len, uint32_t *data)
 {
     const volatile uint8_t *st =
-        (const volatile uint8_t *)q->bi.cpu + q->slot_off + (size_t)s->index * VBLK_SLOT_BYTES +
+        (const volatile uint8_t *)q->io.bi.cpu + q->slot_off + (size_t)s->index * VBLK_SLOT_BYTES +
         VBLK_SLOT_STATUS;
     uint8_t status = *st; /* read once: device-written memory */
     *data = used_len ? used_len - 1u : 0;
@@ -218,7 +218,7 @@ int capdrv_virtio_blk_reap(struct capdrv_virtio_blk *blk, unsigned q,
     unsigned got = 0;
     while (got < max) {
         unsigned want = max - got < CHUNK ? max - got : CHUNK;
-        int n = capdrv_virtq_reap(&vq->vq, c, want);
+        int n = capdrv_virtq_reap(&vq->io.vq, c, want);
         if (n < 0)
             return got ? (int)got : n; /* the next call reports the fault */
         for (int i = 0; i < n; i++) {
@@ -242,20 +242,20 @@ int capdrv_virtio_blk_wait(struct capdrv_virtio_blk *blk, unsigned q, int64_t ti
     if (!blk || q >= blk->info.num_queues)
         return -CAPDRV_EINVAL;
     struct vblk_queue *vq = &blk->q[q];
-    if (!vq->irq || !blk->cfg_irq)
+    if (!vq->io.irq || !blk->cfg_irq)
         return -CAPDRV_ENOTSUP;
     /* §2.7.14: arm, then re-check, so a completion that raced with the
      * arming is not slept through. */
-    int rc = capdrv_virtq_enable_cb(&vq->vq);
+    int rc = capdrv_virtq_enable_cb(&vq->io.vq);
     if (rc != 0)
         return rc < 0 ? rc : 1;
-    capdrv_cap_t irqs[2] = {vq->irq, blk->cfg_irq};
+    capdrv_cap_t irqs[2] = {vq->io.irq, blk->cfg_irq};
     uint64_t ready = 0;
     rc = capdrv_irq_wait(blk->sys, irqs, 2, timeout_ns, &ready);
     if (rc < 0)
         return rc;
     if (ready & 1u)
-        (void)capdrv_irq_ack(blk->sys, vq->irq);
+        (void)capdrv_irq_ack(blk->sys, vq->io.irq);
     if (ready & 2u) {
         (void)capdrv_irq_ack(blk->sys, blk->cfg_irq);
         /* A configuration change may be DEVICE_NEEDS_RESET (§2.1.2). */

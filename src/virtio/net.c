@@ -125,71 +125,17 @@ static int size_rx(struct capdrv_virtio_net *n, uint32_t want, char *why, size_t
     return 0;
 }
 
-/* One queue's DMA buffer: the ring, the indirect tables (when used) and
- * @extra bytes after them (the transmit headers). */
-static int setup_queue(struct capdrv_virtio_net *n, struct vnet_queue *q, unsigned index,
+/* One queue: the shared setup (queue.c) with @extra bytes after the ring
+ * and tables (the transmit headers). */
+static int setup_queue(struct capdrv_virtio_net *n, struct vio_queue *q, unsigned index,
                        unsigned size, unsigned ind_max, size_t extra, size_t *extra_off,
                        uint16_t vector, char *why, size_t why_len)
 {
-    unsigned flags = 0;
-    if (capdrv_virtio_has(&n->vp, CAPDRV_VIRTIO_F_EVENT_IDX))
-        flags |= CAPDRV_VIRTQ_F_EVENT_IDX;
-    if (ind_max)
-        flags |= CAPDRV_VIRTQ_F_INDIRECT;
-    struct capdrv_virtq_layout lay;
-    int rc = capdrv_virtq_layout(size, flags, &lay);
-    if (rc < 0)
-        return rc;
-    size_t ind_off = round_up(lay.total_len, 64);
-    size_t ind_len = (size_t)size * ind_max * sizeof(struct capdrv_vring_desc);
-    size_t x_off = round_up(ind_off + ind_len, 64);
-    size_t total = x_off + extra;
-    if ((rc = capdrv_dma_alloc(n->sys, n->pool, total, &q->buf, &q->bi)) < 0) {
-        q->buf = CAPDRV_CAP_INVALID;
-        vp_say(why, why_len, "queue %u: allocate %zu bytes of DMA memory: %s", index, total,
-               capdrv_strerror(rc));
-        return rc;
-    }
-    if (extra_off)
-        *extra_off = x_off;
-    q->state = calloc(1, capdrv_virtq_state_size(size));
-    if (!q->state) {
-        vp_say(why, why_len, "out of memory");
-        return -CAPDRV_ENOMEM;
-    }
-    struct capdrv_virtq_config vc = {
-        .size = size, .flags = flags,
-        .ring = q->bi.cpu, .ring_ref = capdrv_dma_ref(&q->bi, 0), .ring_len = lay.total_len,
-        .state = q->state, .state_len = capdrv_virtq_state_size(size),
+    const struct vio_queue_params p = {
+        .sys = n->sys, .grant = n->grant, .pool = n->pool, .vp = &n->vp, .index = index,
+        .size = size, .ind_max = ind_max, .extra = extra, .vector = vector,
     };
-    if (ind_max) {
-        vc.indirect = (uint8_t *)q->bi.cpu + ind_off;
-        vc.indirect_ref = capdrv_dma_ref(&q->bi, ind_off);
-        vc.indirect_len = ind_len;
-        vc.indirect_max = ind_max;
-    }
-    if ((rc = capdrv_virtq_init(&q->vq, &vc)) < 0) {
-        vp_say(why, why_len, "queue %u: virtq init: %s", index, capdrv_strerror(rc));
-        return rc;
-    }
-    q->size = size;
-    if (vector != CAPDRV_VIRTIO_MSI_NO_VECTOR) {
-        if ((rc = capdrv_irq_open(n->sys, n->grant, vector, &q->irq)) < 0) {
-            q->irq = CAPDRV_CAP_INVALID;
-            vp_say(why, why_len, "queue %u: open interrupt vector %u: %s", index, vector,
-                   capdrv_strerror(rc));
-            return rc;
-        }
-    } else {
-        /* Polling: tell the device interrupts are not wanted (§2.7.7). */
-        (void)capdrv_virtq_disable_cb(&q->vq);
-    }
-    if ((rc = capdrv_virtio_queue_setup(&n->vp, index, &q->vq, vector, &q->pq)) < 0) {
-        vp_say(why, why_len, "queue %u setup: %s%s", index, capdrv_strerror(rc),
-               rc == -CAPDRV_EIO ? " (vector refused or queue not enabled)" : "");
-        return rc;
-    }
-    return 0;
+    return vio_queue_setup(q, &p, extra_off, why, why_len);
 }
 
 /* Queue sizes: what the caller asks, capped by each queue's maximum. */
@@ -345,16 +291,6 @@ int capdrv_virtio_net_open(capdrv_sys *sys, capdrv_cap_t grant,
     return 0;
 }
 
-static void free_queue(struct capdrv_virtio_net *n, struct vnet_queue *q)
-{
-    if (q->irq)
-        (void)capdrv_cap_release(n->sys, q->irq);
-    if (q->buf)
-        (void)capdrv_cap_release(n->sys, q->buf);
-    free(q->state);
-    memset(q, 0, sizeof *q);
-}
-
 void capdrv_virtio_net_close(struct capdrv_virtio_net *net)
 {
     if (!net)
@@ -362,8 +298,8 @@ void capdrv_virtio_net_close(struct capdrv_virtio_net *net)
     /* Reset first (§2.4): afterwards the device touches no ring, receive
      * buffer, header or caller segment, so releasing them is safe. */
     capdrv_virtio_pci_close(&net->vp);
-    free_queue(net, &net->rxq);
-    free_queue(net, &net->txq);
+    vio_queue_free(net->sys, &net->rxq);
+    vio_queue_free(net->sys, &net->txq);
     if (net->rx_buf)
         (void)capdrv_cap_release(net->sys, net->rx_buf);
     if (net->cfg_irq)

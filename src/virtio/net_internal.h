@@ -5,6 +5,8 @@
 
 #include <capdrv/virtio_net.h>
 
+#include "queue.h"
+
 /* Queue indices without VIRTIO_NET_F_MQ (§5.1.2): receiveq1, transmitq1. */
 #define VNET_RXQ 0u
 #define VNET_TXQ 1u
@@ -57,16 +59,6 @@ struct vnet_txslot {
     uint32_t index;
 };
 
-struct vnet_queue {
-    struct capdrv_virtq vq;
-    struct capdrv_virtio_pci_queue pq;
-    capdrv_cap_t buf; /* ring + indirect tables (+ TX headers) */
-    struct capdrv_dmabuf_info bi;
-    void *state;      /* virtq private state */
-    capdrv_cap_t irq; /* or 0 */
-    unsigned size;
-    int doorbell_rc;  /* < 0: a doorbell was refused; the queue is unusable */
-};
 
 struct capdrv_virtio_net {
     capdrv_sys *sys;
@@ -75,7 +67,7 @@ struct capdrv_virtio_net {
     capdrv_cap_t cfg_irq;
     struct capdrv_virtio_pci vp;
     struct capdrv_virtio_net_info info;
-    struct vnet_queue rxq, txq;
+    struct vio_queue rxq, txq;
     /* Receive side. */
     capdrv_cap_t rx_buf;            /* all receive buffers */
     struct capdrv_dmabuf_info rx_bi;

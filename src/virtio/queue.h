@@ -1,0 +1,47 @@
+/* One driver queue: its DMA buffer (ring, indirect tables and a caller's
+ * extra area), the split-ring state, the transport's queue and its
+ * interrupt. Shared by the virtio-blk and virtio-net drivers. */
+#ifndef CAPDRV_VIRTIO_QUEUE_H
+#define CAPDRV_VIRTIO_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <capdrv/sys.h>
+#include <capdrv/virtio.h>
+#include <capdrv/virtq.h>
+
+struct vio_queue {
+    struct capdrv_virtq vq;
+    struct capdrv_virtio_pci_queue pq;
+    capdrv_cap_t buf;             /* ring + indirect tables + extra */
+    struct capdrv_dmabuf_info bi;
+    void *state;                  /* virtq private state */
+    capdrv_cap_t irq;             /* or 0 */
+    unsigned size;
+    int doorbell_rc;              /* < 0: a doorbell was refused; the queue is unusable */
+};
+
+/* What vio_queue_setup() needs besides the queue. */
+struct vio_queue_params {
+    capdrv_sys *sys;
+    capdrv_cap_t grant, pool;
+    struct capdrv_virtio_pci *vp;
+    unsigned index;    /* queue index on the device */
+    unsigned size;     /* Queue Size (already capped by the device) */
+    unsigned ind_max;  /* descriptors per indirect table, 0: none */
+    size_t extra;      /* bytes after the ring and tables (64-byte aligned) */
+    uint16_t vector;   /* MSI-X vector (opened here), or CAPDRV_VIRTIO_MSI_NO_VECTOR: polling */
+};
+
+/* Allocate the queue's DMA buffer, initialise the ring, open its vector and
+ * enable it on the device (§2.7, §4.1.5.1.3). @extra_off (may be NULL)
+ * receives the offset of the extra area. On failure what was taken stays
+ * recorded in @q for vio_queue_free(). */
+int vio_queue_setup(struct vio_queue *q, const struct vio_queue_params *p, size_t *extra_off,
+                    char *why, size_t why_len);
+
+/* Release what vio_queue_setup() took (after the device was reset). */
+void vio_queue_free(capdrv_sys *sys, struct vio_queue *q);
+
+#endif
