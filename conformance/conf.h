@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <capdrv/hw.h>
 #include <capdrv/shim.h>
 #include <capdrv/sys.h>
 
@@ -99,6 +100,13 @@ extern const struct conf_case conf_cases_virtio_blk[];
 extern const size_t conf_cases_virtio_blk_n;
 extern const struct conf_case conf_cases_virtio_net[];
 extern const size_t conf_cases_virtio_net_n;
+
+/* Shared by platforms (platforms/common.c): create the shim from
+ * CONF_MANIFEST_DIR/<manifest>.dtb over @hw and connect "conf" and "other";
+ * close both and destroy the shim. */
+int conf_shim_start(struct conf_ctx *c, struct capdrv_env *env, struct capdrv_hw hw,
+                    const char *manifest, char *why, size_t why_len);
+void conf_shim_stop(struct conf_ctx *c);
 
 /* Platforms. */
 extern const struct conf_platform conf_platform_sim;

@@ -57,25 +57,6 @@ struct qtest_plat {
 
 static const char *const qtest_grants[] = {"vblk", "vnet", NULL};
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    char *buf = NULL;
-    if (fseek(fp, 0, SEEK_END) == 0) {
-        long n = ftell(fp);
-        if (n > 0 && fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
-            fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        *len = n > 0 ? (size_t)n : 0;
-    }
-    fclose(fp);
-    return buf;
-}
-
 /* A sparse raw image in TMPDIR; the caller unlinks it once QEMU has it. */
 static int make_disk(char *path, size_t len)
 {
@@ -198,31 +179,13 @@ static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, siz
         snprintf(why, why_len, "QEMU shows no function at 00:07.0");
         return rc;
     }
-    char path[1024];
-    snprintf(path, sizeof path, "%s/qtest-brokered.dtb", CONF_MANIFEST_DIR);
-    size_t len = 0;
-    void *blob = slurp(path, &len);
-    if (!blob) {
-        snprintf(why, why_len, "cannot read manifest %s", path);
-        return -CAPDRV_ENOENT;
-    }
-    struct capdrv_shim_config sc = {.env = p->env, .hw = capdrv_qtest_hw(p->q), .manifest = blob,
-                                    .manifest_len = len};
-    rc = capdrv_shim_create(&sc, &c->shim, why, why_len);
-    free(blob);
-    if (rc == 0 && (rc = capdrv_shim_connect(c->shim, "conf", &c->conf)) == 0)
-        rc = capdrv_shim_connect(c->shim, "other", &c->other);
-    return rc;
+    return conf_shim_start(c, p->env, capdrv_qtest_hw(p->q), "qtest-brokered", why, why_len);
 }
 
 static void qtest_teardown(struct conf_ctx *c)
 {
     struct qtest_plat *p = c->pdata;
-    capdrv_sys_close(c->conf);
-    capdrv_sys_close(c->other);
-    capdrv_shim_destroy(c->shim);
-    c->conf = c->other = NULL;
-    c->shim = NULL;
+    conf_shim_stop(c);
     if (p) {
         capdrv_qtest_destroy(p->q);
         wire_close(p);

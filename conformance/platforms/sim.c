@@ -15,25 +15,6 @@ struct sim_plat {
     unsigned fn_dev, fn_plain, fn_peer, fn_vblk, fn_vnet;
 };
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return NULL;
-    char *buf = NULL;
-    if (fseek(fp, 0, SEEK_END) == 0) {
-        long n = ftell(fp);
-        if (n > 0 && fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
-            fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-        *len = n > 0 ? (size_t)n : 0;
-    }
-    fclose(fp);
-    return buf;
-}
-
 static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len)
 {
     struct sim_plat *p = calloc(1, sizeof *p);
@@ -58,32 +39,15 @@ static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_
         snprintf(why, why_len, "sim machine could not be built");
         return p->env ? rc : -CAPDRV_ENOMEM;
     }
-    char path[1024];
-    snprintf(path, sizeof path, "%s/sim-%s.dtb", CONF_MANIFEST_DIR,
-             lane == CAPDRV_LANE_DIRECT ? "direct" : "brokered");
-    size_t len = 0;
-    void *blob = slurp(path, &len);
-    if (!blob) {
-        snprintf(why, why_len, "cannot read manifest %s", path);
-        return -CAPDRV_ENOENT;
-    }
-    struct capdrv_shim_config sc = {.env = p->env, .hw = capdrv_sim_hw(p->sim), .manifest = blob,
-                                    .manifest_len = len};
-    rc = capdrv_shim_create(&sc, &c->shim, why, why_len);
-    free(blob);
-    if (rc == 0 && (rc = capdrv_shim_connect(c->shim, "conf", &c->conf)) == 0)
-        rc = capdrv_shim_connect(c->shim, "other", &c->other);
-    return rc;
+    return conf_shim_start(c, p->env, capdrv_sim_hw(p->sim),
+                           lane == CAPDRV_LANE_DIRECT ? "sim-direct" : "sim-brokered", why,
+                           why_len);
 }
 
 static void sim_teardown(struct conf_ctx *c)
 {
     struct sim_plat *p = c->pdata;
-    capdrv_sys_close(c->conf);
-    capdrv_sys_close(c->other);
-    capdrv_shim_destroy(c->shim);
-    c->conf = c->other = NULL;
-    c->shim = NULL;
+    conf_shim_stop(c);
     if (p) {
         capdrv_sim_destroy(p->sim);
         capdrv_env_hosted_free(p->env);

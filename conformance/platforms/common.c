@@ -1,0 +1,54 @@
+/* What every conformance platform does the same way: build the shim from a
+ * compiled manifest in CONF_MANIFEST_DIR, connect the two providers, and
+ * take it all down again. */
+#include "../conf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static void *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    char *buf = NULL;
+    if (fseek(fp, 0, SEEK_END) == 0) {
+        long n = ftell(fp);
+        if (n > 0 && fseek(fp, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n)) &&
+            fread(buf, 1, (size_t)n, fp) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        }
+        *len = n > 0 ? (size_t)n : 0;
+    }
+    fclose(fp);
+    return buf;
+}
+
+int conf_shim_start(struct conf_ctx *c, struct capdrv_env *env, struct capdrv_hw hw,
+                    const char *manifest, char *why, size_t why_len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.dtb", CONF_MANIFEST_DIR, manifest);
+    size_t len = 0;
+    void *blob = slurp(path, &len);
+    if (!blob) {
+        snprintf(why, why_len, "cannot read manifest %s", path);
+        return -CAPDRV_ENOENT;
+    }
+    struct capdrv_shim_config sc = {.env = env, .hw = hw, .manifest = blob, .manifest_len = len};
+    int rc = capdrv_shim_create(&sc, &c->shim, why, why_len);
+    free(blob);
+    if (rc == 0 && (rc = capdrv_shim_connect(c->shim, "conf", &c->conf)) == 0)
+        rc = capdrv_shim_connect(c->shim, "other", &c->other);
+    return rc;
+}
+
+void conf_shim_stop(struct conf_ctx *c)
+{
+    capdrv_sys_close(c->conf);
+    capdrv_sys_close(c->other);
+    capdrv_shim_destroy(c->shim);
+    c->conf = c->other = NULL;
+    c->shim = NULL;
+}
