@@ -64,6 +64,15 @@ void fx_basic(struct fx *f, bool iommu)
     assert_int_equal(capdrv_shim_connect(f->shim, "p2", &f->p2), 0);
 }
 
+struct fx_spy *fx_spied(struct fx *f)
+{
+    fx_machine(f, false);
+    struct fx_spy *spy = fx_spy_install(f);
+    assert_int_equal(fx_shim(f, "basic"), 0);
+    assert_int_equal(capdrv_shim_connect(f->shim, "p1", &f->p1), 0);
+    return spy;
+}
+
 void fx_done(struct fx *f)
 {
     capdrv_sys_close(f->p1);

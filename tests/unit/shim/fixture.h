@@ -42,6 +42,8 @@ void fx_machine(struct fx *f, bool iommu);
 int fx_shim(struct fx *f, const char *manifest);
 /* fx_machine + fx_shim("basic") + connect p1 and p2, asserting success. */
 void fx_basic(struct fx *f, bool iommu);
+/* fx_machine (no IOMMU) + fx_spy_install + fx_shim("basic") + connect p1. */
+struct fx_spy *fx_spied(struct fx *f);
 /* Close providers, destroy shim and sim; assert no leak and the oracle saw
  * exactly f->expect_violations violations. */
 void fx_done(struct fx *f);

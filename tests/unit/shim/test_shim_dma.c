@@ -256,10 +256,7 @@ static void test_freed_memory_is_scrubbed_first(void **state)
 {
     (void)state;
     struct fx f;
-    fx_machine(&f, false);
-    struct fx_spy *spy = fx_spy_install(&f);
-    assert_int_equal(fx_shim(&f, "basic"), 0);
-    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    struct fx_spy *spy = fx_spied(&f);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b;
     assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
     struct capdrv_dmabuf_info bi;
@@ -287,10 +284,7 @@ static void test_failed_unmap_quarantines(void **state)
 {
     (void)state;
     struct fx f;
-    fx_machine(&f, false);
-    struct fx_spy *spy = fx_spy_install(&f);
-    assert_int_equal(fx_shim(&f, "basic"), 0);
-    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    struct fx_spy *spy = fx_spied(&f);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b;
     struct capdrv_dmabuf_info bi;
     assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
@@ -317,10 +311,7 @@ static void test_failed_reset_quarantines(void **state)
 {
     (void)state;
     struct fx f;
-    fx_machine(&f, false);
-    struct fx_spy *spy = fx_spy_install(&f);
-    assert_int_equal(fx_shim(&f, "basic"), 0);
-    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    struct fx_spy *spy = fx_spied(&f);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), m = fx_mmio(f.p1, g, 0), pool, b;
     struct capdrv_dmabuf_info bi;
     assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);

@@ -21,10 +21,7 @@ static void test_irq_wait_rechecks_after_blocking(void **state)
 {
     (void)state;
     struct fx f;
-    fx_machine(&f, false);
-    struct fx_spy *spy = fx_spy_install(&f);
-    assert_int_equal(fx_shim(&f, "basic"), 0);
-    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    struct fx_spy *spy = fx_spied(&f);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), irq;
     assert_int_equal(capdrv_irq_open(f.p1, g, 0, &irq), 0);
     struct revoke_arg a = {&f, irq};
@@ -43,10 +40,7 @@ static void test_irq_release_disables_and_forgets(void **state)
 {
     (void)state;
     struct fx f;
-    fx_machine(&f, false);
-    struct fx_spy *spy = fx_spy_install(&f);
-    assert_int_equal(fx_shim(&f, "basic"), 0);
-    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    struct fx_spy *spy = fx_spied(&f);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), irq;
     assert_int_equal(capdrv_irq_open(f.p1, g, 0, &irq), 0);
     assert_int_equal(capdrv_sim_irq_raise(f.sim, f.fn_dma0, 0), 0);
@@ -69,10 +63,7 @@ static void test_unreadable_status_is_not_idle(void **state)
 {
     (void)state;
     struct fx f;
-    fx_machine(&f, false);
-    struct fx_spy *spy = fx_spy_install(&f);
-    assert_int_equal(fx_shim(&f, "basic"), 0);
-    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    struct fx_spy *spy = fx_spied(&f);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), m = fx_mmio(f.p1, g, 0), pool, b;
     struct capdrv_dmabuf_info bi;
     assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
@@ -94,10 +85,7 @@ static void test_idle_device_needs_no_reset(void **state)
 {
     (void)state;
     struct fx f;
-    fx_machine(&f, false);
-    struct fx_spy *spy = fx_spy_install(&f);
-    assert_int_equal(fx_shim(&f, "basic"), 0);
-    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    struct fx_spy *spy = fx_spied(&f);
     capdrv_cap_t g = fx_open(f.p1, "dma0"), m = fx_mmio(f.p1, g, 0), pool, b;
     struct capdrv_dmabuf_info bi;
     assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
