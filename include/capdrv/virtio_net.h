@@ -28,11 +28,16 @@
  *   back from capdrv_virtio_net_tx_reap().
  *
  * **Hostile device.** Every header field, used length and num_buffers
- * value is untrusted. A violation - num_buffers 0 or larger than the
- * buffers posted, visible in the used ring, or needed for the largest
- * frame; a frame longer than the MTU allows; a used length shorter than the
- * header or longer than posted; a used id that is not a posted buffer; a
- * gso_type or flags value that was not negotiated - makes the call return
+ * value is untrusted. A packet that is wrong but whose buffers are known -
+ * a frame longer than the MTU allows, a gso_type or flags value that was
+ * not negotiated, a checksum field outside the frame, or (without
+ * MRG_RXBUF) a used length shorter than the header - is dropped: its
+ * buffers are reposted and capdrv_virtio_net_stats::rx_dropped counts it.
+ * A violation that leaves packet boundaries unknown or the ring
+ * inconsistent - num_buffers 0 or larger than the buffers posted, visible
+ * in the used ring, or needed for the largest frame; a first buffer
+ * shorter than the header with MRG_RXBUF; a used length longer than
+ * posted; a used id that is not a posted buffer - makes the call return
  * -CAPDRV_EPROTO and marks the queue broken: later calls on it return
  * -CAPDRV_EPROTO too. No buffer is lost or handed out twice: frames lent
  * before the violation can still be released. Close and reopen the device
@@ -229,6 +234,11 @@ struct capdrv_virtio_net_stats {
     unsigned rx_lent;    /**< buffers of frames lent to the caller */
     unsigned rx_idle;    /**< driver-owned, waiting to be posted */
     unsigned tx_inflight; /**< transmissions not yet reaped */
+    uint64_t rx_dropped; /**< packets dropped: a header or length the driver refuses
+                              (FAULT_HDR, FAULT_FRAME_LEN, FAULT_SHORT without
+                              MRG_RXBUF) in a packet whose buffers are known;
+                              the buffers are reposted and reception goes on */
+    int rx_last_drop;    /**< enum capdrv_virtio_net_fault of the last drop, or 0 */
     int rx_fault;        /**< 0, or why the receive side is broken: an enum
                               capdrv_virtq_fault (ring) or enum capdrv_virtio_net_fault */
     int tx_fault;        /**< 0, or enum capdrv_virtq_fault of the transmit queue */
@@ -356,7 +366,8 @@ int capdrv_virtio_net_tx_reap(struct capdrv_virtio_net *net, struct capdrv_virti
  * MRG_RXBUF) must be 1 .. the buffers the largest frame may span, and that
  * many buffers must be in the used ring (§5.1.6.4: the device uses a
  * packet's buffers together); the frame must fit mtu + 14; gso_type must be
- * NONE and flags only what GUEST_CSUM allows (§5.1.6.4.1). Buffers the
+ * NONE and flags only what GUEST_CSUM allows (§5.1.6.4.1). A packet failing
+ * the last two checks is dropped and counted, not returned. Buffers the
  * driver holds idle are posted again first.
  *
  * @param net handle.

@@ -130,14 +130,45 @@ static int break_rx(struct capdrv_virtio_net *n, int fault)
     return -CAPDRV_EPROTO;
 }
 
-/* Assemble the frame at the FIFO head into @rx, or find why it cannot be. */
-static int take_frame(struct capdrv_virtio_net *n, struct capdrv_virtio_net_rx *rx)
+/* Drop the @nb buffers of the packet at the FIFO head: a packet whose
+ * contents are wrong but whose extent is known (the device kept the ring
+ * consistent). Its buffers go back to the driver and are reposted; the
+ * drop is counted (like Linux virtio_net's rx_length_errors / rx_drops)
+ * instead of taking the whole receive side down for one bad frame. */
+static void drop_frame(struct capdrv_virtio_net *n, unsigned nb, int why)
+{
+    unsigned cap = n->info.rx_bufs;
+    for (unsigned k = 0; k < nb; k++) {
+        struct vnet_rxbuf *b = &n->rx[n->cq[n->cq_head].index];
+        b->state = VNET_RX_IDLE;
+        n->rx_idle[n->n_idle++] = b->index;
+        n->n_held--;
+        n->cq_head = (n->cq_head + 1u) % cap;
+        n->cq_count--;
+    }
+    n->st.rx_dropped++;
+    n->st.rx_last_drop = why;
+}
+
+/* Assemble the frame at the FIFO head into @rx, or find why it cannot be.
+ * Returns 0, a fault that breaks the receive side (the packet's extent is
+ * unknown: the ring and the driver no longer agree where packets start),
+ * or -1 for a ring fault already recorded. A packet that is wrong but
+ * whose buffers are known sets *@drop to its buffer count and returns its
+ * fault; the caller drops it and goes on. */
+static int take_frame(struct capdrv_virtio_net *n, struct capdrv_virtio_net_rx *rx, unsigned *drop)
 {
     unsigned cap = n->info.rx_bufs;
     struct vnet_cqe first = n->cq[n->cq_head];
-    /* §5.1.6.4: every packet starts with the header in its first buffer. */
-    if (first.len < CAPDRV_VIRTIO_NET_HDR_LEN)
+    *drop = 0;
+    /* §5.1.6.4: every packet starts with the header in its first buffer.
+     * Without MRG_RXBUF a packet is one buffer, so a short one is dropped;
+     * with it, num_buffers is unreadable and the packet's extent unknown. */
+    if (first.len < CAPDRV_VIRTIO_NET_HDR_LEN) {
+        if (!has(n, CAPDRV_VIRTIO_NET_F_MRG_RXBUF))
+            *drop = 1;
         return CAPDRV_VIRTIO_NET_FAULT_SHORT;
+    }
     /* Read the header once into private memory: the buffer is device
      * memory and must not be consulted twice. */
     uint8_t hdr[CAPDRV_VIRTIO_NET_HDR_LEN];
@@ -164,6 +195,8 @@ static int take_frame(struct capdrv_virtio_net *n, struct capdrv_virtio_net_rx *
     for (unsigned k = 0; k < nb; k++)
         total += n->cq[(n->cq_head + k) % cap].len; /* each <= rx_buf_len (virtq) */
     total -= CAPDRV_VIRTIO_NET_HDR_LEN;
+    /* From here on the packet's nb buffers are known and all visible. */
+    *drop = nb;
     if (total > n->info.max_frame)
         return CAPDRV_VIRTIO_NET_FAULT_FRAME_LEN;
     /* §5.1.6.4.1: no GSO type was negotiated, so gso_type is NONE; flags
@@ -180,6 +213,7 @@ static int take_frame(struct capdrv_virtio_net *n, struct capdrv_virtio_net_rx *
     if ((flags & CAPDRV_VIRTIO_NET_HDR_F_NEEDS_CSUM) && (uint32_t)cs + co + 2u > total)
         return CAPDRV_VIRTIO_NET_FAULT_HDR;
 
+    *drop = 0;
     memset(rx, 0, sizeof *rx);
     rx->len = (uint32_t)total;
     rx->n_frags = nb;
@@ -237,7 +271,12 @@ int capdrv_virtio_net_recv(struct capdrv_virtio_net *net, struct capdrv_virtio_n
             if (net->cq_count == 0)
                 break;
         }
-        int fault = take_frame(net, &out[got]);
+        unsigned drop;
+        int fault = take_frame(net, &out[got], &drop);
+        if (fault != 0 && drop) {
+            drop_frame(net, drop, fault);
+            continue;
+        }
         if (fault != 0) {
             (void)break_rx(net, fault > 0 ? fault : capdrv_virtq_error(&net->rxq.vq));
             return got ? (int)got : -CAPDRV_EPROTO;
