@@ -270,6 +270,33 @@ int capdrv_virtio_blk_wait(struct capdrv_virtio_blk *blk, unsigned q, int64_t ti
 unsigned capdrv_virtio_blk_inflight(const struct capdrv_virtio_blk *blk, unsigned q);
 
 /**
+ * @brief Take back every request still in flight, after a fault or a
+ *        timeout: reset the device, then return the requests with status
+ *        -CAPDRV_ECANCELED.
+ *
+ * The first call resets the device (§2.4: after a reset the device uses
+ * no buffer it was given), so the caller may reuse or free the requests'
+ * data buffers once they come back. Requests are returned in batches of at
+ * most @p max, over every queue; call until it returns 0. Each request
+ * submitted and not reaped is returned exactly once, with its cookie,
+ * len 0 and status -CAPDRV_ECANCELED; none is lost, even on a queue the
+ * device broke (capdrv_virtq_detach()). Afterwards the handle only
+ * accepts further cancel calls (returning 0) and capdrv_virtio_blk_close():
+ * submit, reap and wait return -CAPDRV_ECANCELED.
+ *
+ * @param blk handle.
+ * @param out room for @p max requests.
+ * @param max most requests to return.
+ * @return requests returned (>= 0; 0 when none is left); -CAPDRV_EINVAL.
+ *         The requests come back even if the reset fails (device_status
+ *         never reads 0): their buffers then stay in flight in the kernel
+ *         shim (it resets the function before anyone else can reuse them),
+ *         so the caller must not hand them to the device again.
+ */
+int capdrv_virtio_blk_cancel(struct capdrv_virtio_blk *blk, struct capdrv_virtio_blk_done *out,
+                             unsigned max);
+
+/**
  * @brief Check the device status for DEVICE_NEEDS_RESET (§2.1.1).
  * @param blk handle.
  * @return 0 healthy; -CAPDRV_EIO when the device needs a reset; errors of

@@ -3,6 +3,8 @@
 #ifndef CAPDRV_VIRTIO_BLK_INTERNAL_H
 #define CAPDRV_VIRTIO_BLK_INTERNAL_H
 
+#include <stdbool.h>
+
 #include <capdrv/virtio_blk.h>
 
 #include "queue.h"
@@ -56,6 +58,9 @@ struct capdrv_virtio_blk {
     struct capdrv_virtio_blk_info info;
     unsigned seg_limit;              /* data segments per request */
     struct vblk_queue q[CAPDRV_VIRTIO_BLK_MAX_QUEUES];
+    int cancel_rc;                   /* 0, or the reset's result once cancelled */
+    unsigned cancel_q;               /* queue capdrv_virtio_blk_cancel() resumes at */
+    bool cancelled;                  /* the device was reset: only cancel/close work */
 };
 
 #endif

@@ -147,6 +147,8 @@ int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
 {
     if (!blk || q >= blk->info.num_queues || (n && !reqs))
         return -CAPDRV_EINVAL;
+    if (blk->cancelled)
+        return -CAPDRV_ECANCELED;
     struct vblk_queue *vq = &blk->q[q];
     if (vq->io.doorbell_rc < 0)
         return -CAPDRV_EPROTO; /* see below: only a reset recovers */
@@ -212,6 +214,8 @@ int capdrv_virtio_blk_reap(struct capdrv_virtio_blk *blk, unsigned q,
 {
     if (!blk || q >= blk->info.num_queues || (max && !out))
         return -CAPDRV_EINVAL;
+    if (blk->cancelled)
+        return -CAPDRV_ECANCELED;
     struct vblk_queue *vq = &blk->q[q];
     enum { CHUNK = 32 };
     struct capdrv_virtq_completion c[CHUNK];
@@ -241,6 +245,8 @@ int capdrv_virtio_blk_wait(struct capdrv_virtio_blk *blk, unsigned q, int64_t ti
 {
     if (!blk || q >= blk->info.num_queues)
         return -CAPDRV_EINVAL;
+    if (blk->cancelled)
+        return -CAPDRV_ECANCELED;
     struct vblk_queue *vq = &blk->q[q];
     if (!vq->io.irq || !blk->cfg_irq)
         return -CAPDRV_ENOTSUP;
@@ -263,4 +269,39 @@ int capdrv_virtio_blk_wait(struct capdrv_virtio_blk *blk, unsigned q, int64_t ti
             return rc;
     }
     return 1;
+}
+
+int capdrv_virtio_blk_cancel(struct capdrv_virtio_blk *blk, struct capdrv_virtio_blk_done *out,
+                             unsigned max)
+{
+    if (!blk || (max && !out))
+        return -CAPDRV_EINVAL;
+    if (!blk->cancelled) {
+        /* §2.4 / §4.1.4.3.2: once device_status reads back 0 the device
+         * no longer uses the rings or the buffers they name. */
+        blk->cancel_rc = capdrv_virtio_reset(&blk->vp);
+        blk->cancelled = true;
+    }
+    enum { CHUNK = 32 };
+    struct capdrv_virtq_completion c[CHUNK];
+    unsigned got = 0;
+    while (got < max && blk->cancel_q < blk->info.num_queues) {
+        struct vblk_queue *vq = &blk->q[blk->cancel_q];
+        unsigned want = max - got < CHUNK ? max - got : CHUNK;
+        /* The driver's own record of what is outstanding, never the
+         * device's rings; works on a broken queue too. */
+        int n = capdrv_virtq_detach(&vq->io.vq, c, want);
+        if (n < 0)
+            return n;
+        for (int i = 0; i < n; i++) {
+            struct vblk_slot *s = c[i].cookie;
+            out[got++] = (struct capdrv_virtio_blk_done){.cookie = s->cookie, .len = 0,
+                                                         .status = -CAPDRV_ECANCELED};
+            vq->free_stack[vq->n_free++] = s->index;
+            vq->inflight--;
+        }
+        if ((unsigned)n < want)
+            blk->cancel_q++;
+    }
+    return (int)got;
 }

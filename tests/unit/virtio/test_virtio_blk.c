@@ -347,6 +347,77 @@ static void t_broken_ring(void **state)
     bt_close(&t); /* reset, then free: still clean */
 }
 
+/* Cancel: every request in flight comes back exactly once, over every
+ * queue, after the device was reset; the handle refuses further I/O. */
+static void cancel_all(struct bt *t, struct capdrv_virtio_blk_req *r, unsigned n)
+{
+    unsigned seen[16] = {0};
+    struct capdrv_virtio_blk_done d[2];
+    unsigned total = 0;
+    int got;
+    /* Small batches: the scan resumes where it stopped. */
+    while ((got = capdrv_virtio_blk_cancel(t->blk, d, 2)) > 0) {
+        for (int i = 0; i < got; i++) {
+            assert_int_equal(d[i].status, -CAPDRV_ECANCELED);
+            assert_int_equal(d[i].len, 0);
+            struct capdrv_virtio_blk_req *q = d[i].cookie;
+            assert_true(q >= r && q < r + n);
+            seen[q - r]++;
+        }
+        total += (unsigned)got;
+    }
+    assert_int_equal(got, 0);
+    assert_int_equal(total, n);
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(capdrv_virtio_blk_cancel(t->blk, d, 2), 0);
+    for (unsigned q = 0; q < 2; q++)
+        assert_int_equal(capdrv_virtio_blk_inflight(t->blk, q), 0);
+    assert_int_equal(capdrv_virtio_blk_submit(t->blk, 0, r, 1), -CAPDRV_ECANCELED);
+    assert_int_equal(capdrv_virtio_blk_reap(t->blk, 0, d, 1), -CAPDRV_ECANCELED);
+}
+
+static void t_cancel(void **state)
+{
+    (void)state;
+    struct bt t;
+    struct capdrv_virtio_blk_opts o = {.pool = FV_POOL, .num_queues = 2};
+    assert_int_equal(bt_open(&t, BLK_ALL, CAPDRV_LANE_DIRECT, &o), 0);
+    t.f->manual = true; /* the device holds every request */
+    struct capdrv_virtio_blk_req r[5];
+    for (unsigned i = 0; i < 5; i++)
+        r[i] = (struct capdrv_virtio_blk_req){.type = CAPDRV_VIRTIO_BLK_T_FLUSH, .cookie = &r[i]};
+    assert_int_equal(capdrv_virtio_blk_submit(t.blk, 0, r, 3), 3);
+    assert_int_equal(capdrv_virtio_blk_submit(t.blk, 1, r + 3, 2), 2);
+    struct capdrv_virtio_blk_done d;
+    assert_int_equal(capdrv_virtio_blk_reap(t.blk, 0, &d, 1), 0);
+    unsigned writes = t.f->status_writes;
+    assert_int_equal(capdrv_virtio_blk_cancel(NULL, &d, 1), -CAPDRV_EINVAL);
+    assert_int_equal(capdrv_virtio_blk_cancel(t.blk, NULL, 1), -CAPDRV_EINVAL);
+    cancel_all(&t, r, 5);
+    /* The reset came first: status written to 0 before anything returned. */
+    assert_true(t.f->status_writes > writes);
+    assert_int_equal(t.f->status, 0);
+    bt_close(&t);
+
+    /* A queue the device broke still gives its requests back. */
+    assert_int_equal(bt_open(&t, BLK_ALL, CAPDRV_LANE_DIRECT, &o), 0);
+    t.f->corrupt_used_id = true;
+    assert_int_equal(capdrv_virtio_blk_submit(t.blk, 0, r, 2), 2);
+    assert_int_equal(capdrv_virtio_blk_reap(t.blk, 0, &d, 1), -CAPDRV_EPROTO);
+    cancel_all(&t, r, 2);
+    bt_close(&t);
+
+    /* A reset that never completes: the requests still come back. */
+    assert_int_equal(bt_open(&t, BLK_ALL, CAPDRV_LANE_DIRECT, &o), 0);
+    t.f->manual = true;
+    assert_int_equal(capdrv_virtio_blk_submit(t.blk, 1, r, 1), 1);
+    t.f->reset_stuck = true;
+    cancel_all(&t, r, 1);
+    t.f->reset_stuck = false;
+    bt_close(&t);
+}
+
 static void t_interrupts(void **state)
 {
     (void)state;
@@ -447,6 +518,7 @@ int main(void)
         cmocka_unit_test(t_other_commands), cmocka_unit_test(t_checks),
         cmocka_unit_test(t_status_bytes),   cmocka_unit_test(t_broken_ring),
         cmocka_unit_test(t_interrupts),     cmocka_unit_test(t_open_failures),
+        cmocka_unit_test(t_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
