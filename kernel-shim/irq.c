@@ -25,6 +25,7 @@ int capdrv_shim_sys_irq_open(struct capdrv_shim *shim, struct shim_provider *p, 
         } else {
             g->irq_slot[vector] = (uint32_t)rc;
             g->irq_pending &= ~(1ull << vector);
+            g->irq_masked &= ~(1ull << vector); /* irq_enable leaves it unmasked */
             rc = 0;
         }
     }
@@ -135,6 +136,12 @@ int capdrv_shim_sys_irq_mask(struct capdrv_shim *shim, struct shim_provider *p, 
     int rc = irq_lookup(shim, p, cap, &g, &v);
     if (rc == 0)
         rc = shim->hw.ops->irq_mask(shim->hw.ctx, g->hw_fn, v, masked) < 0 ? -CAPDRV_EIO : 0;
+    if (rc == 0) {
+        if (masked)
+            g->irq_masked |= 1ull << v;
+        else
+            g->irq_masked &= ~(1ull << v);
+    }
     shim_unlock(shim);
     return rc;
 }

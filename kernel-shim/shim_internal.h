@@ -116,6 +116,9 @@ struct shim_grant {
     uint32_t pool_buffers;
     uint32_t irq_slot[SHIM_MAX_IRQS];
     uint64_t irq_pending;               /* bit per vector (n_irqs <= 64) */
+    uint64_t irq_masked;                /* bit per vector the provider masked
+                                           (capdrv_irq_mask), kept across a
+                                           quiesce reset's re-routing */
     uint64_t iova_base;                 /* this grant's IOVA window */
     uint64_t next_iova;                 /* direct lane bump allocator */
     uint32_t resolve_hint;              /* ledger index of the last direct-lane hit */

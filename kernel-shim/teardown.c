@@ -31,11 +31,18 @@ void shim_quiesce(struct capdrv_shim *shim, uint32_t gi, bool force_reset)
                        (uint64_t)-rc);
         shim_profile_forget(shim, gi);
         /* A reset disables MSI-X (PCI 3.0 §6.8.2.3); vectors the provider
-         * still holds must keep working, so route them again. */
-        for (unsigned v = 0; v < SHIM_MAX_IRQS; v++)
-            if (g->irq_slot[v] != SHIM_CAP_NO_PARENT &&
-                shim->hw.ops->irq_enable(shim->hw.ctx, g->hw_fn, v) < 0)
+         * still holds must keep working, so route them again - in the state
+         * the provider left them: routing unmasks, so a vector it masked is
+         * masked again (its messages latch in the PBA until it unmasks). */
+        for (unsigned v = 0; v < SHIM_MAX_IRQS; v++) {
+            if (g->irq_slot[v] == SHIM_CAP_NO_PARENT)
+                continue;
+            if (shim->hw.ops->irq_enable(shim->hw.ctx, g->hw_fn, v) < 0)
                 capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "irq-reenable-failed", gi, v);
+            else if ((g->irq_masked >> v & 1u) &&
+                     shim->hw.ops->irq_mask(shim->hw.ctx, g->hw_fn, v, true) < 0)
+                capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "irq-remask-failed", gi, v);
+        }
     }
     g->inflight = 0;
     for (uint32_t i = 0; i < shim->ledger.n; i++)
@@ -83,6 +90,7 @@ void shim_release_slot(struct capdrv_shim *shim, struct shim_provider *p, uint32
         shim->hw.ops->irq_disable(shim->hw.ctx, g->hw_fn, s->object);
         g->irq_slot[s->object] = SHIM_CAP_NO_PARENT;
         g->irq_pending &= ~(1ull << s->object);
+        g->irq_masked &= ~(1ull << s->object);
         break;
     default:
         return;
