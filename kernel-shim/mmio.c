@@ -221,6 +221,36 @@ int shim_profile_cfg_read(struct shim_profile_ctx *ctx, uint32_t offset, unsigne
     return hw->ops->cfg_read(hw->ctx, ctx->g->hw_fn, offset, width, val);
 }
 
+int shim_profile_cfg_write(struct shim_profile_ctx *ctx, uint32_t offset, unsigned width,
+                           uint32_t val)
+{
+    const struct capdrv_hw *hw = &ctx->shim->hw;
+    return hw->ops->cfg_write(hw->ctx, ctx->g->hw_fn, offset, width, val);
+}
+
+void shim_profile_nap(struct shim_profile_ctx *ctx, uint64_t timeout_ns)
+{
+    const struct capdrv_hw *hw = &ctx->shim->hw;
+    struct capdrv_hw_irq src = {.fn = ctx->g->hw_fn, .vector = 0};
+    uint64_t ready = 0;
+    if (timeout_ns > INT64_MAX)
+        timeout_ns = INT64_MAX;
+    /* A function without MSI-X refuses the wait: then no time passes and
+     * the caller's bounded poll simply runs out. */
+    (void)hw->ops->irq_wait(hw->ctx, &src, 1, (int64_t)timeout_ns, &ready);
+}
+
+int shim_profile_function_reset(struct shim_profile_ctx *ctx)
+{
+    const struct capdrv_hw *hw = &ctx->shim->hw;
+    int rc = hw->ops->function_reset(hw->ctx, ctx->g->hw_fn);
+    if (rc < 0)
+        ctx->g->dma_unsafe = true; /* see shim_quiesce() */
+    capdrv_env_log(ctx->shim->env, rc < 0 ? CAPDRV_LOG_ERROR : CAPDRV_LOG_INFO,
+                   "profile-reset", ctx->gi, (uint64_t)-rc);
+    return rc;
+}
+
 int shim_profile_shadow_alloc(struct shim_profile_ctx *ctx, size_t size, uint32_t *index,
                               void **cpu, uint64_t *devaddr)
 {

@@ -209,8 +209,10 @@ int capdrv_shim_create(const struct capdrv_shim_config *cfg, struct capdrv_shim 
         ((unsigned char *)shim->grants)[i] = 0;
     rc = shim->grants ? bind_grants(shim, why, why_len) : -CAPDRV_ENOMEM;
     if (rc < 0) {
-        if (shim->grants)
+        if (shim->grants) {
+            shim_ledger_destroy(shim); /* a profile's bind() may have used the ledger */
             unbind_profiles(shim);
+        }
         capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "shim-create-refused", (uint64_t)-rc, 0);
         capdrv_env_free(shim->env, shim->grants);
         shim_manifest_free(shim->env, &shim->manifest);

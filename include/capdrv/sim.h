@@ -645,6 +645,280 @@ unsigned capdrv_sim_reset_count(const struct capdrv_sim *sim, unsigned fn);
  */
 int capdrv_sim_dma_stats(const struct capdrv_sim *sim, struct capdrv_sim_dma_stats *out);
 
+/* ---- NVMe (NVM Express Base 2.0, NVM Command Set 1.0) -------------------- */
+
+/** Most namespaces of a simulated NVMe controller. */
+#define CAPDRV_SIM_NVME_MAX_NS 4u
+/** Most I/O submission/completion queue pairs of a simulated NVMe controller. */
+#define CAPDRV_SIM_NVME_MAX_IOQ 16u
+/** Identify Controller SN of a simulated NVMe controller (space padded to 20 bytes). */
+#define CAPDRV_SIM_NVME_SERIAL "capdrv-sim-nvme"
+/** Identify Controller MN of a simulated NVMe controller (space padded to 40 bytes). */
+#define CAPDRV_SIM_NVME_MODEL "capdrv simulated NVMe controller"
+/** Identify Controller FR of a simulated NVMe controller (8 bytes). */
+#define CAPDRV_SIM_NVME_FIRMWARE "capdrv01"
+/** BAR0 size of a simulated NVMe controller (registers, doorbells from 0x1000). */
+#define CAPDRV_SIM_NVME_BAR0_SIZE 0x4000u
+/** Composite temperature the simulated controller reports, in kelvins. */
+#define CAPDRV_SIM_NVME_TEMP_K 313u
+
+/** One namespace of a simulated NVMe controller; zero fields take defaults. */
+struct capdrv_sim_nvme_ns_config {
+    /** Logical blocks. Memory: 0 -> 2048. File: 0 -> the file's size >>
+     *  lba_shift (rounded down, must be >= 1); otherwise the file is
+     *  extended with ftruncate() if shorter, never shrunk. */
+    uint64_t lba_count;
+    unsigned lba_shift;       /**< LBA data size 2^lba_shift: 9 or 12; 0 -> 9 */
+    /** NULL: zeroed memory. Otherwise an existing regular file, opened
+     *  read-write, reached through io_uring (as the virtio-blk backing
+     *  file). Only read during capdrv_sim_add_nvme(). */
+    const char *backing_file;
+};
+
+/** Shape of a simulated NVMe controller (capdrv_sim_add_nvme()); zero fields take defaults. */
+struct capdrv_sim_nvme_config {
+    unsigned n_namespaces; /**< 1..4, NSIDs 1..n, all active; 0 -> 1 */
+    struct capdrv_sim_nvme_ns_config ns[CAPDRV_SIM_NVME_MAX_NS]; /**< namespace i has NSID i + 1 */
+    /** I/O SQ/CQ pairs the controller grants (Set Features Number of
+     *  Queues; also the default before it is issued): 1..16; 0 -> 4. */
+    unsigned max_io_queues;
+    unsigned mqes;          /**< largest queue in entries, 2..4096 (CAP.MQES = mqes - 1); 0 -> 1024 */
+    unsigned dstrd;         /**< CAP.DSTRD, doorbell stride 4 << dstrd bytes: 0..2 */
+    unsigned mdts;          /**< Identify MDTS: largest transfer 2^mdts * 4 KiB, 1..8; 0 -> 5 (128 KiB) */
+    unsigned cap_to;        /**< CAP.TO in 500 ms units, 1..255; 0 -> 2 */
+    /** Simulated time CSTS.RDY and CSTS.SHST take to follow CC (a device
+     *  event); 0: they follow inside the CC write. */
+    uint64_t ready_delay_ns;
+    bool sgl;               /**< Identify SGLS = 01b: SGLs accepted for NVM commands (PSDT 01b) */
+    bool no_write_zeroes;   /**< ONCS bit 3 clear: Write Zeroes is an invalid opcode */
+    bool no_dsm;            /**< ONCS bit 2 clear: Dataset Management is an invalid opcode */
+};
+
+/**
+ * @brief Add a simulated NVMe controller (NVM Express Base 2.0, PCIe
+ *        transport; NVM Command Set 1.0) with 1..4 namespaces backed by
+ *        zeroed memory or by files.
+ *
+ * Identity: vendor 0x1b36, device 0x0010 (QEMU's NVMe ids), revision 2,
+ * subsystem 0x1af4/0x1100, class 0x010802. BAR0 (16 KiB) holds the
+ * controller registers (Base 2.0 §3.1.4): CAP 0x00, VS 0x08 (0x00020000),
+ * INTMS 0x0C, INTMC 0x10, CC 0x14, CSTS 0x1C, NSSR 0x20 (absent), AQA 0x24,
+ * ASQ 0x28, ACQ 0x30; no CMB, PMR or boot partitions (they read 0). The
+ * doorbell of SQ y tail is at 0x1000 + 2y * (4 << DSTRD), of CQ y head at
+ * 0x1000 + (2y + 1) * (4 << DSTRD). BAR2 holds MSI-X with max_io_queues + 1
+ * vectors. CAP: MQES = mqes - 1, CQR = 1, AMS = 0, TO = cap_to, DSTRD,
+ * NSSRS = 0, CSS bit 0 (NVM command set), MPSMIN = 0 (4 KiB), MPSMAX = 4
+ * (64 KiB).
+ *
+ * Behaviour (the rules a driver can rely on and be tested against):
+ * - Registers: reads of any width inside 0x00..0x3F return the register
+ *   image, other offsets read 0. Writes are taken as 32-bit writes at
+ *   CC, AQA, INTMS/INTMC and the doorbells, and as 32- or 64-bit writes at
+ *   ASQ/ACQ (bits 11:0 are reserved and read 0); other writes are dropped.
+ *   INTMS/INTMC are reserved under MSI-X (the only interrupt mode) and
+ *   ignored. AQA, ASQ, ACQ and CC fields other than EN and SHN are frozen
+ *   while CC.EN = 1.
+ * - Enable (CC.EN 0->1, Base 2.0 §3.5.1): the configuration is checked:
+ *   CC.CSS = 000b, CC.MPS <= 4, CC.AMS = 000b, CC.IOSQES 0 or 6, CC.IOCQES
+ *   0 or 4, AQA.ASQS and AQA.ACQS >= 1 (queues of >= 2 entries). A bad one
+ *   sets CSTS.CFS (and never RDY). Otherwise CSTS.RDY becomes 1
+ *   ready_delay_ns later. Commands are fetched only while RDY = 1, CFS = 0
+ *   and no shutdown was requested; doorbell writes at other times are
+ *   dropped.
+ * - Reset (CC.EN 1->0, Base 2.0 §3.7.2): every I/O queue is deleted,
+ *   outstanding commands (SLOW, Asynchronous Event Requests) are dropped
+ *   without touching memory again, features return to their defaults,
+ *   CFS and SHST clear at once and RDY becomes 0 after ready_delay_ns.
+ *   AQA/ASQ/ACQ keep their values. A function-level reset does the same
+ *   and returns every register to its power-on value. The media, the
+ *   error log and the SMART counters are kept.
+ * - Shutdown (CC.SHN != 00b, Base 2.0 §3.6): CSTS.SHST becomes 01b and,
+ *   ready_delay_ns later, 10b (complete); no command is fetched after the
+ *   request until the next reset.
+ * - Processing is synchronous: an SQ tail doorbell write fetches and
+ *   executes every new entry before it returns, unless a completion is
+ *   delayed (FAULT_SLOW). SQ entries are fetched in order, admin queue
+ *   first, then I/O SQs by id. CQEs carry the Phase Tag, inverted on every
+ *   wrap of the CQ (Base 2.0 §4.6); SQHD = the SQ head after the command
+ *   was consumed (at posting time for delayed completions); SQID and CID
+ *   of the command. A CQ is full when its tail is one entry behind its
+ *   head (Base 2.0 §3.3.1, Full Queue): while it is full,
+ *   completions wait inside the controller and the SQs bound to it are
+ *   not fetched; a CQ head doorbell write that frees room posts them.
+ *   Each posted CQE raises the CQ's interrupt vector (admin CQ: vector 0;
+ *   I/O CQ: IV, only if IEN). Interrupt Coalescing is stored, not applied.
+ * - Doorbells (Base 2.0 §3.1.4.13-14): a write to the doorbell of a queue
+ *   that does not exist, a tail value >= the SQ size, or a head value that
+ *   is >= the CQ size or passes entries not yet posted, is ignored and
+ *   recorded as an Error asynchronous event (info 00h Write to Invalid
+ *   Doorbell Register, 01h Invalid Doorbell Write Value, log page 01h),
+ *   completing an outstanding Asynchronous Event Request. A refused SQ
+ *   entry fetch or CQE write (DMA oracle) is fatal: CSTS.CFS = 1.
+ * - Admin commands (Base 2.0 §5): Delete I/O SQ 00h, Create I/O SQ 01h,
+ *   Get Log Page 02h (01h error information, 16 entries; 02h SMART /
+ *   health; 03h firmware slot; dword-aligned offsets), Delete I/O CQ 04h,
+ *   Create I/O CQ 05h, Identify 06h (CNS 00h namespace, 01h controller,
+ *   02h active NSID list, 03h namespace identification descriptors: CSI),
+ *   Abort 08h, Set/Get Features 09h/0Ah (04h Temperature Threshold of the
+ *   composite sensor, 06h Volatile Write Cache, 07h Number of Queues, 08h
+ *   Interrupt Coalescing, 0Bh Asynchronous Event Configuration; SEL 000b
+ *   to 011b; SV -> Feature Identifier Not Saveable), Asynchronous Event
+ *   Request 0Ch (at most 4 outstanding, AERL = 3), Keep Alive 18h. Every
+ *   other opcode: Invalid Command Opcode. Admin commands must use PRPs.
+ * - Queue creation: PC = 1 only (CAP.CQR, else Invalid Field); base page
+ *   aligned (else PRP Offset Invalid); QID 1..granted and unused (else
+ *   Invalid Queue Identifier); 2..mqes entries (else Invalid Queue Size);
+ *   an SQ's CQ must exist (else Completion Queue Invalid); IEN with IV
+ *   beyond the MSI-X table -> Invalid Interrupt Vector; CC.IOSQES/IOCQES
+ *   must be 6/4 (else Invalid Field). Deleting a CQ that an SQ still uses
+ *   -> Invalid Queue Deletion; deleting an SQ first completes its delayed
+ *   commands with Command Aborted due to SQ Deletion. Number of Queues can
+ *   be set only while no I/O queue exists (else Command Sequence Error).
+ * - Abort: a command still held inside the controller (FAULT_SLOW, an
+ *   Asynchronous Event Request) is completed with Command Abort Requested
+ *   at once; a command still waiting in its SQ (between head and tail,
+ *   e.g. behind a full CQ; at most 4 such marks) is completed with Command
+ *   Abort Requested instead of being executed when it is fetched. Then
+ *   Abort's DW0 bit 0 is 0; otherwise it is 1 (not aborted).
+ * - NVM commands (NVM 1.0 §3): Flush 00h (NSID FFFFFFFFh: all), Write 01h,
+ *   Read 02h, Write Zeroes 08h (unless no_write_zeroes; DEAC deallocates),
+ *   Dataset Management 09h (unless no_dsm; Attribute Deallocate zeroes the
+ *   ranges, other attributes are hints). Checks: an inactive NSID ->
+ *   Invalid Namespace or Format; FUSE != 0 or a reserved PSDT -> Invalid
+ *   Field; a transfer beyond MDTS -> Invalid Field; blocks beyond the
+ *   namespace -> LBA Out of Range; media failures of a file -> Write Fault
+ *   / Unrecovered Read Error (SCT 2h).
+ * - Data pointers: PRPs (Base 2.0 §4.1.1) with the CC.MPS page size: PRP1
+ *   may carry a dword-aligned offset; PRP2 is a data page when the rest
+ *   fits one page, else a (qword-aligned) PRP list pointer whose last
+ *   entry in each page chains to the next list page; other entries need
+ *   offset 0 (else PRP Offset Invalid). SGLs when cfg->sgl (Base 2.0
+ *   §4.1.2, PSDT 01b): Data Block, Segment and Last Segment descriptors
+ *   with the Address sub type; other types -> SGL Descriptor Type Invalid;
+ *   a malformed segment -> Invalid SGL Segment Descriptor; more than 1024
+ *   descriptors -> Invalid Number of SGL Descriptors; data blocks summing
+ *   to anything but the transfer length -> Data SGL Length Invalid. Every
+ *   byte moves through the DMA oracle; a refused access -> Data Transfer
+ *   Error (and an oracle violation).
+ * - Any failing command is recorded in the error information log; a
+ *   command failed by FAULT_STATUS also raises an Error asynchronous event
+ *   (info 04h Transient Internal Error, log page 01h). A Temperature
+ *   Threshold set so that the composite temperature (CAPDRV_SIM_NVME_TEMP_K)
+ *   is over it (or under an under-threshold) sets SMART critical warning
+ *   bit 1 and, if enabled in the Asynchronous Event Configuration, raises
+ *   a SMART / Health asynchronous event (info 01h, log page 02h).
+ * - Events not yet reported wait (up to 8; more are dropped) for the next
+ *   Asynchronous Event Request.
+ *
+ * @param sim the machine.
+ * @param addr its bus address, unique in the machine.
+ * @param cfg shape, or NULL for the defaults.
+ * @param fn_out receives the platform function number (may be NULL).
+ * @return as capdrv_sim_add_dmatest(); -CAPDRV_EINVAL also for a value out
+ *         of the documented ranges or a capacity whose byte size overflows;
+ *         with a backing file the errors of capdrv_sim_add_virtio_blk()
+ *         (-CAPDRV_ENOTSUP without io_uring, -CAPDRV_ENOENT, -CAPDRV_EACCES,
+ *         -CAPDRV_EINVAL, -CAPDRV_EIO).
+ */
+int capdrv_sim_add_nvme(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                        const struct capdrv_sim_nvme_config *cfg, unsigned *fn_out);
+
+/**
+ * @brief Read or write a namespace's medium directly (no DMA, no oracle,
+ *        no controller state change), to prepare or check its contents.
+ * @param sim the machine.
+ * @param fn platform function number of an NVMe controller.
+ * @param nsid namespace (1..n_namespaces).
+ * @param offset byte offset in the namespace.
+ * @param buf source (@p write) or destination of @p len bytes.
+ * @param len bytes; 0 does nothing.
+ * @param write true: medium <- @p buf; false: @p buf <- medium.
+ * @return 0, -CAPDRV_ENOENT for an unknown function or namespace,
+ *         -CAPDRV_ENODEV if it is not an NVMe controller, -CAPDRV_ERANGE
+ *         outside the namespace, -CAPDRV_EINVAL for NULL @p sim or NULL
+ *         @p buf with @p len > 0, -CAPDRV_EIO if a backing file failed.
+ */
+int capdrv_sim_nvme_data(struct capdrv_sim *sim, unsigned fn, uint32_t nsid, uint64_t offset,
+                         void *buf, size_t len, bool write);
+
+/** Injectable misbehaviour of a simulated NVMe controller (capdrv_sim_nvme_set_fault()). */
+enum capdrv_sim_nvme_fault_kind {
+    CAPDRV_SIM_NVME_FAULT_NONE = 0,   /**< behave per the spec */
+    /** Complete matching commands with capdrv_sim_nvme_fault::status
+     *  ((SCT << 8) | SC); no data moves, nothing else happens. */
+    CAPDRV_SIM_NVME_FAULT_STATUS,
+    /** Consume matching commands and post no completion (counted in dropped). */
+    CAPDRV_SIM_NVME_FAULT_DROP,
+    /** Execute and complete matching commands delay_ns later (a sim event);
+     *  until then they can be aborted. */
+    CAPDRV_SIM_NVME_FAULT_SLOW,
+    /** At the next doorbell write: CSTS.CFS = 1 and nothing is processed
+     *  until CC.EN 1->0. */
+    CAPDRV_SIM_NVME_FAULT_CFS,
+    /** CQE.CID = the command's CID ^ 0x8000. */
+    CAPDRV_SIM_NVME_FAULT_BAD_CID,
+    /** Post every matching CQE twice (two CQ entries). */
+    CAPDRV_SIM_NVME_FAULT_DUP_CID,
+    /** CQE.SQHD = SQ size + 1 (beyond any tail). */
+    CAPDRV_SIM_NVME_FAULT_SQHD,
+    /** Write the CQE with the wrong phase tag (the host sees nothing new). */
+    CAPDRV_SIM_NVME_FAULT_PHASE,
+    /** CQE.SQID = max_io_queues + 1 (an SQ id that does not exist). */
+    CAPDRV_SIM_NVME_FAULT_SQID,
+    /** Surprise removal: every BAR0 read returns all ones, writes are dropped. */
+    CAPDRV_SIM_NVME_FAULT_REMOVED,
+    /** CC.EN 0->1 never sets CSTS.RDY. */
+    CAPDRV_SIM_NVME_FAULT_NEVER_READY
+};
+
+/** A fault of a simulated NVMe controller (capdrv_sim_nvme_set_fault()). */
+struct capdrv_sim_nvme_fault {
+    enum capdrv_sim_nvme_fault_kind kind; /**< the misbehaviour */
+    int qid;           /**< commands of: -1 any queue; 0 the admin SQ; n I/O SQ n */
+    int opcode;        /**< commands with this opcode (0..255), -1 any */
+    uint16_t status;   /**< FAULT_STATUS: (SCT << 8) | SC, SCT 0..7 */
+    uint64_t delay_ns; /**< FAULT_SLOW: simulated delay of each completion */
+    /** Commands (CFS: doorbell writes) to affect before the fault clears
+     *  itself to NONE; 0: until set back to NONE. REMOVED and NEVER_READY
+     *  ignore it. */
+    unsigned count;
+};
+
+/**
+ * @brief Make a simulated NVMe controller misbehave. The fault replaces the
+ *        previous one and stays (see capdrv_sim_nvme_fault::count) across
+ *        controller and function resets. Command faults are decided when a
+ *        command is fetched; qid and opcode select the commands.
+ * @param sim the machine.
+ * @param fn platform function number of an NVMe controller.
+ * @param f the fault; kind NONE (or NULL @p f) clears it.
+ * @return 0, -CAPDRV_ENOENT for an unknown function, -CAPDRV_ENODEV if it
+ *         is not an NVMe controller, -CAPDRV_EINVAL for an unknown kind,
+ *         qid < -1 or > 16, opcode < -1 or > 255, SCT > 7 or NULL @p sim.
+ */
+int capdrv_sim_nvme_set_fault(struct capdrv_sim *sim, unsigned fn,
+                              const struct capdrv_sim_nvme_fault *f);
+
+/** Counters of a simulated NVMe controller (capdrv_sim_nvme_stats()); they survive resets. */
+struct capdrv_sim_nvme_stats {
+    uint64_t admin_cmds; /**< admin commands completed (a completion was produced) */
+    uint64_t io_cmds;    /**< I/O commands completed */
+    uint64_t doorbells;  /**< doorbell writes that reached an existing queue */
+    uint64_t aborted;    /**< commands completed with Command Abort Requested by an Abort */
+    uint64_t dropped;    /**< commands consumed without a completion (FAULT_DROP) */
+};
+
+/**
+ * @brief Read the counters of a simulated NVMe controller.
+ * @param sim the machine.
+ * @param fn platform function number of an NVMe controller.
+ * @param out receives the counters.
+ * @return 0, -CAPDRV_EINVAL for NULL arguments, -CAPDRV_ENOENT for an
+ *         unknown function, -CAPDRV_ENODEV if it is not an NVMe controller.
+ */
+int capdrv_sim_nvme_stats(const struct capdrv_sim *sim, unsigned fn,
+                          struct capdrv_sim_nvme_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -110,6 +110,15 @@ int shim_profile_raw_write(struct shim_profile_ctx *ctx, unsigned bar, uint64_t 
                            unsigned width, uint64_t val);
 int shim_profile_cfg_read(struct shim_profile_ctx *ctx, uint32_t offset, unsigned width,
                           uint32_t *val);
+int shim_profile_cfg_write(struct shim_profile_ctx *ctx, uint32_t offset, unsigned width,
+                           uint32_t val);
+/* Let up to @timeout_ns of platform time pass (a bounded irq_wait on
+ * vector 0 of the function; on the sim, simulated time). Only for bind():
+ * the wait consumes that vector's latch, so no provider may hold it. */
+void shim_profile_nap(struct shim_profile_ctx *ctx, uint64_t timeout_ns);
+/* Function-level reset for a profile that could not stop its own DMA; a
+ * failure marks the grant DMA-unsafe (its memory is then quarantined). */
+int shim_profile_function_reset(struct shim_profile_ctx *ctx);
 /* Shim-owned DMA memory mapped for the function (never visible to a
  * provider, never resolvable from a reference): for shadow rings. */
 int shim_profile_shadow_alloc(struct shim_profile_ctx *ctx, size_t size, uint32_t *index,
@@ -122,5 +131,6 @@ void shim_profile_free(struct shim_profile_ctx *ctx, void *p);
 
 extern const struct shim_profile shim_profile_dmatest;
 extern const struct shim_profile shim_profile_virtio_pci;
+extern const struct shim_profile shim_profile_nvme;
 
 #endif

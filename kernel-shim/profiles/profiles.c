@@ -7,6 +7,7 @@
 static const struct shim_profile *const profiles[] = {
     &shim_profile_dmatest,
     &shim_profile_virtio_pci,
+    &shim_profile_nvme,
 };
 
 const struct shim_profile *shim_profile_find(const struct capdrv_pci_id *id)

@@ -95,6 +95,7 @@ struct sim_dev_ops {
 extern const struct sim_dev_ops sim_dev_dmatest;
 extern const struct sim_dev_ops sim_dev_scratch;
 extern const struct sim_dev_ops sim_dev_virtio_blk; /* dev_virtio_blk.c */
+extern const struct sim_dev_ops sim_dev_nvme;       /* dev_nvme_regs.c */
 /* dev_dmatest.c: fault injection (capdrv_sim_dmatest_set_fault()). */
 int sim_dmatest_set_fault(struct sim_fn *f, enum capdrv_sim_dmatest_fault fault);
 
