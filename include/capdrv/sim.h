@@ -243,7 +243,9 @@ struct capdrv_sim_virtio_blk_config {
     uint64_t capacity_sectors;
     unsigned num_queues;       /**< request queues 1..8; > 1 offers VIRTIO_BLK_F_MQ; 0 -> 1 */
     unsigned queue_size_max;   /**< power of two <= 1024; 0 -> 256 */
-    uint32_t seg_max;          /**< advertised seg_max (not enforced); 0 -> 126 */
+    uint32_t seg_max;          /**< seg_max, advertised and enforced: with SEG_MAX negotiated
+                                    an IN/OUT request of more than seg_max + 2 descriptors
+                                    (header and status included) fails with IOERR; 0 -> 126 */
     uint64_t features_clear;   /**< feature bits NOT to offer (test knob) */
     /** NULL: a memory disk. Otherwise the path of an existing regular
      *  file, opened read-write, that holds the disk from offset 0; all

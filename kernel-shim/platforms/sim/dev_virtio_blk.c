@@ -29,6 +29,7 @@ struct vblk {
     struct sim_virtio vio; /* first: the transport finds it at f->dev_state */
     struct blk_store *store;
     uint64_t sectors;
+    uint32_t seg_max; /* advertised and enforced (§5.2.4) */
     uint8_t *bounce; /* BOUNCE_BYTES */
 };
 
@@ -150,6 +151,14 @@ static uint8_t execute(struct capdrv_sim *sim, struct sim_fn *f, const struct si
     const struct sim_virtio *vd = &b->vio;
     uint32_t type = (uint32_t)sim_le_get(hdr + CAPDRV_VBLK_REQ_TYPE, 4);
     uint64_t sector = sim_le_get(hdr + CAPDRV_VBLK_REQ_SECTOR, 8);
+    /* §5.2.4: seg_max is the most data segments a request may have; the
+     * header and the status byte are the other two descriptors (a driver
+     * may merge them with data, never need more). Real devices fail or
+     * misbehave beyond it, so the model refuses: a driver that ignores
+     * seg_max is caught here. */
+    if (sim_vio_has(vd, CAPDRV_VBLK_F_SEG_MAX) && r->n > (uint64_t)b->seg_max + 2u &&
+        (type == CAPDRV_VBLK_T_IN || type == CAPDRV_VBLK_T_OUT))
+        return CAPDRV_VBLK_S_IOERR;
     switch (type) {
     case CAPDRV_VBLK_T_IN:
         return do_read(sim, f, r, sector, written);
@@ -255,6 +264,7 @@ static int blk_init(struct sim_fn *f)
         return -CAPDRV_ENOMEM;
     f->dev_state = b;
     b->sectors = c->capacity_sectors;
+    b->seg_max = c->seg_max;
     int rc = c->backing_file
                  ? sim_blk_store_open_file(c->backing_file, &b->sectors, &b->store)
                  : sim_blk_store_open_mem(b->sectors * CAPDRV_VBLK_SECTOR_SIZE, &b->store);

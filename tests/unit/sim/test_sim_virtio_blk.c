@@ -556,6 +556,39 @@ static void test_out_of_range_ioerr(void **state)
     vt_close(&t, 0);
 }
 
+/* §5.2.4 seg_max is enforced: one data segment more than advertised fails
+ * with IOERR (header and status are the other two descriptors). */
+static void test_seg_max_enforced(void **state)
+{
+    (void)state;
+    struct vt t;
+    struct capdrv_sim_virtio_blk_config bc = {.seg_max = 2};
+    vt_open(&t, &bc, false);
+    start(&t, BASIC, 1, CAPDRV_VPCI_MSI_NO_VECTOR);
+    assert_int_equal(devcfg(&t, CAPDRV_VBLK_CFG_SEG_MAX, 4), 2);
+    for (unsigned nseg = 2; nseg <= 3; nseg++) {
+        uint8_t *hdr = t.b;
+        put(hdr, 4, CAPDRV_VBLK_T_IN);
+        put(hdr + 4, 4, 0);
+        put(hdr + 8, 8, 0);
+        *status_cpu(&t, 0) = 0xee;
+        uint16_t nx = CAPDRV_VPCI_DESC_F_NEXT, wr = CAPDRV_VPCI_DESC_F_WRITE;
+        desc(&t, 0, 0, hdr_dev(&t, 0), 16, nx, 1);
+        for (unsigned k = 0; k < nseg; k++)
+            desc(&t, 0, 1 + k, t.buf_dev + DATA_OFF + 512u * k, 512, nx | wr, (uint16_t)(2 + k));
+        desc(&t, 0, 1 + nseg, hdr_dev(&t, 0) + 16, 1, wr, 0);
+        uint16_t before = used_idx(&t, 0);
+        post(&t, 0, 0);
+        kick(&t, 0);
+        assert_int_equal(used_idx(&t, 0), (uint16_t)(before + 1));
+        uint32_t id, len;
+        used_elem(&t, 0, before, &id, &len);
+        assert_int_equal(*status_cpu(&t, 0), nseg <= 2 ? CAPDRV_VBLK_S_OK : CAPDRV_VBLK_S_IOERR);
+        assert_int_equal(len, nseg <= 2 ? 512u * nseg + 1u : 1u);
+    }
+    vt_close(&t, 0);
+}
+
 static void test_indirect(void **state)
 {
     (void)state;
@@ -1053,7 +1086,7 @@ int main(void)
         cmocka_unit_test(test_flush_and_get_id),
         cmocka_unit_test(test_discard_and_write_zeroes),
         cmocka_unit_test(test_out_of_range_ioerr),
-        cmocka_unit_test(test_indirect),
+        cmocka_unit_test(test_indirect), cmocka_unit_test(test_seg_max_enforced),
         cmocka_unit_test(test_event_idx_and_no_interrupt),
         cmocka_unit_test(test_msix_delivery),
         cmocka_unit_test(test_fault_ioerr_and_delay),
