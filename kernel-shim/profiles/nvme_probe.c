@@ -38,7 +38,6 @@ struct probe {
     struct nvme_state *st;
     volatile uint8_t *mem;
     uint64_t dev;
-    unsigned stride;
     uint16_t sq_tail, cq_head, cid;
     uint8_t phase;
     char *why;
@@ -125,7 +124,8 @@ static int command(struct probe *p, uint8_t opc, uint32_t nsid, uint32_t cdw10)
     p->cq_head = (uint16_t)((p->cq_head + 1u) % PROBE_Q);
     if (p->cq_head == 0)
         p->phase ^= 1u;
-    if ((rc = wr(p, NVME_DOORBELLS + p->stride, p->cq_head)) < 0)
+    /* §3.1.4.21: CQ 0 head doorbell, one stride (4 << CAP.DSTRD) after SQ 0 tail. */
+    if ((rc = wr(p, NVME_DOORBELLS + p->st->c.stride, p->cq_head)) < 0)
         return rc;
     if (got_cid != cid || sqid != 0)
         return -CAPDRV_EPROTO; /* §4.6: a completion for something we never sent */

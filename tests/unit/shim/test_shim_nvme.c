@@ -26,6 +26,22 @@ static void t_probe_ok(void **state)
     nt_done(&t);
 }
 
+/* More probe commands than its admin queue has entries, with a doorbell
+ * stride of 8 bytes: the probe must wrap both queues (phase flip) and ring
+ * the CQ head doorbell at 0x1000 + stride, or it stalls on a full CQ. */
+static void t_probe_wraps_its_queue(void **state)
+{
+    (void)state;
+    struct nt t;
+    struct capdrv_sim_nvme_config cfg = {.n_namespaces = 4, .dstrd = 1};
+    nt_claim(&t, false, &cfg);
+    struct capdrv_sim_nvme_stats s;
+    assert_int_equal(capdrv_sim_nvme_stats(t.f.sim, t.fn, &s), 0);
+    assert_int_equal(s.admin_cmds, 6); /* controller, NSID list, four namespaces */
+    assert_int_equal(nt_r32(&t, R_CC) & 1u, 0);
+    nt_done(&t);
+}
+
 static void probe_refused(const struct capdrv_sim_nvme_fault *fault, struct nt_hostile *h,
                           int want_rc, const char *want_why)
 {
@@ -406,6 +422,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_probe_ok),
+        cmocka_unit_test(t_probe_wraps_its_queue),
         cmocka_unit_test(t_probe_never_ready),
         cmocka_unit_test(t_probe_removed),
         cmocka_unit_test(t_probe_identify_fails),
