@@ -1,0 +1,183 @@
+/* Controller health and recovery (NVMe Base 2.0 §3.7.2 Controller Reset,
+ * §5.1 Abort, §9.5 Controller Fatal Status, §3.1.4.6 CSTS): surprise
+ * removal, fatal status, command timeouts (Abort, then reset) and the
+ * reset that completes every outstanding command exactly once and
+ * re-creates every queue with its identifier. */
+#include "nvme_internal.h"
+
+#include <stdlib.h>
+
+/* Keep @p buf (a destroyed queue's memory) until the controller is next
+ * disabled; if the list cannot grow, release it at once. */
+void nvme_retire(struct capdrv_nvme_ctrl *c, capdrv_cap_t *buf)
+{
+    if (!*buf)
+        return;
+    if (c->n_retired == c->cap_retired) {
+        unsigned n = c->cap_retired ? 2u * c->cap_retired : 8u;
+        capdrv_cap_t *p = realloc(c->retired, n * sizeof *p);
+        if (!p) {
+            (void)capdrv_cap_release(c->sys, *buf);
+            *buf = CAPDRV_CAP_INVALID;
+            return;
+        }
+        c->retired = p;
+        c->cap_retired = n;
+    }
+    c->retired[c->n_retired++] = *buf;
+    *buf = CAPDRV_CAP_INVALID;
+}
+
+void nvme_release_retired(struct capdrv_nvme_ctrl *c)
+{
+    for (unsigned i = 0; i < c->n_retired; i++)
+        (void)capdrv_cap_release(c->sys, c->retired[i]);
+    c->n_retired = 0;
+}
+
+static void park_everything(struct capdrv_nvme_ctrl *c, int status)
+{
+    nvme_queue_park_all(&c->aq, -CAPDRV_ECANCELED);
+    for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next)
+        nvme_queue_park_all(&qp->q, qp->q.broken ? qp->q.err : status);
+}
+
+static void run_everything(struct capdrv_nvme_ctrl *c)
+{
+    (void)nvme_queue_run_parked(&c->aq);
+    for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next)
+        (void)nvme_queue_run_parked(&qp->q);
+}
+
+/* CSTS read all ones: a PCIe function that is no longer there (surprise
+ * removal). Nothing will ever complete and the device can no longer reach
+ * host memory, so every outstanding command completes now with
+ * -CAPDRV_ENODEV. */
+int nvme_gone(struct capdrv_nvme_ctrl *c)
+{
+    if (c->gone)
+        return -CAPDRV_ENODEV;
+    c->gone = true;
+    c->enabled = false;
+    park_everything(c, -CAPDRV_ENODEV);
+    for (unsigned i = 0; i + 1u < c->aq.depth; i++)
+        if (c->aq.cmds[i].state == CMD_PARKED)
+            c->aq.cmds[i].park_status = -CAPDRV_ENODEV;
+    run_everything(c);
+    return -CAPDRV_ENODEV;
+}
+
+int nvme_health(struct capdrv_nvme_ctrl *c)
+{
+    if (c->gone)
+        return -CAPDRV_ENODEV;
+    uint32_t csts = 0;
+    int rc = nvme_csts(c, &csts);
+    if (rc < 0)
+        return rc;
+    /* §9.5: CFS means the controller cannot continue; only a reset helps. */
+    if (csts & NVME_CSTS_CFS)
+        c->fatal = true;
+    if (c->fatal || (!c->enabled && !c->resetting))
+        return -CAPDRV_EIO;
+    return 0;
+}
+
+int nvme_reset(struct capdrv_nvme_ctrl *c, int status)
+{
+    if (c->gone)
+        return -CAPDRV_ENODEV;
+    if (c->resetting)
+        return -CAPDRV_EBUSY;
+    c->resetting = true;
+    c->info.resets++;
+    /* §3.7.2: CC.EN 1 -> 0 deletes every I/O queue and aborts what they
+     * held; once CSTS.RDY reads 0 the controller touches no host memory,
+     * so parked commands' buffers are free again. */
+    int rc = nvme_ctrl_disable(c);
+    if (c->gone) {
+        c->resetting = false;
+        return -CAPDRV_ENODEV;
+    }
+    /* Completions the controller posted before it stopped are real:
+     * deliver them with their status (healthy queues only). */
+    if (rc == 0)
+        for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next)
+            if (!qp->q.broken)
+                (void)nvme_queue_reap(&qp->q, 0);
+    park_everything(c, status);
+    if (rc == 0)
+        nvme_release_retired(c);
+    /* Internal admin commands (AERs, a timed-out synchronous command)
+     * complete first: nothing of the user's runs while queues are down. */
+    (void)nvme_queue_run_parked(&c->aq);
+    if (rc == 0) {
+        c->aq.broken = false;
+        rc = nvme_ctrl_setup(c, NULL, 0);
+    }
+    for (struct capdrv_nvme_qpair *qp = c->qps; qp && rc == 0; qp = qp->next) {
+        qp->q.broken = false;
+        qp->q.why[0] = '\0';
+        nvme_queue_rewind(&qp->q);
+        if (qp->q.qid > c->info.io_queues)
+            rc = -CAPDRV_EPROTO; /* the controller now grants fewer queues */
+        else
+            rc = nvme_qpair_create_hw(qp);
+    }
+    if (rc == 0)
+        rc = nvme_aer_arm(c);
+    if (rc < 0 && !c->gone) {
+        /* Left disabled: every queue refuses work until close. */
+        (void)nvme_ctrl_disable(c);
+        c->enabled = false;
+        nvme_queue_break(&c->aq, -CAPDRV_EIO, "controller reset failed: %s", capdrv_strerror(rc));
+        for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next)
+            nvme_queue_break(&qp->q, -CAPDRV_EIO, "controller reset failed: %s",
+                             capdrv_strerror(rc));
+        park_everything(c, -CAPDRV_ECANCELED);
+    }
+    c->resetting = false;
+    run_everything(c);
+    return c->gone ? -CAPDRV_ENODEV : rc;
+}
+
+int capdrv_nvme_ctrl_reset(struct capdrv_nvme_ctrl *c)
+{
+    if (!c)
+        return -CAPDRV_EINVAL;
+    return nvme_reset(c, -CAPDRV_ECANCELED);
+}
+
+/* Commands of @p q past their deadline: send an Abort for each (§5.1); a
+ * command whose Abort did not make it complete within the admin timeout
+ * causes a reset. Returns 1 when a reset ran, 0 otherwise, or an error. */
+int nvme_recover_timeouts(struct capdrv_nvme_ctrl *c, struct nvme_queue *q)
+{
+    uint64_t now = c->clock_ns;
+    nvme_queue_expire(q, now);
+    for (unsigned i = 0; i + 1u < q->depth; i++) {
+        struct nvme_cmd *m = &q->cmds[i];
+        if (m->state != CMD_SENT || !m->timed_out)
+            continue;
+        if (m->abort_deadline == UINT64_MAX) {
+            m->abort_deadline = now + c->o.admin_timeout_ns;
+            uint16_t cid = m->cid;
+            int rc = capdrv_nvme_abort(c, q->qid, cid, NULL);
+            if (rc == -CAPDRV_ETIMEDOUT || rc == -CAPDRV_ENODEV)
+                return 1; /* the admin timeout already reset the controller */
+            if (rc < 0 && rc != -CAPDRV_EIO) {
+                /* The admin queue cannot carry the Abort: reset. */
+                rc = nvme_reset(c, -CAPDRV_ECANCELED);
+                return rc < 0 ? rc : 1;
+            }
+            /* Abort answered (or refused with a status): the command
+             * completes on its own CQ, or the deadline below catches it. */
+            continue;
+        }
+        if (m->abort_deadline <= now) {
+            int rc = nvme_reset(c, -CAPDRV_ECANCELED);
+            return rc < 0 ? rc : 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,292 @@
+/* The NVMe library end to end: include/capdrv/nvme.h over the in-process
+ * shim (with its NVMe profile) and the sim's NVMe controller, in both DMA
+ * lanes, with PRPs and SGLs, polling and interrupts, plus the sim's fault
+ * knobs for recovery and hostile completions. Every case ends with the
+ * DMA oracle clean and every allocation returned. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <capdrv/nvme.h>
+#include <capdrv/shim.h>
+#include <capdrv/sim.h>
+
+#ifndef NVME_MANIFEST
+#error "NVME_MANIFEST must name the compiled manifest"
+#endif
+
+#define DATA_LEN (256u * 1024u)
+
+struct st {
+    struct capdrv_env *env;
+    struct capdrv_sim *sim;
+    struct capdrv_shim *shim;
+    capdrv_sys *sys;
+    unsigned fn;
+    capdrv_cap_t grant, pool, data;
+    struct capdrv_dmabuf_info di;
+    struct capdrv_nvme_ctrl *c;
+    char why[256];
+};
+
+static void *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    long n = ftell(fp);
+    assert_true(n > 0);
+    rewind(fp);
+    void *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void st_up(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
+                  const struct capdrv_nvme_ctrl_opts *o_in)
+{
+    memset(t, 0, sizeof *t);
+    struct capdrv_sim_config sc = {.iommu = iommu};
+    assert_int_equal(capdrv_sim_create(&sc, &t->sim), 0);
+    struct capdrv_pci_addr a = {0, 0, 5, 0};
+    assert_int_equal(capdrv_sim_add_nvme(t->sim, &a, nc, &t->fn), 0);
+    t->env = capdrv_env_hosted_new(NULL);
+    assert_non_null(t->env);
+    size_t len;
+    void *blob = slurp(NVME_MANIFEST, &len);
+    struct capdrv_shim_config c = {.env = t->env, .hw = capdrv_sim_hw(t->sim), .manifest = blob,
+                                   .manifest_len = len};
+    int rc = capdrv_shim_create(&c, &t->shim, t->why, sizeof t->why);
+    free(blob);
+    if (rc < 0)
+        fail_msg("shim: %s (%s)", t->why, capdrv_strerror(rc));
+    assert_int_equal(capdrv_shim_connect(t->shim, "nvme-demo", &t->sys), 0);
+    int idx = capdrv_grant_find(t->sys, "nvme0");
+    assert_true(idx >= 0);
+    assert_int_equal(capdrv_grant_open(t->sys, (unsigned)idx, &t->grant), 0);
+    assert_int_equal(capdrv_grant_lane(t->sys, t->grant),
+                     iommu ? CAPDRV_LANE_DIRECT : CAPDRV_LANE_BROKERED);
+    assert_int_equal(capdrv_pool_open(t->sys, t->grant, &t->pool), 0);
+    assert_int_equal(capdrv_dma_alloc(t->sys, t->pool, DATA_LEN, &t->data, &t->di), 0);
+    struct capdrv_nvme_ctrl_opts o = o_in ? *o_in : (struct capdrv_nvme_ctrl_opts){0};
+    o.pool = t->pool;
+    rc = capdrv_nvme_ctrl_open(t->sys, t->grant, &o, &t->c, t->why, sizeof t->why);
+    if (rc < 0)
+        fail_msg("open: %s (%s)", t->why, capdrv_strerror(rc));
+    struct capdrv_nvme_ns_info ns;
+    assert_int_equal(capdrv_nvme_ns_info(t->c, 1, &ns), 0);
+}
+
+static void st_down(struct st *t)
+{
+    capdrv_nvme_ctrl_close(t->c);
+    assert_int_equal(capdrv_cap_release(t->sys, t->grant), 0);
+    capdrv_sys_close(t->sys);
+    assert_int_equal(capdrv_sim_oracle_violations(t->sim), 0);
+    capdrv_shim_destroy(t->shim);
+    assert_int_equal(capdrv_env_hosted_live_allocs(t->env), 0);
+    capdrv_env_hosted_free(t->env);
+    capdrv_sim_destroy(t->sim);
+}
+
+static void done_cb(void *arg, const struct capdrv_nvme_cpl *cpl)
+{
+    int *p = arg;
+    p[0]++;
+    p[1] = cpl->status;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 13u + seed + (i >> 9));
+}
+
+static void roundtrip(bool iommu, bool sgl, bool polling, unsigned queues)
+{
+    struct st t;
+    struct capdrv_sim_nvme_config nc = {.sgl = sgl, .max_io_queues = 4};
+    struct capdrv_nvme_ctrl_opts o = {.io_queues = queues, .polling = polling};
+    st_up(&t, iommu, &nc, &o);
+    struct capdrv_nvme_qpair *qp[4];
+    for (unsigned q = 0; q < queues; q++) {
+        struct capdrv_nvme_qpair_opts qo = {.depth = 32, .sgl = sgl};
+        assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &qp[q]), 0);
+        struct capdrv_nvme_qpair_info qi;
+        capdrv_nvme_qpair_info(qp[q], &qi);
+        assert_int_equal(qi.sgl, sgl);
+    }
+    uint8_t *buf = t.di.cpu;
+    fill(buf, DATA_LEN, 7);
+    /* Per queue: one 64 KiB write in three segments at odd places. */
+    for (unsigned q = 0; q < queues; q++) {
+        uint64_t r = t.di.ref_base + 65536u * q;
+        struct capdrv_dma_seg segs[3] = {{r + 3584, 512}, {r + 4096, 32768}, {r + 36864, 32256}};
+        int d[2] = {0, 1};
+        assert_int_equal(capdrv_nvme_write(qp[q], 1, 128u * q, 128, segs, 3, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp[q], 1000000000), 1);
+        assert_int_equal(d[0], 1);
+        assert_int_equal(d[1], 0);
+        uint8_t *back = malloc(65536);
+        assert_int_equal(capdrv_sim_nvme_data(t.sim, t.fn, 1, 128u * 512u * q, back, 65536, false),
+                         0);
+        assert_memory_equal(back, buf + 65536u * q + 3584, 512);
+        assert_memory_equal(back + 512, buf + 65536u * q + 4096, 65024);
+        free(back);
+    }
+    /* Read everything back into zeroed memory, batched on queue 0. */
+    memset(buf, 0, DATA_LEN);
+    int d[2] = {0, 1};
+    for (unsigned q = 0; q < queues; q++) {
+        struct capdrv_dma_seg seg = {t.di.ref_base + 65536u * q, 65536};
+        assert_int_equal(capdrv_nvme_read(qp[0], 1, 128u * q, 128, &seg, 1, done_cb, d), 0);
+    }
+    unsigned got = 0;
+    while (got < queues) {
+        int rc = capdrv_nvme_qpair_wait(qp[0], 1000000000);
+        assert_true(rc > 0);
+        got += (unsigned)rc;
+    }
+    assert_int_equal(d[1], 0);
+    uint8_t *ref = malloc(DATA_LEN);
+    fill(ref, DATA_LEN, 7);
+    for (unsigned q = 0; q < queues; q++) {
+        assert_memory_equal(buf + 65536u * q, ref + 65536u * q + 3584, 512);
+        assert_memory_equal(buf + 65536u * q + 512, ref + 65536u * q + 4096, 65024);
+    }
+    free(ref);
+    for (unsigned q = 0; q < queues; q++)
+        assert_int_equal(capdrv_nvme_qpair_destroy(qp[q]), 0);
+    st_down(&t);
+}
+
+static void t_brokered_prp(void **state)
+{
+    (void)state;
+    roundtrip(false, false, true, 1);
+    roundtrip(false, false, false, 3);
+}
+
+static void t_direct_prp(void **state)
+{
+    (void)state;
+    roundtrip(true, false, true, 2);
+    roundtrip(true, false, false, 1);
+}
+
+static void t_sgl_both(void **state)
+{
+    (void)state;
+    roundtrip(false, true, false, 2);
+    roundtrip(true, true, true, 1);
+}
+
+static void t_admin_sim(void **state)
+{
+    (void)state;
+    for (int lane = 0; lane < 2; lane++) {
+        struct st t;
+        struct capdrv_sim_nvme_config nc = {.n_namespaces = 2};
+        st_up(&t, lane == 1, &nc, NULL);
+        struct capdrv_nvme_ctrl_info in;
+        capdrv_nvme_ctrl_info(t.c, &in);
+        assert_string_equal(in.sn, CAPDRV_SIM_NVME_SERIAL);
+        assert_string_equal(in.mn, CAPDRV_SIM_NVME_MODEL);
+        assert_int_equal(in.vid, 0x1b36);
+        uint32_t ids[4];
+        assert_int_equal(capdrv_nvme_ns_list(t.c, 0, ids, 4), 2);
+        struct capdrv_nvme_smart_log smart;
+        assert_int_equal(capdrv_nvme_get_log_page(t.c, CAPDRV_NVME_LOG_SMART, 0xffffffffu, 0,
+                                                  &smart, sizeof smart),
+                         0);
+        uint32_t dw0 = 0;
+        assert_int_equal(capdrv_nvme_get_features(t.c, CAPDRV_NVME_FEAT_NUM_QUEUES, 0, 0, NULL, 0,
+                                                  &dw0),
+                         0);
+        st_down(&t);
+    }
+}
+
+static void t_faults_sim(void **state)
+{
+    (void)state;
+    for (int lane = 0; lane < 2; lane++) {
+        struct st t;
+        struct capdrv_nvme_ctrl_opts o = {.io_timeout_ns = 100000000ull,
+                                          .admin_timeout_ns = 50000000ull};
+        st_up(&t, lane == 1, NULL, &o);
+        struct capdrv_nvme_qpair *qp;
+        assert_int_equal(capdrv_nvme_qpair_create(t.c, NULL, &qp), 0);
+        struct capdrv_dma_seg seg = {t.di.ref_base, 512};
+        int d[2] = {0, 1};
+        /* A slow command past its deadline: Abort honoured. */
+        struct capdrv_sim_nvme_fault f = {.kind = CAPDRV_SIM_NVME_FAULT_SLOW, .qid = 1,
+                                          .opcode = 2, .delay_ns = 10000000000ull, .count = 1};
+        assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
+        assert_int_equal(capdrv_nvme_read(qp, 1, 0, 1, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), 1);
+        assert_int_equal(d[0], 1);
+        assert_int_equal(d[1], -CAPDRV_ETIMEDOUT);
+        /* A dropped command: the Abort cannot help, the reset does. */
+        f = (struct capdrv_sim_nvme_fault){.kind = CAPDRV_SIM_NVME_FAULT_DROP, .qid = 1,
+                                           .opcode = 2, .count = 1};
+        assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
+        assert_int_equal(capdrv_nvme_read(qp, 1, 0, 1, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), 1);
+        assert_int_equal(d[0], 2);
+        assert_int_equal(d[1], -CAPDRV_ETIMEDOUT);
+        struct capdrv_nvme_ctrl_info in;
+        capdrv_nvme_ctrl_info(t.c, &in);
+        assert_int_equal(in.resets, 1);
+        /* A hostile completion breaks the queue; a reset recovers. */
+        f = (struct capdrv_sim_nvme_fault){.kind = CAPDRV_SIM_NVME_FAULT_BAD_CID, .qid = 1,
+                                           .opcode = -1, .count = 1};
+        assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
+        assert_int_equal(capdrv_nvme_read(qp, 1, 0, 1, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), -CAPDRV_EPROTO);
+        assert_int_equal(capdrv_nvme_ctrl_reset(t.c), 0);
+        assert_int_equal(d[0], 3);
+        assert_int_equal(d[1], -CAPDRV_EPROTO);
+        assert_int_equal(capdrv_nvme_read(qp, 1, 0, 1, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), 1);
+        assert_int_equal(d[1], 0);
+        /* An error status: -CAPDRV_EIO with the code. */
+        f = (struct capdrv_sim_nvme_fault){.kind = CAPDRV_SIM_NVME_FAULT_STATUS, .qid = 1,
+                                           .opcode = 2, .status = 0x0281, .count = 1};
+        assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
+        assert_int_equal(capdrv_nvme_read(qp, 1, 0, 1, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), 1);
+        assert_int_equal(d[1], -CAPDRV_EIO);
+        /* Surprise removal. */
+        f = (struct capdrv_sim_nvme_fault){.kind = CAPDRV_SIM_NVME_FAULT_DROP, .qid = 1,
+                                           .opcode = -1};
+        assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
+        assert_int_equal(capdrv_nvme_read(qp, 1, 0, 1, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_ring(qp), 1);
+        f = (struct capdrv_sim_nvme_fault){.kind = CAPDRV_SIM_NVME_FAULT_REMOVED};
+        assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), 1);
+        assert_int_equal(d[1], -CAPDRV_ENODEV);
+        assert_int_equal(capdrv_nvme_ctrl_check(t.c), -CAPDRV_ENODEV);
+        st_down(&t);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_brokered_prp), cmocka_unit_test(t_direct_prp),
+        cmocka_unit_test(t_sgl_both),     cmocka_unit_test(t_admin_sim),
+        cmocka_unit_test(t_faults_sim),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
