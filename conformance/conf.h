@@ -34,6 +34,9 @@ struct conf_ctx;
  *                     grant "vnet"  (virtio-net, PCI modern, 3 vectors, 1 MiB pool
  *                                     in 32 buffers, window 0 = BAR0 0..16 KiB;
  *                                     the harness owns the other wire end)
+ *                     grant "nvme"  (NVMe controller, nvme-controller class, 5 vectors,
+ *                                     4 MiB pool in 128 buffers, window 0 = BAR0 0..8 KiB;
+ *                                     namespace 1 of at least 1 MiB, SGLs optional)
  *   provider "other": grant "peer"  (a second DMA device) */
 struct conf_platform {
     const char *name;
@@ -51,6 +54,9 @@ struct conf_platform {
      * transmitted (-CAPDRV_ENOENT when none). */
     int (*net_inject)(struct conf_ctx *c, const char *grant, const void *frame, size_t len);
     int (*net_take)(struct conf_ctx *c, const char *grant, void *buf, size_t cap, size_t *len);
+    /* NVMe grant @grant: make the controller take the commands of I/O
+     * submission queue @qid and never complete them (@on), or behave again. */
+    int (*nvme_stall)(struct conf_ctx *c, const char *grant, unsigned qid, bool on);
     /* Grants this machine offers, NULL-terminated; NULL: all of the above.
      * A case that opens a grant missing from this list SKIPs (conf_open). */
     const char *const *grants;
@@ -100,6 +106,8 @@ extern const struct conf_case conf_cases_virtio_blk[];
 extern const size_t conf_cases_virtio_blk_n;
 extern const struct conf_case conf_cases_virtio_net[];
 extern const size_t conf_cases_virtio_net_n;
+extern const struct conf_case conf_cases_nvme[];
+extern const size_t conf_cases_nvme_n;
 
 /* Shared by platforms (platforms/common.c): create the shim from
  * CONF_MANIFEST_DIR/<manifest>.dtb over @hw and connect "conf" and "other";

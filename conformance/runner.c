@@ -20,6 +20,7 @@ static const struct {
     {conf_cases_dma, &conf_cases_dma_n},
     {conf_cases_virtio_blk, &conf_cases_virtio_blk_n},
     {conf_cases_virtio_net, &conf_cases_virtio_net_n},
+    {conf_cases_nvme, &conf_cases_nvme_n},
 };
 
 static const struct conf_platform *const platforms[] = {&conf_platform_sim, &conf_platform_qtest};

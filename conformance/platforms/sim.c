@@ -12,7 +12,7 @@
 struct sim_plat {
     struct capdrv_env *env;
     struct capdrv_sim *sim;
-    unsigned fn_dev, fn_plain, fn_peer, fn_vblk, fn_vnet;
+    unsigned fn_dev, fn_plain, fn_peer, fn_vblk, fn_vnet, fn_nvme;
 };
 
 static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len)
@@ -28,14 +28,17 @@ static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_
      * brokered must not depend on its absence). */
     struct capdrv_sim_config cfg = {.iommu = lane == CAPDRV_LANE_DIRECT};
     struct capdrv_pci_addr a3 = {0, 0, 3, 0}, a4 = {0, 0, 4, 0}, a5 = {0, 0, 5, 0},
-                           a6 = {0, 0, 6, 0}, a7 = {0, 0, 7, 0};
+                           a6 = {0, 0, 6, 0}, a7 = {0, 0, 7, 0}, a8 = {0, 0, 8, 0};
+    /* NVMe at 00:08.0: 4 I/O queue pairs, one 1 MiB namespace, SGLs offered. */
+    struct capdrv_sim_nvme_config nvme = {.max_io_queues = 4, .sgl = true};
     int rc = 0;
     if (!p->env || (rc = capdrv_sim_create(&cfg, &p->sim)) < 0 ||
         (rc = capdrv_sim_add_dmatest(p->sim, &a3, &p->fn_dev)) < 0 ||
         (rc = capdrv_sim_add_scratch(p->sim, &a4, 0x1234, 0x5678, 0x058000, &p->fn_plain)) < 0 ||
         (rc = capdrv_sim_add_dmatest(p->sim, &a5, &p->fn_peer)) < 0 ||
         (rc = capdrv_sim_add_virtio_blk(p->sim, &a6, NULL, &p->fn_vblk)) < 0 ||
-        (rc = capdrv_sim_add_virtio_net(p->sim, &a7, NULL, &p->fn_vnet)) < 0) {
+        (rc = capdrv_sim_add_virtio_net(p->sim, &a7, NULL, &p->fn_vnet)) < 0 ||
+        (rc = capdrv_sim_add_nvme(p->sim, &a8, &nvme, &p->fn_nvme)) < 0) {
         snprintf(why, why_len, "sim machine could not be built");
         return p->env ? rc : -CAPDRV_ENOMEM;
     }
@@ -74,6 +77,7 @@ static unsigned fn_of(struct sim_plat *p, const char *grant)
            : !strcmp(grant, "peer") ? p->fn_peer
            : !strcmp(grant, "vblk") ? p->fn_vblk
            : !strcmp(grant, "vnet") ? p->fn_vnet
+           : !strcmp(grant, "nvme") ? p->fn_nvme
                                     : p->fn_plain;
 }
 
@@ -103,6 +107,14 @@ static int sim_net_take(struct conf_ctx *c, const char *grant, void *buf, size_t
     return capdrv_sim_virtio_net_take(p->sim, fn_of(p, grant), buf, cap, len);
 }
 
+static int sim_nvme_stall(struct conf_ctx *c, const char *grant, unsigned qid, bool on)
+{
+    struct sim_plat *p = c->pdata;
+    struct capdrv_sim_nvme_fault f = {.kind = on ? CAPDRV_SIM_NVME_FAULT_DROP : CAPDRV_SIM_NVME_FAULT_NONE,
+                                      .qid = (int)qid, .opcode = -1};
+    return capdrv_sim_nvme_set_fault(p->sim, fn_of(p, grant), &f);
+}
+
 const struct conf_platform conf_platform_sim = {
     .name = "sim",
     .setup = sim_setup,
@@ -113,4 +125,5 @@ const struct conf_platform conf_platform_sim = {
     .reset_count = sim_reset_count,
     .net_inject = sim_net_inject,
     .net_take = sim_net_take,
+    .nvme_stall = sim_nvme_stall,
 };
