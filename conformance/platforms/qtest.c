@@ -1,8 +1,12 @@
-/* Conformance platform "qtest": QEMU's real virtio-blk-pci and virtio-net-pci
- * on q35, driven over qtest (include/capdrv/qtest.h). A fresh QEMU (and a
- * fresh 4 MiB raw disk image, unlinked as soon as QEMU has it open) per case.
+/* Conformance platform "qtest": QEMU's real virtio-blk-pci, virtio-net-pci
+ * and nvme on q35, driven over qtest (include/capdrv/qtest.h). A fresh QEMU
+ * (and fresh 4 MiB raw disk images, unlinked as soon as QEMU has them open)
+ * per case.
  *
- * Grants "vblk" and "vnet" exist for the cases; cases needing the dmatest
+ * Grants "vblk", "vnet" and "nvme" exist for the cases (the NVMe
+ * controller's registers are in BAR0, so device_reg reads BAR0 for it);
+ * there is no nvme_stall hook (QEMU cannot be told to hold commands), so
+ * the reset case checks only commands never rung. Cases needing the dmatest
  * grants SKIP. Provider "other" holds a grant no case uses (qtest-brokered.dts). Brokered
  * lane only: there is no IOMMU, so --lane direct SKIPs every case.
  * Observer hooks: no DMA oracle (QEMU's devices reach all guest RAM; the
@@ -44,6 +48,7 @@
 #define DISK_BYTES (4 << 20)
 #define VBLK_BAR 4u
 #define VNET_BAR 4u                /* QEMU's virtio-pci modern puts the structures in BAR4 */
+#define NVME_BAR 0u                /* QEMU's nvme: registers and doorbells in BAR0 */
 #define VNET_MAC "52:54:00:ca:fe:07"
 #define WIRE_POLL_NS 200000L       /* net_take waits at most this long for a frame */
 #define SETUP_TRIES 3              /* fresh ports when QEMU lost the race for P2 */
@@ -51,11 +56,11 @@
 struct qtest_plat {
     struct capdrv_env *env;
     struct capdrv_qtest *q;
-    unsigned fn_vblk, fn_vnet;
+    unsigned fn_vblk, fn_vnet, fn_nvme;
     int wire; /* UDP socket bound to P1, connected to QEMU's P2; -1 when none */
 };
 
-static const char *const qtest_grants[] = {"vblk", "vnet", NULL};
+static const char *const qtest_grants[] = {"vblk", "vnet", "nvme", NULL};
 
 /* A sparse raw image in TMPDIR; the caller unlinks it once QEMU has it. */
 static int make_disk(char *path, size_t len)
@@ -123,12 +128,18 @@ static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
         snprintf(why, why_len, "cannot open a UDP socket on loopback: %s", strerror(errno));
         return rc;
     }
-    char disk[256], drive[320], netdev[128];
+    char disk[256], drive[320], ndisk[256], ndrive[320], netdev[128];
     if ((rc = make_disk(disk, sizeof disk)) < 0) {
         snprintf(why, why_len, "cannot create a disk image: %s", strerror(errno));
         return rc;
     }
+    if ((rc = make_disk(ndisk, sizeof ndisk)) < 0) {
+        unlink(disk);
+        snprintf(why, why_len, "cannot create a disk image: %s", strerror(errno));
+        return rc;
+    }
     snprintf(drive, sizeof drive, "if=none,id=d0,file=%s,format=raw", disk);
+    snprintf(ndrive, sizeof ndrive, "if=none,id=d1,file=%s,format=raw", ndisk);
     snprintf(netdev, sizeof netdev, "socket,id=n0,udp=127.0.0.1:%u,localaddr=127.0.0.1:%u",
              (unsigned)p1, (unsigned)p2);
     /* romfile= (empty): no option ROM, which QEMU would otherwise load from
@@ -136,10 +147,13 @@ static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
     const char *const args[] = {
         "-drive", drive, "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,addr=06.0",
         "-netdev", netdev, "-device",
-        "virtio-net-pci,netdev=n0,disable-legacy=on,addr=07.0,romfile=,mac=" VNET_MAC, NULL};
+        "virtio-net-pci,netdev=n0,disable-legacy=on,addr=07.0,romfile=,mac=" VNET_MAC,
+        /* QEMU's NVMe controller: namespace 1 is the 4 MiB image, 512-byte LBAs. */
+        "-drive", ndrive, "-device", "nvme,serial=capdrv-qtest,drive=d1,addr=08.0", NULL};
     struct capdrv_qtest_config qc = {.device_args = args};
     rc = capdrv_qtest_create(&qc, &p->q, why, why_len);
-    unlink(disk); /* QEMU holds it open from here on */
+    unlink(disk); /* QEMU holds them open from here on */
+    unlink(ndisk);
     return rc;
 }
 
@@ -179,6 +193,11 @@ static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, siz
         snprintf(why, why_len, "QEMU shows no function at 00:07.0");
         return rc;
     }
+    struct capdrv_pci_addr a8 = {0, 0, 8, 0};
+    if ((rc = capdrv_qtest_find(p->q, &a8, &p->fn_nvme)) < 0) {
+        snprintf(why, why_len, "QEMU shows no function at 00:08.0");
+        return rc;
+    }
     return conf_shim_start(c, p->env, capdrv_qtest_hw(p->q), "qtest-brokered", why, why_len);
 }
 
@@ -207,7 +226,10 @@ static void qtest_advance(struct conf_ctx *c, uint64_t ns)
 /* Platform function of a grant, or -1 for a grant this machine lacks. */
 static int fn_of(const struct qtest_plat *p, const char *grant)
 {
-    return !strcmp(grant, "vblk") ? (int)p->fn_vblk : !strcmp(grant, "vnet") ? (int)p->fn_vnet : -1;
+    return !strcmp(grant, "vblk")   ? (int)p->fn_vblk
+           : !strcmp(grant, "vnet") ? (int)p->fn_vnet
+           : !strcmp(grant, "nvme") ? (int)p->fn_nvme
+                                    : -1;
 }
 
 static int qtest_device_reg(struct conf_ctx *c, const char *grant, uint64_t off, unsigned width,
@@ -218,8 +240,8 @@ static int qtest_device_reg(struct conf_ctx *c, const char *grant, uint64_t off,
     if (fn < 0)
         return -CAPDRV_ENOENT;
     struct capdrv_hw hw = capdrv_qtest_hw(p->q);
-    return hw.ops->bar_read(hw.ctx, (unsigned)fn, fn == (int)p->fn_vblk ? VBLK_BAR : VNET_BAR, off,
-                            width, val);
+    unsigned bar = fn == (int)p->fn_vblk ? VBLK_BAR : fn == (int)p->fn_nvme ? NVME_BAR : VNET_BAR;
+    return hw.ops->bar_read(hw.ctx, (unsigned)fn, bar, off, width, val);
 }
 
 static unsigned qtest_reset_count(struct conf_ctx *c, const char *grant)

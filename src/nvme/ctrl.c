@@ -45,13 +45,36 @@ int nvme_ctrl_disable(struct capdrv_nvme_ctrl *c)
     return rc;
 }
 
+#define PCI_COMMAND 0x04u        /* PCI Local Bus 3.0 §6.2.2 */
+#define PCI_COMMAND_MEMORY 0x0002u
+#define PCI_COMMAND_MASTER 0x0004u
+
+/* Memory Space for the registers and Bus Master for the queues and data
+ * (PCI Local Bus 3.0 §6.2.2): without Bus Master the controller can fetch
+ * no command and post no completion (QEMU reports CSTS.CFS). The kernel
+ * allows Bus Master only on a grant with a DMA profile. Done before every
+ * enable: a function reset (by the kernel, or ours) clears both bits. */
+static int enable_function(struct capdrv_nvme_ctrl *c, char *why, size_t why_len)
+{
+    uint32_t cmd = 0;
+    int rc = capdrv_cfg_read(c->sys, c->grant, PCI_COMMAND, 2, &cmd);
+    uint32_t want = cmd | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+    if (rc == 0 && want != cmd)
+        rc = capdrv_cfg_write(c->sys, c->grant, PCI_COMMAND, 2, want);
+    if (rc < 0)
+        nvme_say(why, why_len, "enable memory space and bus mastering: %s", capdrv_strerror(rc));
+    return rc;
+}
+
 /* §3.5.1 steps 2-7: admin queue attributes and bases, CC, enable. */
 int nvme_ctrl_enable(struct capdrv_nvme_ctrl *c, char *why, size_t why_len)
 {
     struct nvme_queue *aq = &c->aq;
     /* §3.1.4.8 AQA: ACQS 27:16 and ASQS 11:0, 0's based. */
     uint32_t aqa = (aq->depth - 1u) | (aq->depth - 1u) << 16;
-    int rc;
+    int rc = enable_function(c, why, why_len);
+    if (rc < 0)
+        return rc;
     if ((rc = nvme_reg_write32(c, NVME_REG_AQA, aqa)) < 0 ||
         (rc = nvme_reg_write64(c, NVME_REG_ASQ, capdrv_dma_ref(&aq->qbi, aq->sq_off))) < 0 ||
         (rc = nvme_reg_write64(c, NVME_REG_ACQ, capdrv_dma_ref(&aq->qbi, aq->cq_off))) < 0) {

@@ -746,7 +746,9 @@ static void write_cc(struct fn *f, uint32_t v)
     if (!(old & 1u) && (v & 1u)) {
         f->enables++;
         f->en_time = f->now_ns;
-        if (f->cfs_on_enable) {
+        /* Without Bus Master the controller cannot fetch a command or post a
+         * completion: real controllers (QEMU's) report that as CFS. */
+        if (f->cfs_on_enable || !(f->command & 0x0004u)) {
             f->csts |= 2u;
             return;
         }
@@ -980,23 +982,23 @@ static int op_mmio_write(capdrv_sys *s, capdrv_cap_t mmio, uint64_t off, unsigne
 
 static int op_cfg_read(capdrv_sys *s, capdrv_cap_t grant, uint32_t off, unsigned width, uint32_t *v)
 {
-    (void)s;
-    (void)off;
-    (void)width;
     if (grant != FN_GRANT)
         return -CAPDRV_EBADF;
-    *v = 0;
+    struct fn *f = (struct fn *)s;
+    /* Only PCI COMMAND is modelled (PCI Local Bus 3.0 §6.2.2). */
+    *v = off == 0x04 && width == 2 ? f->command : 0;
     return 0;
 }
 
 static int op_cfg_write(capdrv_sys *s, capdrv_cap_t grant, uint32_t off, unsigned width, uint32_t v)
 {
-    (void)s;
-    (void)grant;
-    (void)off;
-    (void)width;
-    (void)v;
-    return -CAPDRV_EPERM;
+    if (grant != FN_GRANT)
+        return -CAPDRV_EBADF;
+    struct fn *f = (struct fn *)s;
+    if (off != 0x04 || width != 2)
+        return -CAPDRV_EPERM;
+    f->command = (uint16_t)(v & 0x0006u);
+    return 0;
 }
 
 static int op_pool_open(capdrv_sys *s, capdrv_cap_t grant, capdrv_cap_t *pool)

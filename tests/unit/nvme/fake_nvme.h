@@ -90,6 +90,7 @@ struct fn {
     uint32_t vs, cc, csts, aqa;
     uint64_t asq, acq;
     uint64_t en_time;      /* now_ns when CC.EN went 0 -> 1 */
+    uint16_t command;      /* PCI COMMAND (config offset 0x04): bit 1 memory, bit 2 bus master */
     /* Queues, namespaces, features. */
     struct fn_sq sq[FN_MAX_Q];
     struct fn_cq cq[FN_MAX_Q];
