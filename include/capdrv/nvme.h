@@ -62,6 +62,17 @@
  * outstanding with that status at once; CSTS.CFS (fatal status) gives
  * -CAPDRV_EIO until capdrv_nvme_ctrl_reset().
  *
+ * Data buffers and the kernel shim: a buffer the controller was given
+ * (any DMA reference in a submitted command) stays "in flight" in the
+ * shim until the controller is reset or disabled, because the shim cannot
+ * trust completions to say when the device is done with it. Releasing
+ * such a buffer (capdrv_cap_release()) while the controller runs makes the
+ * shim reset the whole function, failing every queue. Keep data buffers
+ * for the life of the controller and release them after
+ * capdrv_nvme_ctrl_close(); the library does the same with its own queue
+ * memory (a destroyed queue pair's memory is kept until the next reset or
+ * close).
+ *
  * Threads: a controller and its queue pairs are not locked. Drive them
  * from one thread, or serialise every call on the controller and all its
  * queue pairs: timeout recovery inside capdrv_nvme_qpair_wait() and
