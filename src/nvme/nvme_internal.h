@@ -239,7 +239,7 @@ int nvme_aer_arm(struct capdrv_nvme_ctrl *c);
 int nvme_ctrl_enable(struct capdrv_nvme_ctrl *c, char *why, size_t why_len);
 int nvme_ctrl_disable(struct capdrv_nvme_ctrl *c);
 int nvme_ctrl_setup(struct capdrv_nvme_ctrl *c, char *why, size_t why_len);
-int nvme_qpair_create_hw(struct capdrv_nvme_qpair *qp);
+int nvme_qpair_create_hw(struct capdrv_nvme_qpair *qp, bool *held, bool *touched);
 int nvme_dbbuf_setup(struct capdrv_nvme_ctrl *c);
 void nvme_dbbuf_attach(struct capdrv_nvme_ctrl *c, struct nvme_queue *q);
 int nvme_gone(struct capdrv_nvme_ctrl *c);

@@ -7,7 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int create_cq(struct capdrv_nvme_qpair *qp)
+/* Runs one queue-management command. Returns its status and sets
+ * @p settled when an intact completion arrived: a status error then means
+ * the controller refused it (it changed nothing); without one the outcome
+ * is unknown. */
+static int queue_cmd(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe *e, bool *settled)
+{
+    struct nvme_sync s;
+    int rc = nvme_admin_sync(c, e, NULL, 0, NVME_DIR_NONE, &s);
+    *settled = s.done;
+    return rc;
+}
+
+static int create_cq(struct capdrv_nvme_qpair *qp, bool *settled)
 {
     struct nvme_queue *q = &qp->q;
     struct capdrv_nvme_sqe e;
@@ -21,10 +33,10 @@ static int create_cq(struct capdrv_nvme_qpair *qp)
     if (q->vector >= 0)
         cdw11 |= (uint32_t)q->vector << 16 | 2u;
     e.cdw11 = capdrv_nvme_cpu_to_le32(cdw11);
-    return nvme_admin_simple(q->c, &e, NULL);
+    return queue_cmd(q->c, &e, settled);
 }
 
-static int create_sq(struct capdrv_nvme_qpair *qp)
+static int create_sq(struct capdrv_nvme_qpair *qp, bool *settled)
 {
     struct nvme_queue *q = &qp->q;
     struct capdrv_nvme_sqe e;
@@ -35,7 +47,7 @@ static int create_sq(struct capdrv_nvme_qpair *qp)
      * with round robin), PC bit 0. */
     e.cdw10 = capdrv_nvme_cpu_to_le32((uint32_t)(q->depth - 1u) << 16 | q->qid);
     e.cdw11 = capdrv_nvme_cpu_to_le32((uint32_t)q->qid << 16 | 1u);
-    return nvme_admin_simple(q->c, &e, NULL);
+    return queue_cmd(q->c, &e, settled);
 }
 
 static int delete_queue(struct capdrv_nvme_ctrl *c, uint8_t opc, uint16_t qid)
@@ -44,18 +56,37 @@ static int delete_queue(struct capdrv_nvme_ctrl *c, uint8_t opc, uint16_t qid)
     memset(&e, 0, sizeof e);
     e.opc = opc;
     e.cdw10 = capdrv_nvme_cpu_to_le32(qid);
-    return nvme_admin_simple(c, &e, NULL);
+    bool settled;
+    return queue_cmd(c, &e, &settled);
 }
 
-/* The CQ must exist before its SQ (§5.5: Completion Queue Invalid). */
-int nvme_qpair_create_hw(struct capdrv_nvme_qpair *qp)
+/* The CQ must exist before its SQ (§5.5: Completion Queue Invalid). On
+ * failure *@p held tells whether the controller may still use the queue
+ * memory: a Create it may have carried out (accepted, or no intact
+ * completion) whose Delete did not succeed. *@p touched tells whether any
+ * Create may have taken effect at all (the memory was then handed to the
+ * controller, even if it has since been deleted). */
+int nvme_qpair_create_hw(struct capdrv_nvme_qpair *qp, bool *held, bool *touched)
 {
-    nvme_dbbuf_attach(qp->q.c, &qp->q);
-    int rc = create_cq(qp);
-    if (rc < 0)
+    struct capdrv_nvme_ctrl *c = qp->q.c;
+    bool settled = false;
+    *held = *touched = false;
+    nvme_dbbuf_attach(c, &qp->q);
+    int rc = create_cq(qp, &settled);
+    if (rc < 0) {
+        /* Refused with a status: nothing was created. */
+        *held = *touched = !settled;
         return rc;
-    if ((rc = create_sq(qp)) < 0)
-        (void)delete_queue(qp->q.c, CAPDRV_NVME_ADMIN_DELETE_CQ, qp->q.qid);
+    }
+    *touched = true;
+    if ((rc = create_sq(qp, &settled)) == 0)
+        return 0;
+    /* §5.6: a CQ cannot be deleted while an SQ uses it; an SQ whose
+     * Create had no intact completion may exist, so delete it first. */
+    if (!settled && delete_queue(c, CAPDRV_NVME_ADMIN_DELETE_SQ, qp->q.qid) < 0)
+        *held = true;
+    else if (delete_queue(c, CAPDRV_NVME_ADMIN_DELETE_CQ, qp->q.qid) < 0)
+        *held = true;
     return rc;
 }
 
@@ -150,7 +181,19 @@ int capdrv_nvme_qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvm
         return rc;
     }
     route_irq(c, &qp->q, qp->o.polling);
-    if ((rc = nvme_qpair_create_hw(qp)) < 0) {
+    bool held, touched;
+    uint64_t resets = c->info.resets;
+    if ((rc = nvme_qpair_create_hw(qp, &held, &touched)) < 0) {
+        /* Memory the controller may still write must outlive its use: a
+         * queue it may hold is taken away by a reset (CC.EN 0, §3.7.2),
+         * and memory it was given is kept until the next disable, as
+         * after capdrv_nvme_qpair_destroy(). */
+        if (touched) {
+            nvme_retire(c, &qp->q.qbuf);
+            nvme_retire(c, &qp->q.lbuf);
+        }
+        if (held && c->info.resets == resets && !c->gone) /* (an admin timeout resets) */
+            (void)nvme_reset(c, -CAPDRV_ECANCELED);
         nvme_queue_free(c, &qp->q);
         free(qp);
         return rc;

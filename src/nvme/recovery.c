@@ -121,8 +121,12 @@ int nvme_reset(struct capdrv_nvme_ctrl *c, int status)
         nvme_queue_rewind(&qp->q);
         if (qp->q.qid > c->info.io_queues)
             rc = -CAPDRV_EPROTO; /* the controller now grants fewer queues */
-        else
-            rc = nvme_qpair_create_hw(qp);
+        else {
+            /* A failure leaves the controller disabled below, which
+             * takes any half-created queue away. */
+            bool held, touched;
+            rc = nvme_qpair_create_hw(qp, &held, &touched);
+        }
     }
     if (rc == 0)
         rc = nvme_aer_arm(c);

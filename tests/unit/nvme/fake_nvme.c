@@ -107,6 +107,10 @@ static bool hostile_applies(struct fn *f, unsigned qid)
 {
     if (f->hostile == FN_OK || (f->hostile_qid >= 0 && (unsigned)f->hostile_qid != qid))
         return false;
+    if (f->hostile_skip) {
+        f->hostile_skip--;
+        return false;
+    }
     if (f->hostile_count) {
         if (--f->hostile_count == 0) {
             f->hostile = FN_OK;
@@ -1133,6 +1137,14 @@ static int op_release(capdrv_sys *s, capdrv_cap_t cap)
         i = cap - BUF_HANDLE(0);
         if (i >= f->n_buf || !f->buf[i].live)
             return -CAPDRV_ESTALE;
+        /* Memory of a queue the enabled controller still has: the library
+         * gave it away too early. */
+        for (unsigned q = 0; q < FN_MAX_Q && (f->csts & 1u) && !f->removed; q++) {
+            struct fn_buf *b = &f->buf[i];
+            if ((f->sq[q].live && f->sq[q].base - b->ref < b->size) ||
+                (f->cq[q].live && f->cq[q].base - b->ref < b->size))
+                f->bad_release++;
+        }
         f->buf[i].live = false;
         free(f->buf[i].cpu);
         f->buf[i].cpu = NULL;

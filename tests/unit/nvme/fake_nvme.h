@@ -125,6 +125,7 @@ struct fn {
     enum fn_hostile hostile;
     int hostile_qid;          /* -1: any queue */
     unsigned hostile_count;   /* completions to corrupt (0: every one) */
+    unsigned hostile_skip;    /* matching completions left intact first */
     uint16_t hostile_cid, hostile_sqid;
     int hold_qid, hold_opc;   /* commands matching are held (-1 any; hold_qid -2: off) */
     unsigned hold_count;      /* 0: every matching one */
@@ -137,6 +138,7 @@ struct fn {
     /* Observations. */
     unsigned sq_doorbells, cq_doorbells, admin_cmds, io_cmds, aborts_honoured;
     unsigned disables, shutdowns, enables, cq_overflows, bad_dma, bad_accesses;
+    unsigned bad_release;  /* queue memory released while the enabled controller has the queue */
     uint8_t last_admin_opc;
     uint32_t last_cdw10, last_cdw11;
     uint8_t last_io_psdt;

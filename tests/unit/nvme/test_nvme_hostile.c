@@ -46,6 +46,7 @@ static void ht_close(struct ht *t)
 {
     capdrv_nvme_ctrl_close(t->c);
     assert_int_equal(fn_live_bufs(t->f), 0);
+    assert_int_equal(t->f->bad_release, 0);
     fn_free(t->f);
 }
 
@@ -186,6 +187,91 @@ static void t_admin_queue(void **state)
     ht_close(&t);
 }
 
+/* §5.5 refused after §5.4 succeeded: the library deletes the CQ again
+ * (§5.6) and keeps the memory it handed out until the next disable. */
+static void t_create_sq_refused(void **state)
+{
+    (void)state;
+    struct ht t;
+    ht_open(&t, true);
+    assert_int_equal(capdrv_nvme_qpair_destroy(t.qp2), 0);
+    t.qp2 = NULL;
+    t.f->fail_qid = 0;
+    t.f->fail_opc = CAPDRV_NVME_ADMIN_CREATE_SQ;
+    t.f->fail_status = 0x0101; /* Invalid Queue Identifier */
+    t.f->fail_count = 1;
+    struct capdrv_nvme_qpair_opts qo = {.depth = 16, .polling = true};
+    assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &t.qp2), -CAPDRV_EIO);
+    assert_null(t.qp2);
+    assert_false(t.f->cq[2].live);
+    assert_int_equal(t.f->last_admin_opc, CAPDRV_NVME_ADMIN_DELETE_CQ);
+    assert_int_equal(t.f->bad_release, 0);
+    assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &t.qp2), 0);
+    ht_close(&t);
+}
+
+/* The cleanup Delete I/O CQ never completes: the admin timeout resets the
+ * controller (CC.EN 0 takes the queue away, §3.7.2), once; the other
+ * queue pair survives. */
+static void t_create_cleanup_lost(void **state)
+{
+    (void)state;
+    struct ht t;
+    ht_open(&t, true);
+    assert_int_equal(capdrv_nvme_qpair_destroy(t.qp2), 0);
+    t.qp2 = NULL;
+    t.f->fail_qid = 0;
+    t.f->fail_opc = CAPDRV_NVME_ADMIN_CREATE_SQ;
+    t.f->fail_status = 0x0101;
+    t.f->fail_count = 1;
+    t.f->hold_qid = 0;
+    t.f->hold_opc = CAPDRV_NVME_ADMIN_DELETE_CQ;
+    t.f->hold_count = 1;
+    unsigned disables = t.f->disables;
+    struct capdrv_nvme_qpair_opts qo = {.depth = 16, .polling = true};
+    assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &t.qp2), -CAPDRV_EIO);
+    assert_int_equal(t.f->disables, disables + 1u);
+    assert_false(t.f->cq[2].live);
+    assert_int_equal(t.f->bad_release, 0);
+    struct fn_done d = {0};
+    assert_int_equal(read1(&t, t.qp, &d), 0);
+    assert_int_equal(capdrv_nvme_qpair_wait(t.qp, -1), 1);
+    assert_int_equal(d.status, 0);
+    ht_close(&t);
+}
+
+/* The Create I/O SQ completion is malformed (unknown CID): the admin
+ * queue breaks, so neither the SQ's fate nor a cleanup Delete can be
+ * known. Both queues may be live: the library resets the controller
+ * before it lets their memory go (found by fuzz_nvme_cq). */
+static void t_create_sq_malformed(void **state)
+{
+    (void)state;
+    struct ht t;
+    ht_open(&t, true);
+    assert_int_equal(capdrv_nvme_qpair_destroy(t.qp2), 0);
+    t.qp2 = NULL;
+    t.f->hostile = FN_BAD_CID;
+    t.f->hostile_qid = 0;
+    t.f->hostile_skip = 1; /* Create I/O CQ completes intact */
+    t.f->hostile_count = 1;
+    unsigned disables = t.f->disables;
+    struct capdrv_nvme_qpair_opts qo = {.depth = 16, .polling = true};
+    assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &t.qp2), -CAPDRV_EPROTO);
+    assert_null(t.qp2);
+    assert_int_equal(t.f->disables, disables + 1u);
+    assert_false(t.f->sq[2].live);
+    assert_false(t.f->cq[2].live);
+    assert_int_equal(t.f->bad_release, 0);
+    /* The reset re-created the surviving pair and the admin queue. */
+    struct fn_done d = {0};
+    assert_int_equal(read1(&t, t.qp, &d), 0);
+    assert_int_equal(capdrv_nvme_qpair_wait(t.qp, -1), 1);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &t.qp2), 0);
+    ht_close(&t);
+}
+
 static void t_surprise_removal(void **state)
 {
     (void)state;
@@ -298,7 +384,8 @@ int main(void)
         cmocka_unit_test(t_sqid),           cmocka_unit_test(t_phase),
         cmocka_unit_test(t_admin_queue),    cmocka_unit_test(t_surprise_removal),
         cmocka_unit_test(t_fatal_status),   cmocka_unit_test(t_doorbell_refused),
-        cmocka_unit_test(t_garbage_cq),
+        cmocka_unit_test(t_garbage_cq),     cmocka_unit_test(t_create_sq_refused),
+        cmocka_unit_test(t_create_cleanup_lost), cmocka_unit_test(t_create_sq_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
