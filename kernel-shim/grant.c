@@ -26,7 +26,6 @@ void shim_grant_clear_claim(struct shim_grant *g)
     for (unsigned v = 0; v < SHIM_MAX_IRQS; v++)
         g->irq_slot[v] = SHIM_CAP_NO_PARENT;
     g->irq_pending = 0;
-    g->next_iova = g->iova_base;
     g->inflight = 0;
     for (unsigned i = 0; i < SHIM_PROFILE_STATE_MAX / 8; i++)
         g->profile_state[i] = 0;
@@ -108,6 +107,7 @@ int capdrv_shim_sys_grant_open(struct capdrv_shim *shim, struct shim_provider *p
         rc = shim_cap_alloc(shim, p, CAPDRV_CAP_GRANT, SHIM_CAP_NO_PARENT, gi, gi, grant);
         if (rc >= 0) {
             shim_grant_clear_claim(g);
+            shim_iova_rewind(shim, gi); /* each claim starts low (quarantine kept) */
             g->holder = p;
             g->holder_slot = (uint32_t)rc;
             rc = 0;
@@ -185,7 +185,7 @@ int capdrv_shim_sys_grant_reset(struct capdrv_shim *shim, struct shim_provider *
                 shim->ledger.e[i].inflight = 0;
         shim_profile_forget(shim, gi);
         release_children(shim, p, g);
-        g->next_iova = g->iova_base;
+        shim_iova_rewind(shim, gi);
         capdrv_env_log(shim->env, CAPDRV_LOG_INFO, "grant-reset", gi, (uint64_t)-rc);
         if (rc < 0)
             rc = -CAPDRV_EIO;

@@ -56,24 +56,18 @@ int shim_ledger_add(struct capdrv_shim *shim, uint32_t gi, struct shim_provider 
         shim->hw.ops->dma_free(shim->hw.ctx, &mem);
         return -CAPDRV_EIO;
     }
+    /* The whole platform buffer is mapped, so its IOVA range is mem.size
+     * (a platform may round up). */
     uint64_t iova = 0;
-    if (g->lane == CAPDRV_LANE_DIRECT) {
-        if (!shim_range_within(g->next_iova - g->iova_base, size, SHIM_IOVA_GRANT_SPAN)) {
-            shim->hw.ops->dma_free(shim->hw.ctx, &mem);
-            return -CAPDRV_ENOSPC;
-        }
-        iova = g->next_iova;
+    if (g->lane == CAPDRV_LANE_DIRECT && (rc = shim_iova_alloc(shim, gi, mem.size, &iova)) < 0) {
+        shim->hw.ops->dma_free(shim->hw.ctx, &mem);
+        return rc;
     }
     uint64_t devaddr = 0;
     rc = shim->hw.ops->dma_map(shim->hw.ctx, g->hw_fn, &mem, iova, &devaddr);
     if (rc < 0) {
         shim->hw.ops->dma_free(shim->hw.ctx, &mem);
         return rc;
-    }
-    if (g->lane == CAPDRV_LANE_DIRECT) {
-        /* Leave an unmapped guard page between buffers: an off-by-one
-         * transfer faults instead of reaching the neighbour. */
-        g->next_iova = iova + size + SHIM_PAGE_SIZE;
     }
     /* Memory is zeroed before the provider sees it; it may hold whatever
      * the platform had there. */
@@ -118,6 +112,7 @@ void shim_ledger_remove(struct capdrv_shim *shim, uint32_t index)
         capdrv_env_log(shim->env, CAPDRV_LOG_ERROR, "dma-quarantined", index,
                        (uint64_t)-rc);
         e->retired = true;
+        e->quarantined = true;
         return;
     }
     shim->hw.ops->dma_free(shim->hw.ctx, &e->mem);

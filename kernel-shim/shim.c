@@ -127,6 +127,7 @@ static int bind_grants(struct capdrv_shim *shim, char *why, size_t n)
         struct shim_grant *g = &shim->grants[gi];
         g->m = &shim->manifest.grants[gi];
         g->iova_base = SHIM_IOVA_BASE + (uint64_t)gi * SHIM_IOVA_GRANT_SPAN;
+        g->next_iova = g->iova_base;
         bool found = false;
         for (unsigned f = 0; f < (unsigned)nfn && !found; f++) {
             struct capdrv_hw_function info;

@@ -80,6 +80,7 @@ struct shim_ledger_entry {
     uint64_t ref_base;          /* what the provider uses (token or IOVA) */
     uint64_t inflight;          /* doorbells that published it, not yet retired */
     bool shim_owned;            /* a profile's shadow memory: no reference resolves to it */
+    bool quarantined;           /* retired with its memory still mapped: devaddr stays taken */
 };
 
 struct shim_ledger {
@@ -166,6 +167,19 @@ void shim_ledger_remove(struct capdrv_shim *shim, uint32_t index); /* unmap, scr
 int shim_ledger_resolve(struct capdrv_shim *shim, uint32_t grant, uint64_t ref, uint64_t len,
                         uint64_t *devaddr, uint32_t *index);
 void shim_ledger_destroy(struct capdrv_shim *shim);
+
+/* iova.c: direct-lane IOVAs in a grant's window (one guard page after each
+ * buffer). */
+struct shim_iova_range {
+    uint64_t start, end; /* [start, end), guard page included */
+};
+int shim_iova_alloc(struct capdrv_shim *shim, uint32_t grant, uint64_t size, uint64_t *iova);
+/* First fit of @p size bytes plus a guard page in [base, base+span) avoiding
+ * @p occ (sorted in place). -CAPDRV_ENOSPC when nothing fits. */
+int shim_iova_fit(struct shim_iova_range *occ, uint32_t n, uint64_t base, uint64_t span,
+                  uint64_t size, uint64_t *iova);
+/* Restart the grant's cursor just above what is still occupied. */
+void shim_iova_rewind(struct capdrv_shim *shim, uint32_t grant);
 
 /* teardown.c: retire every capability below and including @slot. */
 void shim_release_slot(struct capdrv_shim *shim, struct shim_provider *p, uint32_t slot);

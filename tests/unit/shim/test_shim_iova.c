@@ -1,0 +1,199 @@
+/* Direct-lane IOVA allocation (kernel-shim/iova.c): first fit with a guard
+ * page once the bump cursor reaches the end of the grant's window, so a
+ * provider that allocates and frees forever never runs out of addresses. */
+#include "fixture.h"
+
+#include <string.h>
+
+#include "shim_internal.h"
+
+#define PG SHIM_PAGE_SIZE
+#define BASE 0x100000000ull
+#define SPAN (64ull * PG)
+
+static uint64_t fit(struct shim_iova_range *r, uint32_t n, uint64_t size)
+{
+    uint64_t iova = 0;
+    int rc = shim_iova_fit(r, n, BASE, SPAN, size, &iova);
+    return rc < 0 ? (uint64_t)rc : iova;
+}
+
+static void test_fit_rules(void **state)
+{
+    (void)state;
+    assert_int_equal(fit(NULL, 0, PG), BASE);
+    assert_int_equal(fit(NULL, 0, SPAN), BASE);                 /* the end needs no guard */
+    assert_int_equal(fit(NULL, 0, SPAN + 1), (uint64_t)-CAPDRV_EINVAL);
+    assert_int_equal(fit(NULL, 0, 0), (uint64_t)-CAPDRV_EINVAL);
+    /* Unsorted input; a hole of exactly size + guard at BASE+2PG. */
+    struct shim_iova_range r[] = {
+        {BASE + 4 * PG, BASE + 6 * PG},
+        {BASE, BASE + 2 * PG},
+        {BASE + 10 * PG, BASE + 12 * PG},
+    };
+    assert_int_equal(fit(r, 3, PG), BASE + 2 * PG);
+    /* Two pages need 3 with the guard: the 2..4 hole is too small, 6..10 fits. */
+    struct shim_iova_range r2[] = {r[0], r[1], r[2]};
+    assert_int_equal(fit(r2, 3, 2 * PG), BASE + 6 * PG);
+    /* Four pages (5 with guard) fit nowhere below 12: after the last range. */
+    struct shim_iova_range r3[] = {r[0], r[1], r[2]};
+    assert_int_equal(fit(r3, 3, 4 * PG), BASE + 12 * PG);
+    /* Overlapping and nested ranges (a quarantined range inside a bigger
+     * one cannot happen, but the walk must not go backwards). */
+    struct shim_iova_range r4[] = {{BASE, BASE + 8 * PG}, {BASE + 2 * PG, BASE + 3 * PG},
+                                   {BASE + 7 * PG, BASE + 9 * PG}};
+    assert_int_equal(fit(r4, 3, PG), BASE + 9 * PG);
+    /* Full window; and the last free bytes at the window's end. */
+    struct shim_iova_range full[] = {{BASE, BASE + SPAN}};
+    assert_int_equal(fit(full, 1, PG), (uint64_t)-CAPDRV_ENOSPC);
+    struct shim_iova_range almost[] = {{BASE, BASE + SPAN - 2 * PG}};
+    assert_int_equal(fit(almost, 1, 2 * PG), BASE + SPAN - 2 * PG);
+    assert_int_equal(fit(almost, 1, 3 * PG), (uint64_t)-CAPDRV_ENOSPC);
+}
+
+/* A larger shuffled set: the result never overlaps an occupied range (with
+ * its guard) and is the lowest address that fits. */
+static void test_fit_is_first_fit(void **state)
+{
+    (void)state;
+    uint32_t seed = 12345;
+    for (unsigned round = 0; round < 200; round++) {
+        struct shim_iova_range r[16];
+        uint32_t n = 0;
+        bool used[64] = {false};
+        for (unsigned i = 0; i < 16; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned at = (seed >> 16) % 60u, len = 1u + (seed >> 8) % 3u;
+            bool clash = false;
+            for (unsigned p = at; p < at + len + 1u && p < 64u; p++)
+                clash |= used[p];
+            if (clash)
+                continue;
+            for (unsigned p = at; p < at + len + 1u && p < 64u; p++)
+                used[p] = true; /* buffer pages + guard */
+            r[n].start = BASE + at * PG;
+            r[n].end = BASE + (at + len + 1u) * PG;
+            n++;
+        }
+        seed = seed * 1103515245u + 12345u;
+        unsigned want = 1u + (seed >> 16) % 4u;
+        /* Reference: lowest page p with want + 1 free pages (or want free
+         * pages ending exactly at the window's end). */
+        uint64_t expect = (uint64_t)-CAPDRV_ENOSPC;
+        for (unsigned p = 0; p + want <= 64u; p++) {
+            unsigned need = p + want == 64u ? want : want + 1u;
+            bool free_run = true;
+            for (unsigned q = p; q < p + need; q++)
+                free_run &= !used[q];
+            if (free_run) {
+                expect = BASE + p * PG;
+                break;
+            }
+        }
+        assert_int_equal(fit(r, n, want * PG), expect);
+    }
+}
+
+static struct shim_grant *direct_grant(struct fx *f)
+{
+    for (uint32_t i = 0; i < f->shim->manifest.n_grants; i++)
+        if (f->shim->grants[i].holder && f->shim->grants[i].lane == CAPDRV_LANE_DIRECT)
+            return &f->shim->grants[i];
+    fail_msg("no claimed direct-lane grant");
+    return NULL;
+}
+
+/* Through the public calls: once the cursor is at the window's end, freed
+ * addresses are reused and live ones never handed out twice. */
+static void test_reuse_after_exhaustion(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_basic(&f, true);
+    capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b[3];
+    assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
+    struct capdrv_dmabuf_info bi[3];
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(capdrv_dma_alloc(f.p1, pool, 2 * PG, &b[i], &bi[i]), 0);
+    struct shim_grant *sg = direct_grant(&f);
+    assert_int_equal(bi[0].ref_base, sg->iova_base);
+    /* Pretend a long life of allocations moved the cursor to the end. */
+    sg->next_iova = sg->iova_base + SHIM_IOVA_GRANT_SPAN;
+    assert_int_equal(capdrv_cap_release(f.p1, b[1]), 0);
+    capdrv_cap_t x;
+    struct capdrv_dmabuf_info xi;
+    /* b[1]'s hole (2 pages + guard) takes the same size again... */
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, 2 * PG, &x, &xi), 0);
+    assert_int_equal(xi.ref_base, bi[1].ref_base);
+    /* ...but not a bigger one: that goes above b[2] and its guard. */
+    capdrv_cap_t y;
+    struct capdrv_dmabuf_info yi;
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, 3 * PG, &y, &yi), 0);
+    assert_int_equal(yi.ref_base, bi[2].ref_base + 3 * PG);
+    /* A thousand alloc/free cycles in the exhausted state (4 buffers is
+     * the pool's quota) keep working, take the lowest hole, never touch a
+     * live buffer or its guard, and the device can use what they return. */
+    assert_int_equal(capdrv_cap_release(f.p1, x), 0);
+    capdrv_cap_t m = fx_mmio(f.p1, g, 0);
+    for (unsigned i = 0; i < 1000; i++) {
+        capdrv_cap_t t;
+        struct capdrv_dmabuf_info ti;
+        assert_int_equal(capdrv_dma_alloc(f.p1, pool, PG, &t, &ti), 0);
+        assert_int_equal(ti.ref_base, bi[1].ref_base);
+        if (i % 250 == 0)
+            assert_int_equal(fx_dmatest_cmd(f.p1, m, ti.ref_base, 16, CAPDRV_DMATEST_CMD_FILL,
+                                            (uint32_t)i, 0), 0);
+        assert_int_equal(capdrv_cap_release(f.p1, t), 0);
+    }
+    fx_done(&f);
+}
+
+/* An IOVA whose unmap failed stays taken: neither first fit nor a rewound
+ * cursor (the next claim, a grant reset) hands it out again. */
+static void test_quarantined_iova_stays_taken(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_machine(&f, true);
+    struct fx_spy *spy = fx_spy_install(&f);
+    assert_int_equal(fx_shim(&f, "basic"), 0);
+    assert_int_equal(capdrv_shim_connect(f.shim, "p1", &f.p1), 0);
+    capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b, c;
+    struct capdrv_dmabuf_info bi, ci;
+    assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, PG, &b, &bi), 0);
+    struct shim_grant *sg = direct_grant(&f);
+    assert_int_equal(bi.ref_base, sg->iova_base);
+    spy->fail_unmap = true;
+    assert_int_equal(capdrv_cap_release(f.p1, b), 0);
+    spy->fail_unmap = false;
+    /* A grant reset rewinds the cursor, but only to above the quarantine. */
+    assert_int_equal(capdrv_grant_reset(f.p1, g), 0);
+    assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, PG, &c, &ci), 0);
+    assert_true(ci.ref_base >= bi.ref_base + 2 * PG);
+    assert_int_equal(capdrv_cap_release(f.p1, c), 0);
+    /* First fit skips it too. */
+    sg->next_iova = sg->iova_base + SHIM_IOVA_GRANT_SPAN;
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, PG, &c, &ci), 0);
+    assert_int_equal(ci.ref_base, bi.ref_base + 2 * PG);
+    assert_int_equal(capdrv_cap_release(f.p1, c), 0);
+    /* So does the next provider's claim. */
+    assert_int_equal(capdrv_cap_release(f.p1, g), 0);
+    g = fx_open(f.p1, "dma0");
+    assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, PG, &c, &ci), 0);
+    assert_int_equal(ci.ref_base, bi.ref_base + 2 * PG);
+    fx_done(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fit_rules),
+        cmocka_unit_test(test_fit_is_first_fit),
+        cmocka_unit_test(test_reuse_after_exhaustion),
+        cmocka_unit_test(test_quarantined_iova_stays_taken),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
