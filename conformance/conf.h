@@ -119,5 +119,6 @@ void conf_shim_stop(struct conf_ctx *c);
 /* Platforms. */
 extern const struct conf_platform conf_platform_sim;
 extern const struct conf_platform conf_platform_qtest;
+extern const struct conf_platform conf_platform_template; /* kernel-shim/template/ */
 
 #endif

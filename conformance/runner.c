@@ -23,7 +23,8 @@ static const struct {
     {conf_cases_nvme, &conf_cases_nvme_n},
 };
 
-static const struct conf_platform *const platforms[] = {&conf_platform_sim, &conf_platform_qtest};
+static const struct conf_platform *const platforms[] = {&conf_platform_sim, &conf_platform_qtest,
+                                                        &conf_platform_template};
 
 struct outcome {
     const struct conf_case *cs;
@@ -46,7 +47,7 @@ static const char *result_name(enum conf_result r)
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: capdrv-conformance [--platform sim|qtest] [--lane brokered|direct|both]\n"
+            "usage: capdrv-conformance [--platform sim|qtest|template] [--lane brokered|direct|both]\n"
             "                          [--list] [--filter GLOB] [--tap] [--junit FILE]\n"
             "Runs every conformance case against one platform; see docs/CONFORMANCE.md.\n");
 }
@@ -134,7 +135,7 @@ int main(int argc, char **argv)
         if (!strcmp(platforms[i]->name, plat_name))
             plat = platforms[i];
     if (!plat) {
-        fprintf(stderr, "capdrv-conformance: unknown platform \"%s\" (built: sim, qtest)\n", plat_name);
+        fprintf(stderr, "capdrv-conformance: unknown platform \"%s\" (built: sim, qtest, template)\n", plat_name);
         return 2;
     }
     unsigned lanes;
