@@ -56,10 +56,13 @@ int shim_ledger_add(struct capdrv_shim *shim, uint32_t gi, struct shim_provider 
         shim->hw.ops->dma_free(shim->hw.ctx, &mem);
         return -CAPDRV_EIO;
     }
-    /* The whole platform buffer is mapped, so its IOVA range is mem.size
-     * (a platform may round up). */
+    /* Behind an IOMMU every buffer needs its own IOVA, in either lane (the
+     * brokered lane just never shows it to the provider). The whole
+     * platform buffer is mapped, so its IOVA range is mem.size (a platform
+     * may round up). */
     uint64_t iova = 0;
-    if (g->lane == CAPDRV_LANE_DIRECT && (rc = shim_iova_alloc(shim, gi, mem.size, &iova)) < 0) {
+    if ((shim->hw_caps & CAPDRV_HW_IOMMU) &&
+        (rc = shim_iova_alloc(shim, gi, mem.size, &iova)) < 0) {
         shim->hw.ops->dma_free(shim->hw.ctx, &mem);
         return rc;
     }

@@ -23,9 +23,10 @@ static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_
     c->pdata = p;
     struct capdrv_env_hosted_opts eo = {.log_level = -1};
     p->env = capdrv_env_hosted_new(&eo);
-    /* The direct lane needs an IOMMU; the brokered lane runs on a machine
-     * with one too, forced by the manifest (the GCP shape is no-IOMMU, but
-     * brokered must not depend on its absence). */
+    /* The direct lane needs an IOMMU; the brokered lane runs without one
+     * (the GCP shape it exists for). Brokered behind an IOMMU is covered
+     * by tests/unit/shim/test_shim_grants.c
+     * (test_override_to_brokered_on_iommu). */
     struct capdrv_sim_config cfg = {.iommu = lane == CAPDRV_LANE_DIRECT};
     struct capdrv_pci_addr a3 = {0, 0, 3, 0}, a4 = {0, 0, 4, 0}, a5 = {0, 0, 5, 0},
                            a6 = {0, 0, 6, 0}, a7 = {0, 0, 7, 0}, a8 = {0, 0, 8, 0};
