@@ -8,11 +8,18 @@
  * but this header does not include `<errno.h>`: the kernel shim is
  * freestanding and uses these names only.
  *
- * Example:
+ * Example (say why the kernel refused a doorbell write):
  * @code
- * int rc = capdrv_mmio_write(sys, mmio, 0x14, 4, 1);
- * if (rc < 0)
- *     fprintf(stderr, "doorbell: %s\n", capdrv_strerror(rc));
+ * #include <stdio.h>
+ * #include <capdrv/sys.h>
+ *
+ * static int ring(capdrv_sys *sys, capdrv_cap_t mmio)
+ * {
+ *     int rc = capdrv_mmio_write(sys, mmio, 0x14, 4, 1);
+ *     if (rc < 0)
+ *         fprintf(stderr, "doorbell: %s\n", capdrv_strerror(rc));
+ *     return rc;
+ * }
  * @endcode
  */
 #ifndef CAPDRV_ERROR_H

@@ -20,13 +20,34 @@
  * Platforms that can check device accesses (the simulator's DMA oracle)
  * check them against exactly these mappings.
  *
- * Example (a platform skeleton):
+ * Example (a platform skeleton; a real one fills every member):
  * @code
- * static const struct capdrv_hw_ops my_ops = {
- *     .caps = my_caps, .function_count = my_count, .function_info = my_info,
- *     ... every member is required ...
+ * struct my_machine {
+ *     unsigned n_functions;
  * };
- * struct capdrv_hw hw = { .ops = &my_ops, .ctx = my_state };
+ *
+ * static unsigned my_caps(void *ctx)
+ * {
+ *     (void)ctx;
+ *     return 0;  // no IOMMU: grants get the brokered lane
+ * }
+ *
+ * static int my_function_count(void *ctx)
+ * {
+ *     return (int)((const struct my_machine *)ctx)->n_functions;
+ * }
+ *
+ * static const struct capdrv_hw_ops my_ops = {
+ *     .caps = my_caps,
+ *     .function_count = my_function_count,
+ *     // ... function_info, cfg_read, ..., function_reset: every member is required
+ * };
+ *
+ * static struct capdrv_hw my_platform(struct my_machine *m)
+ * {
+ *     struct capdrv_hw hw = {.ops = &my_ops, .ctx = m};
+ *     return hw;  // hand it to the kernel shim (capdrv/shim.h)
+ * }
  * @endcode
  */
 #ifndef CAPDRV_HW_H

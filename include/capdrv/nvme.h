@@ -81,26 +81,39 @@
  *
  * Example (read LBA 0 of namespace 1, polling; error handling shortened):
  * @code
- * struct capdrv_nvme_ctrl_opts o = { .pool = pool, .io_queues = 1 };
- * struct capdrv_nvme_ctrl *c;
- * char why[128];
- * if (capdrv_nvme_ctrl_open(sys, grant, &o, &c, why, sizeof why) < 0)
- *     errx(1, "nvme: %s", why);
- * struct capdrv_nvme_ns_info ns;
- * capdrv_nvme_ns_info(c, 1, &ns);
- * struct capdrv_nvme_qpair_opts qo = { .depth = 64, .polling = true };
- * struct capdrv_nvme_qpair *qp;
- * capdrv_nvme_qpair_create(c, &qo, &qp);
+ * static void on_done(void *arg, const struct capdrv_nvme_cpl *cpl)
+ * {
+ *     *(int *)arg = cpl->status;  // 0, or why the command failed
+ * }
  *
- * struct capdrv_dma_seg seg = { capdrv_dma_ref(&data, 0), ns.lba_size };
- * int done = 0, status = 1;
- * capdrv_nvme_read(qp, 1, 0, 1, &seg, 1, on_done, &status); // on_done sets status, done
- * capdrv_nvme_qpair_ring(qp);
- * while (status == 1)
- *     capdrv_nvme_qpair_wait(qp, -1);  // reaps; runs on_done
- *
- * capdrv_nvme_qpair_destroy(qp);
- * capdrv_nvme_ctrl_close(c);             // normal shutdown (CC.SHN)
+ * // data: a DMA buffer of the caller's holding at least one logical block;
+ * // release it only after capdrv_nvme_ctrl_close() (see above).
+ * static int read_lba0(capdrv_sys *sys, capdrv_cap_t grant, capdrv_cap_t pool,
+ *                      const struct capdrv_dmabuf_info *data)
+ * {
+ *     struct capdrv_nvme_ctrl_opts o = {.pool = pool, .io_queues = 1};
+ *     struct capdrv_nvme_ctrl *c;
+ *     char why[128];
+ *     int rc = capdrv_nvme_ctrl_open(sys, grant, &o, &c, why, sizeof why);
+ *     if (rc < 0)
+ *         return rc;  // why: what went wrong
+ *     struct capdrv_nvme_ns_info ns;
+ *     struct capdrv_nvme_qpair_opts qo = {.depth = 64, .polling = true};
+ *     struct capdrv_nvme_qpair *qp;
+ *     int status = 1;  // until on_done runs
+ *     if ((rc = capdrv_nvme_ns_info(c, 1, &ns)) == 0 &&
+ *         (rc = capdrv_nvme_qpair_create(c, &qo, &qp)) == 0) {
+ *         struct capdrv_dma_seg seg = {capdrv_dma_ref(data, 0), ns.lba_size};
+ *         rc = capdrv_nvme_read(qp, 1, 0, 1, &seg, 1, on_done, &status);
+ *         if (rc == 0)
+ *             rc = capdrv_nvme_qpair_ring(qp);  // one doorbell write
+ *         while (rc >= 0 && status == 1)
+ *             rc = capdrv_nvme_qpair_wait(qp, -1);  // reaps: runs on_done
+ *         capdrv_nvme_qpair_destroy(qp);
+ *     }
+ *     capdrv_nvme_ctrl_close(c);  // normal shutdown (CC.SHN)
+ *     return rc < 0 ? rc : status;
+ * }
  * @endcode
  */
 #ifndef CAPDRV_NVME_H
@@ -431,16 +444,20 @@ int capdrv_nvme_ctrl_reset(struct capdrv_nvme_ctrl *c);
 /* Admin commands (blocking)                                               */
 /* ---------------------------------------------------------------------- */
 
-/*
- * Every admin call below submits one command, waits for its completion for
- * at most the admin timeout (reaping Asynchronous Event Request completions
- * met on the way) and returns: 0 on success; -CAPDRV_EIO when the
- * controller completed it with an error status (the status is in *cqe for
- * capdrv_nvme_admin_passthru()); -CAPDRV_ETIMEDOUT (the controller was
- * reset: capdrv_nvme_ctrl_reset()); -CAPDRV_EPROTO (the admin queue is
- * broken: reset); -CAPDRV_ENODEV (surprise removal); -CAPDRV_EINVAL (bad
- * argument); -CAPDRV_EBUSY (called from a completion callback while
- * another admin command is waiting).
+/**
+ * @name Admin commands
+ *
+ * Every admin call of this group (capdrv_nvme_identify() to
+ * capdrv_nvme_admin_passthru()) submits one command, waits for its
+ * completion for at most the admin timeout (reaping Asynchronous Event
+ * Request completions met on the way) and returns: 0 on success;
+ * -CAPDRV_EIO when the controller completed it with an error status (the
+ * status is in *cqe for capdrv_nvme_admin_passthru()); -CAPDRV_ETIMEDOUT
+ * (the controller was reset: capdrv_nvme_ctrl_reset()); -CAPDRV_EPROTO
+ * (the admin queue is broken: reset); -CAPDRV_ENODEV (surprise removal);
+ * -CAPDRV_EINVAL (bad argument); -CAPDRV_EBUSY (called from a completion
+ * callback while another admin command is waiting).
+ * @{
  */
 
 /**
@@ -450,7 +467,8 @@ int capdrv_nvme_ctrl_reset(struct capdrv_nvme_ctrl *c);
  *        other CNS value, CNTID 0).
  * @param nsid namespace identifier (0 when the CNS takes none).
  * @param out4k receives ::CAPDRV_NVME_IDENTIFY_BYTES bytes.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of an admin command (see the group
+ *         "Admin commands").
  */
 int capdrv_nvme_identify(struct capdrv_nvme_ctrl *c, uint8_t cns, uint32_t nsid, void *out4k);
 
@@ -464,7 +482,8 @@ int capdrv_nvme_identify(struct capdrv_nvme_ctrl *c, uint8_t cns, uint32_t nsid,
  * @param max room in @p nsids (at most 1024 are returned per call).
  * @return number of identifiers stored (0: none left); -CAPDRV_EPROTO when
  *         the list is not strictly increasing or holds an identifier not
- *         above @p after; other errors as above.
+ *         above @p after; other errors of an admin command
+ *         (group "Admin commands").
  */
 int capdrv_nvme_ns_list(struct capdrv_nvme_ctrl *c, uint32_t after, uint32_t *nsids,
                         unsigned max);
@@ -492,7 +511,8 @@ struct capdrv_nvme_ns_info {
  * @param out filled on success.
  * @return 0; -CAPDRV_ENOENT (inactive namespace: Identify returned zeroes);
  *         -CAPDRV_EPROTO (FLBAS selects a format beyond NLBAF, or LBADS
- *         below 9 or above 30); other errors as above.
+ *         below 9 or above 30); other errors of an admin command
+ *         (group "Admin commands").
  */
 int capdrv_nvme_ns_info(struct capdrv_nvme_ctrl *c, uint32_t nsid,
                         struct capdrv_nvme_ns_info *out);
@@ -508,7 +528,8 @@ int capdrv_nvme_ns_info(struct capdrv_nvme_ctrl *c, uint32_t nsid,
  *        structure, or NULL.
  * @param len bytes of @p buf (0 with NULL), at most ::CAPDRV_NVME_ADMIN_XFER_MAX.
  * @param dw0 receives completion DW0 (the feature's value), or NULL.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of an admin command (see the group
+ *         "Admin commands").
  */
 int capdrv_nvme_get_features(struct capdrv_nvme_ctrl *c, uint32_t fid, uint32_t nsid,
                              uint32_t cdw11, void *buf, size_t len, uint32_t *dw0);
@@ -528,7 +549,8 @@ int capdrv_nvme_get_features(struct capdrv_nvme_ctrl *c, uint32_t fid, uint32_t 
  * @param buf feature data for features that take a data structure, or NULL.
  * @param len bytes of @p buf, at most ::CAPDRV_NVME_ADMIN_XFER_MAX.
  * @param dw0 receives completion DW0, or NULL.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of an admin command (see the group
+ *         "Admin commands").
  */
 int capdrv_nvme_set_features(struct capdrv_nvme_ctrl *c, uint32_t fid, uint32_t nsid,
                              uint32_t cdw11, const void *buf, size_t len, uint32_t *dw0);
@@ -545,7 +567,8 @@ int capdrv_nvme_set_features(struct capdrv_nvme_ctrl *c, uint32_t fid, uint32_t 
  * @param buf receives @p len bytes.
  * @param len bytes to read: a non-zero multiple of 4, at most
  *        ::CAPDRV_NVME_ADMIN_XFER_MAX.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of an admin command (see the group
+ *         "Admin commands").
  */
 int capdrv_nvme_get_log_page(struct capdrv_nvme_ctrl *c, uint8_t lid, uint32_t nsid,
                              uint64_t offset, void *buf, size_t len);
@@ -558,7 +581,8 @@ int capdrv_nvme_get_log_page(struct capdrv_nvme_ctrl *c, uint8_t lid, uint32_t n
  * @param cid its Command Identifier (capdrv_nvme_cpl::cid).
  * @param dw0 receives completion DW0 (bit 0 set: the command was not
  *        aborted), or NULL.
- * @return 0 or a negative error as described above (-CAPDRV_EIO with
+ * @return 0 or a negative error of an admin command (see the group
+ *         "Admin commands") (-CAPDRV_EIO with
  *         Abort Command Limit Exceeded, etc.).
  */
 int capdrv_nvme_abort(struct capdrv_nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint32_t *dw0);
@@ -578,11 +602,14 @@ int capdrv_nvme_abort(struct capdrv_nvme_ctrl *c, uint16_t sqid, uint16_t cid, u
  * @param buf data (read and/or written according to the opcode), or NULL.
  * @param len bytes of @p buf, at most ::CAPDRV_NVME_ADMIN_XFER_MAX.
  * @param cqe receives the completion entry (also on -CAPDRV_EIO), or NULL.
- * @return 0 or a negative error as described above; -CAPDRV_EPERM for a
+ * @return 0 or a negative error of an admin command (see the group
+ *         "Admin commands"); -CAPDRV_EPERM for a
  *         refused opcode.
  */
 int capdrv_nvme_admin_passthru(struct capdrv_nvme_ctrl *c, const struct capdrv_nvme_sqe *sqe,
                                void *buf, size_t len, struct capdrv_nvme_cqe *cqe);
+
+/** @} */
 
 /**
  * @brief Reap admin completions without blocking: Asynchronous Event
@@ -669,7 +696,7 @@ typedef void (*capdrv_nvme_cb)(void *arg, const struct capdrv_nvme_cpl *cpl);
  * @param out receives the queue pair.
  * @return 0; -CAPDRV_ENOSPC (all granted queue pairs exist, or the pool
  *         quota is exhausted); -CAPDRV_EINVAL (bad option); errors of the
- *         admin calls above.
+ *         admin commands (group "Admin commands").
  */
 int capdrv_nvme_qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvme_qpair_opts *o,
                              struct capdrv_nvme_qpair **out);
@@ -686,7 +713,8 @@ int capdrv_nvme_qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvm
  * in flight until then. Not for use from a completion callback.
  *
  * @param qp queue pair, or NULL.
- * @return 0; errors of the admin calls above (the handle is freed anyway).
+ * @return 0; errors of the admin commands (group "Admin commands"; the
+ *         handle is freed anyway).
  */
 int capdrv_nvme_qpair_destroy(struct capdrv_nvme_qpair *qp);
 
@@ -718,22 +746,27 @@ int capdrv_nvme_qpair_info(const struct capdrv_nvme_qpair *qp, struct capdrv_nvm
  */
 const char *capdrv_nvme_qpair_why(const struct capdrv_nvme_qpair *qp);
 
-/*
- * Submission calls below queue one command (no doorbell unless auto_ring)
- * and return 0; its callback runs later, exactly once. Errors (nothing is
- * queued and the callback never runs, except as noted for auto_ring): -CAPDRV_EBUSY (queue full: poll,
- * then retry); -CAPDRV_EINVAL (bad argument, NLB 0 or above 65536, data
- * length not nlb x block size, a segment rule of capdrv/prp.h);
- * -CAPDRV_ERANGE (transfer above max_xfer, or more segments than
- * max_segs); -CAPDRV_ENOTSUP (command not in ONCS); -CAPDRV_EPROTO (queue
- * broken); -CAPDRV_ENODEV (controller gone). With auto_ring, an error of
- * capdrv_nvme_qpair_ring() is returned too, but then the command *is*
- * queued (the queue is broken) and its callback runs at the next reset.
+/**
+ * @name I/O submission
+ *
+ * Every submission call of this group (capdrv_nvme_read() to
+ * capdrv_nvme_qpair_submit_raw()) queues one command (no doorbell unless
+ * auto_ring) and returns 0; its callback runs later, exactly once. Errors
+ * (nothing is queued and the callback never runs, except as noted for
+ * auto_ring): -CAPDRV_EBUSY (queue full: poll, then retry); -CAPDRV_EINVAL
+ * (bad argument, NLB 0 or above 65536, data length not nlb x block size, a
+ * segment rule of capdrv/prp.h); -CAPDRV_ERANGE (transfer above max_xfer,
+ * or more segments than max_segs); -CAPDRV_ENOTSUP (command not in ONCS);
+ * -CAPDRV_EPROTO (queue broken); -CAPDRV_ENODEV (controller gone). With
+ * auto_ring, an error of capdrv_nvme_qpair_ring() is returned too, but then
+ * the command *is* queued (the queue is broken) and its callback runs at
+ * the next reset.
  *
  * The data length check needs the namespace's block size: the library
  * keeps it for each namespace it has seen through capdrv_nvme_ns_info()
  * (call it once per namespace before I/O; an unknown namespace gives
  * -CAPDRV_ENOENT).
+ * @{
  */
 
 /**
@@ -746,7 +779,8 @@ const char *capdrv_nvme_qpair_why(const struct capdrv_nvme_qpair *qp);
  * @param nsegs number of segments (1..max_segs).
  * @param cb completion callback (required).
  * @param arg passed to @p cb.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of a submission (see the group
+ *         "I/O submission").
  */
 int capdrv_nvme_read(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb,
                      const struct capdrv_dma_seg *segs, unsigned nsegs, capdrv_nvme_cb cb,
@@ -763,7 +797,8 @@ int capdrv_nvme_read(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64_t slba,
  * @param nsegs number of segments.
  * @param cb completion callback.
  * @param arg passed to @p cb.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of a submission (see the group
+ *         "I/O submission").
  */
 int capdrv_nvme_write(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb,
                       const struct capdrv_dma_seg *segs, unsigned nsegs, capdrv_nvme_cb cb,
@@ -775,7 +810,8 @@ int capdrv_nvme_write(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64_t slba
  * @param nsid namespace (0xFFFFFFFF: all, when the controller allows it).
  * @param cb completion callback.
  * @param arg passed to @p cb.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of a submission (see the group
+ *         "I/O submission").
  */
 int capdrv_nvme_flush(struct capdrv_nvme_qpair *qp, uint32_t nsid, capdrv_nvme_cb cb, void *arg);
 
@@ -791,7 +827,8 @@ int capdrv_nvme_flush(struct capdrv_nvme_qpair *qp, uint32_t nsid, capdrv_nvme_c
  * @param flags 0 or ::CAPDRV_NVME_WZ_DEAC.
  * @param cb completion callback.
  * @param arg passed to @p cb.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of a submission (see the group
+ *         "I/O submission").
  */
 int capdrv_nvme_write_zeroes(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64_t slba,
                              uint32_t nlb, uint32_t flags, capdrv_nvme_cb cb, void *arg);
@@ -812,7 +849,8 @@ int capdrv_nvme_write_zeroes(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64
  * @param attrs CDW11 attributes, e.g. ::CAPDRV_NVME_DSM_AD.
  * @param cb completion callback.
  * @param arg passed to @p cb.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of a submission (see the group
+ *         "I/O submission").
  */
 int capdrv_nvme_dsm(struct capdrv_nvme_qpair *qp, uint32_t nsid,
                     const struct capdrv_nvme_dsm_range *ranges, unsigned n, uint32_t attrs,
@@ -833,11 +871,14 @@ int capdrv_nvme_dsm(struct capdrv_nvme_qpair *qp, uint32_t nsid,
  *        is cleared).
  * @param cb completion callback.
  * @param arg passed to @p cb.
- * @return 0 or a negative error as described above.
+ * @return 0 or a negative error of a submission (see the group
+ *         "I/O submission").
  */
 int capdrv_nvme_qpair_submit_raw(struct capdrv_nvme_qpair *qp, const struct capdrv_nvme_sqe *sqe,
                                  const struct capdrv_dma_seg *segs, unsigned nsegs,
                                  capdrv_nvme_cb cb, void *arg);
+
+/** @} */
 
 /**
  * @brief Publish every queued command with one SQ tail doorbell write.

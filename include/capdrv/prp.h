@@ -34,23 +34,35 @@
  * controller's SGLS field says so (capdrv_sgl_cfg_init()). Set CDW0.PSDT
  * to match with capdrv_nvme_sqe_set_psdt().
  *
- * Example: a Read into two buffers, 4 KiB memory pages, MDTS 128 KiB.
+ * Example: the data pointer of a Read into two buffers, 4 KiB memory pages,
+ * MDTS 128 KiB.
  * @code
- * struct capdrv_prp_cfg cfg;
- * capdrv_prp_cfg_init(&cfg, 4096, capdrv_nvme_mdts_bytes(mdts, cap_mpsmin));
+ * #include <stdio.h>
+ * #include <capdrv/sys.h>
  *
- * struct capdrv_dma_seg segs[2] = {
- *     { capdrv_dma_ref(&buf_a, 0x800), 0x1800 },   // ends on a page boundary
- *     { capdrv_dma_ref(&buf_b, 0), 0x3000 },       // starts on one
- * };
- * struct capdrv_dma_page list = { list_info.cpu, list_info.ref_base };
- * struct capdrv_dptr_diag why;
- * int n = capdrv_prp_build(&cfg, segs, 2, &list, 1, &sqe.dptr, &why);
- * if (n < 0)
- *     fprintf(stderr, "prp: %s (%s, #%u)\n", capdrv_strerror(n),
- *             capdrv_dptr_fault_str(why.fault), why.index);
- * capdrv_nvme_sqe_set_psdt(&sqe, CAPDRV_NVME_PSDT_PRP);
- * // n list pages (here 1) must stay untouched until the command completes.
+ * // a, b: the data buffers; list: one page-aligned 4 KiB page for the PRP list.
+ * static int read_dptr(struct capdrv_nvme_sqe *sqe, const struct capdrv_dmabuf_info *a,
+ *                      const struct capdrv_dmabuf_info *b, const struct capdrv_dmabuf_info *list)
+ * {
+ *     struct capdrv_prp_cfg cfg;
+ *     // Identify MDTS 5 in units of CAP.MPSMIN 0 (4 KiB): 128 KiB.
+ *     capdrv_prp_cfg_init(&cfg, 4096, capdrv_nvme_mdts_bytes(5, 0));
+ *
+ *     struct capdrv_dma_seg segs[2] = {
+ *         {capdrv_dma_ref(a, 0x800), 0x1800},  // ends on a page boundary
+ *         {capdrv_dma_ref(b, 0), 0x3000},      // starts on one
+ *     };
+ *     struct capdrv_dma_page page = {list->cpu, list->ref_base};
+ *     struct capdrv_dptr_diag why;
+ *     int n = capdrv_prp_build(&cfg, segs, 2, &page, 1, &sqe->dptr, &why);
+ *     if (n < 0) {
+ *         fprintf(stderr, "prp: %s (%s, #%u)\n", capdrv_strerror(n),
+ *                 capdrv_dptr_fault_str(why.fault), why.index);
+ *         return n;
+ *     }
+ *     capdrv_nvme_sqe_set_psdt(sqe, CAPDRV_NVME_PSDT_PRP);
+ *     return n;  // list pages used (here 1): keep them until the command completes
+ * }
  * @endcode
  */
 #ifndef CAPDRV_PRP_H

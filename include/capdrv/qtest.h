@@ -57,19 +57,29 @@
  * capdrv_qtest_ram_read() to check canaries outside the ledger).
  * Operations are serialised by an internal lock; irq_wait() polls without it.
  *
- * Example:
+ * Example (QEMU with one virtio-blk disk; error handling shortened):
  * @code
- * const char *const args[] = {
- *     "-drive", "if=none,id=d0,file=/tmp/disk.raw,format=raw",
- *     "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,addr=06.0", NULL};
- * struct capdrv_qtest_config cfg = {.device_args = args};
- * struct capdrv_qtest *q;
- * char why[256];
- * if (capdrv_qtest_create(&cfg, &q, why, sizeof why) < 0)
- *     fprintf(stderr, "qtest: %s\n", why);
- * struct capdrv_hw hw = capdrv_qtest_hw(q);   // give this to the shim
- * ...
- * capdrv_qtest_destroy(q);
+ * #include <stdio.h>
+ *
+ * // drive: e.g. "if=none,id=d0,file=disk.raw,format=raw"
+ * static int with_qemu(const char *drive, struct capdrv_qtest **out, unsigned *fn)
+ * {
+ *     const char *const args[] = {
+ *         "-drive", drive,
+ *         "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,addr=06.0", NULL};
+ *     struct capdrv_qtest_config cfg = {.device_args = args};
+ *     char why[256];
+ *     int rc = capdrv_qtest_create(&cfg, out, why, sizeof why);
+ *     if (rc < 0) {
+ *         fprintf(stderr, "qtest: %s\n", why);
+ *         return rc;
+ *     }
+ *     struct capdrv_pci_addr at = {.domain = 0, .bus = 0, .dev = 6, .fn = 0};
+ *     // The disk's platform function number; capdrv_qtest_hw(*out) is the
+ *     // struct capdrv_hw to give to the shim (capdrv/shim.h), and
+ *     // capdrv_qtest_destroy(*out) stops QEMU.
+ *     return capdrv_qtest_find(*out, &at, fn);
+ * }
  * @endcode
  */
 #ifndef CAPDRV_QTEST_H

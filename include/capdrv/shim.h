@@ -9,20 +9,32 @@
  * capdrv_shim_connect(), which returns the same `capdrv_sys` a remote
  * provider would get.
  *
- * Example:
+ * Example (host a shim over a platform and connect one provider):
  * @code
- * struct capdrv_env *env = capdrv_env_hosted_new(NULL);
- * struct capdrv_shim_config cfg = { .env = env, .hw = hw,
- *                                   .manifest = blob, .manifest_len = len };
- * struct capdrv_shim *shim;
- * char why[128];
- * if (capdrv_shim_create(&cfg, &shim, why, sizeof why) < 0) errx(1, "%s", why);
- * capdrv_sys *sys;
- * capdrv_shim_connect(shim, "blk-provider", &sys);
- * ... provider code using capdrv/sys.h ...
- * capdrv_sys_close(sys);          // provider death: full teardown
- * capdrv_shim_destroy(shim);
- * capdrv_env_hosted_free(env);
+ * #include <stdio.h>
+ *
+ * static int host(struct capdrv_hw hw, const void *dtb, size_t dtb_len)
+ * {
+ *     struct capdrv_env *env = capdrv_env_hosted_new(NULL);
+ *     struct capdrv_shim_config cfg = {.env = env, .hw = hw,
+ *                                      .manifest = dtb, .manifest_len = dtb_len};
+ *     struct capdrv_shim *shim;
+ *     char why[128];
+ *     int rc = capdrv_shim_create(&cfg, &shim, why, sizeof why);
+ *     if (rc < 0) {
+ *         fprintf(stderr, "shim: %s\n", why);
+ *         capdrv_env_hosted_free(env);
+ *         return rc;
+ *     }
+ *     capdrv_sys *sys;
+ *     if ((rc = capdrv_shim_connect(shim, "blk-provider", &sys)) == 0) {
+ *         // ... provider code using capdrv/sys.h ...
+ *         capdrv_sys_close(sys);  // provider death: full teardown
+ *     }
+ *     capdrv_shim_destroy(shim);
+ *     capdrv_env_hosted_free(env);
+ *     return rc;
+ * }
  * @endcode
  */
 #ifndef CAPDRV_SHIM_H
@@ -38,6 +50,8 @@
 extern "C" {
 #endif
 
+/** The environment the shim runs in: allocator, lock, log (opaque; hosted:
+ *  capdrv_env_hosted_new()). */
 struct capdrv_env;
 /** A shim instance (opaque). */
 struct capdrv_shim;
@@ -140,7 +154,8 @@ struct capdrv_env_hosted_opts {
     /** Receives each log line (NULL: lines at or below @ref log_level go to stderr). */
     void (*log)(void *arg, int level, const char *line);
     void *log_arg;  /**< passed to @ref log */
-    int log_level;  /**< highest enum capdrv_env_log_level printed (default 0: errors) */
+    int log_level;  /**< highest level printed: 0 errors (default), 1 also warnings,
+                         2 also lifecycle events, 3 everything */
 };
 
 /**

@@ -41,32 +41,40 @@
  * differs: 16 KiB BAR0, num_queues + 1 vectors, and virtio vendor
  * capabilities after MSI-X (capdrv_sim_add_virtio_blk()).
  *
- * Example (a test driving a dmatest device directly through the platform):
+ * Example (a test driving a dmatest device directly through the platform;
+ * error handling shortened):
  * @code
- * struct capdrv_sim *sim;
- * struct capdrv_sim_config cfg = {.iommu = false};
- * struct capdrv_pci_addr a = {.domain = 0, .bus = 0, .dev = 3, .fn = 0};
- * unsigned fn;
- * capdrv_sim_create(&cfg, &sim);
- * capdrv_sim_add_dmatest(sim, &a, &fn);
- * struct capdrv_hw hw = capdrv_sim_hw(sim);   // give this to the shim
+ * #include <capdrv/dev/dmatest.h>
  *
- * struct capdrv_hw_dma mem;
- * uint64_t dev;
- * hw.ops->dma_alloc(hw.ctx, 4096, &mem);
- * hw.ops->dma_map(hw.ctx, fn, &mem, 0, &dev);
- * hw.ops->irq_enable(hw.ctx, fn, 0);
- * hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_ADDR, 8, dev);
- * hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_LEN, 4, 4096);
- * hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_DELAY_NS, 4, 1000);
- * hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_CMD, 4, CAPDRV_DMATEST_CMD_FILL);
- * struct capdrv_hw_irq src = {.fn = fn, .vector = 0};
- * uint64_t ready;
- * hw.ops->irq_wait(hw.ctx, &src, 1, -1, &ready);  // runs time to 1000 ns
- * // capdrv_sim_oracle_violations(sim) == 0
- * hw.ops->dma_unmap(hw.ctx, fn, &mem, dev);
- * hw.ops->dma_free(hw.ctx, &mem);
- * capdrv_sim_destroy(sim);
+ * static unsigned long fill_once(void)
+ * {
+ *     struct capdrv_sim *sim;
+ *     struct capdrv_sim_config cfg = {.iommu = false};
+ *     struct capdrv_pci_addr a = {.domain = 0, .bus = 0, .dev = 3, .fn = 0};
+ *     unsigned fn;
+ *     if (capdrv_sim_create(&cfg, &sim) < 0)
+ *         return 1;
+ *     capdrv_sim_add_dmatest(sim, &a, &fn);
+ *     struct capdrv_hw hw = capdrv_sim_hw(sim);  // or give this to the shim
+ *
+ *     struct capdrv_hw_dma mem;
+ *     uint64_t dev;
+ *     hw.ops->dma_alloc(hw.ctx, 4096, &mem);
+ *     hw.ops->dma_map(hw.ctx, fn, &mem, 0, &dev);
+ *     hw.ops->irq_enable(hw.ctx, fn, 0);
+ *     hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_ADDR, 8, dev);
+ *     hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_LEN, 4, 4096);
+ *     hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_DELAY_NS, 4, 1000);
+ *     hw.ops->bar_write(hw.ctx, fn, 0, CAPDRV_DMATEST_CMD, 4, CAPDRV_DMATEST_CMD_FILL);
+ *     struct capdrv_hw_irq src = {.fn = fn, .vector = 0};
+ *     uint64_t ready;
+ *     hw.ops->irq_wait(hw.ctx, &src, 1, -1, &ready);  // runs time to 1000 ns
+ *     unsigned long bad = capdrv_sim_oracle_violations(sim);  // 0: DMA stayed mapped
+ *     hw.ops->dma_unmap(hw.ctx, fn, &mem, dev);
+ *     hw.ops->dma_free(hw.ctx, &mem);
+ *     capdrv_sim_destroy(sim);
+ *     return bad;
+ * }
  * @endcode
  */
 #ifndef CAPDRV_SIM_H

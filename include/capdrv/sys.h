@@ -26,17 +26,25 @@
  * write; in the *direct* lane (IOMMU) they are IOVAs, and the shim checks
  * every newly published range against the DMA ledger at the doorbell.
  *
- * Example (error handling shortened):
+ * Example (open grant "blk0" and its first window, allocate a DMA page;
+ * error handling shortened):
  * @code
- * capdrv_cap_t grant, mmio, pool, buf;
- * struct capdrv_dmabuf_info bi;
- * int idx = capdrv_grant_find(sys, "blk0");
- * capdrv_grant_open(sys, (unsigned)idx, &grant);
- * capdrv_mmio_open(sys, grant, 0, &mmio);
- * capdrv_pool_open(sys, grant, &pool);
- * capdrv_dma_alloc(sys, pool, 4096, &buf, &bi);
- * uint64_t ref = capdrv_dma_ref(&bi, 0);   // write this where an address goes
- * capdrv_cap_release(sys, grant);          // releases everything derived
+ * static int first_page(capdrv_sys *sys, capdrv_cap_t *grant, uint64_t *ref)
+ * {
+ *     capdrv_cap_t mmio, pool, buf;
+ *     struct capdrv_dmabuf_info bi;
+ *     int idx = capdrv_grant_find(sys, "blk0");
+ *     if (idx < 0)
+ *         return idx;
+ *     capdrv_grant_open(sys, (unsigned)idx, grant);
+ *     capdrv_mmio_open(sys, *grant, 0, &mmio);
+ *     capdrv_pool_open(sys, *grant, &pool);
+ *     int rc = capdrv_dma_alloc(sys, pool, 4096, &buf, &bi);
+ *     if (rc < 0)
+ *         return rc;
+ *     *ref = capdrv_dma_ref(&bi, 0);  // write this where an address goes
+ *     return 0;  // capdrv_cap_release(sys, *grant) releases everything derived
+ * }
  * @endcode
  */
 #ifndef CAPDRV_SYS_H

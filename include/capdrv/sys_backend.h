@@ -10,13 +10,41 @@
  * operation receives non-NULL output pointers. Every operation returns what
  * the public call documents.
  *
- * Example:
+ * Example (a connection over a socket; one operation shown):
  * @code
- * struct my_conn { struct capdrv_sys sys; int fd; };
- * static const struct capdrv_sys_ops my_ops = { .grant_count = my_count, ... };
- * struct my_conn *c = calloc(1, sizeof *c);
- * c->sys.ops = &my_ops;
- * return &c->sys;     // a capdrv_sys * usable with every sys.h call
+ * #include <stdlib.h>
+ *
+ * struct my_conn {
+ *     struct capdrv_sys sys;  // first member: a capdrv_sys * points at a my_conn
+ *     int fd;
+ * };
+ *
+ * static int my_grant_count(capdrv_sys *sys)
+ * {
+ *     const struct my_conn *c = (const struct my_conn *)sys;
+ *     return c->fd >= 0 ? 0 : -CAPDRV_EIO;  // ... ask the kernel over c->fd
+ * }
+ *
+ * static void my_close(capdrv_sys *sys)
+ * {
+ *     free((struct my_conn *)sys);
+ * }
+ *
+ * static const struct capdrv_sys_ops my_ops = {
+ *     .grant_count = my_grant_count,
+ *     .close = my_close,
+ *     // ... one operation per call of capdrv/sys.h
+ * };
+ *
+ * static capdrv_sys *my_connect(int fd)
+ * {
+ *     struct my_conn *c = calloc(1, sizeof *c);
+ *     if (c == NULL)
+ *         return NULL;
+ *     c->sys.ops = &my_ops;
+ *     c->fd = fd;
+ *     return &c->sys;  // usable with every capdrv/sys.h call
+ * }
  * @endcode
  */
 #ifndef CAPDRV_SYS_BACKEND_H

@@ -21,22 +21,30 @@
  * there, and only when capdrv_virtq_needs_notify() asks for it in the
  * direct lane.
  *
- * Typical bring-up (§3.1.1), error handling shortened:
+ * Typical bring-up (§3.1.1) of a block device with one queue, error handling
+ * shortened; the queue's memory is set up as in capdrv/virtq.h:
  * @code
- * struct capdrv_virtio_pci vp;
- * char why[128];
- * capdrv_virtio_pci_open(sys, grant, &vp, why, sizeof why);  // reset, ACK, DRIVER
- * uint64_t feat;
- * capdrv_virtio_negotiate(&vp, MY_FEATURES, &feat);          // FEATURES_OK re-read
- * // read device config: capdrv_virtio_config_read(&vp, 0, &cfg, sizeof cfg)
- * unsigned max;
- * capdrv_virtio_queue_max(&vp, 0, &max);
- * // ... capdrv_virtq_init() with a size <= max ...
- * struct capdrv_virtio_pci_queue q;
- * capdrv_virtio_queue_setup(&vp, 0, &vq, 1, &q);             // MSI-X vector 1
- * capdrv_virtio_driver_ok(&vp);
- * // ... capdrv_virtq_add(); capdrv_virtq_publish(); capdrv_virtio_pci_kick(&vp, &q, &vq);
- * capdrv_virtio_pci_close(&vp);                               // reset, release windows
+ * #include <capdrv/dev/virtio_pci.h>
+ *
+ * static int bring_up(capdrv_sys *sys, capdrv_cap_t grant, struct capdrv_virtio_pci *vp,
+ *                     struct capdrv_virtq *vq, struct capdrv_virtio_pci_queue *q)
+ * {
+ *     char why[128];
+ *     int rc = capdrv_virtio_pci_open(sys, grant, vp, why, sizeof why);  // reset, ACK, DRIVER
+ *     if (rc < 0)
+ *         return rc;  // why: what was wrong with the device
+ *     uint64_t feat, capacity;
+ *     capdrv_virtio_negotiate(vp, 1ull << CAPDRV_VBLK_F_FLUSH, &feat);  // FEATURES_OK re-read
+ *     capdrv_virtio_config_read(vp, CAPDRV_VBLK_CFG_CAPACITY, &capacity, sizeof capacity);
+ *     unsigned max;
+ *     capdrv_virtio_queue_max(vp, 0, &max);
+ *     // ... capdrv_virtq_init(vq, ...) with a size <= max ...
+ *     capdrv_virtio_queue_setup(vp, 0, vq, 1, q);  // MSI-X vector 1
+ *     return capdrv_virtio_driver_ok(vp);
+ * }
+ * // Then per batch: capdrv_virtq_add(), capdrv_virtq_publish(),
+ * // capdrv_virtio_pci_kick(vp, q, vq); at the end capdrv_virtio_pci_close(vp)
+ * // (device reset, windows released).
  * @endcode
  */
 #ifndef CAPDRV_VIRTIO_H
@@ -122,18 +130,20 @@ struct capdrv_virtio_pci_region {
  * storage; every field is private to the library and may change.
  */
 struct capdrv_virtio_pci {
-    capdrv_sys *sys;
-    capdrv_cap_t grant;
-    capdrv_cap_t mmio[CAPDRV_VIRTIO_PCI_MAX_WINDOWS]; /* opened windows, 0 if not */
+    capdrv_sys *sys;        /**< connection the grant belongs to */
+    capdrv_cap_t grant;     /**< the open grant (owned by the caller) */
+    capdrv_cap_t mmio[CAPDRV_VIRTIO_PCI_MAX_WINDOWS]; /**< opened windows, 0 if not */
+    /** where the common configuration, notification, ISR status and
+     *  device configuration structures live (§4.1.4.3 to §4.1.4.6) */
     struct capdrv_virtio_pci_region common, notify, isr, device;
-    uint32_t notify_mult;   /* notify_off_multiplier (§4.1.4.4) */
-    uint16_t pci_device;    /* PCI device id */
-    uint16_t virtio_id;     /* virtio device id (§5) */
-    uint16_t num_queues;    /* common cfg num_queues at open */
-    uint8_t status;         /* device status as last written */
-    uint8_t reserved;
-    int lane;               /* enum capdrv_lane */
-    uint64_t features;      /* negotiated features (valid after FEATURES_OK) */
+    uint32_t notify_mult;   /**< notify_off_multiplier (§4.1.4.4) */
+    uint16_t pci_device;    /**< PCI device id */
+    uint16_t virtio_id;     /**< virtio device id (§5) */
+    uint16_t num_queues;    /**< common cfg num_queues at open */
+    uint8_t status;         /**< device status as last written */
+    uint8_t reserved;       /**< padding */
+    int lane;               /**< enum capdrv_lane */
+    uint64_t features;      /**< negotiated features (valid after FEATURES_OK) */
 };
 
 /** One enabled queue's notification address (capdrv_virtio_queue_setup()). */

@@ -24,21 +24,28 @@
  * A handle is not locked: serialise calls per queue; different queues may
  * be driven from different threads.
  *
- * Example (one 4 KiB read, polling; error handling shortened):
+ * Example (read 4 KiB from sector 8, polling; error handling shortened):
  * @code
- * struct capdrv_virtio_blk_opts o = { .pool = pool };
- * struct capdrv_virtio_blk *blk;
- * char why[128];
- * capdrv_virtio_blk_open(sys, grant, &o, &blk, why, sizeof why);
- * struct capdrv_virtq_seg seg = { capdrv_dma_ref(&data, 0), 4096 };
- * struct capdrv_virtio_blk_req r = { .type = CAPDRV_VIRTIO_BLK_T_IN, .sector = 8,
- *                                    .segs = &seg, .n_segs = 1, .cookie = &r };
- * capdrv_virtio_blk_submit(blk, 0, &r, 1);
- * struct capdrv_virtio_blk_done d;
- * while (capdrv_virtio_blk_reap(blk, 0, &d, 1) == 0)
- *     ;
- * // d.cookie == &r, d.status == 0
- * capdrv_virtio_blk_close(blk);
+ * // data: a DMA buffer of the caller's, at least 4 KiB (capdrv_dma_alloc()).
+ * static int read_4k(capdrv_sys *sys, capdrv_cap_t grant, capdrv_cap_t pool,
+ *                    const struct capdrv_dmabuf_info *data)
+ * {
+ *     struct capdrv_virtio_blk_opts o = {.pool = pool};
+ *     struct capdrv_virtio_blk *blk;
+ *     char why[128];
+ *     int rc = capdrv_virtio_blk_open(sys, grant, &o, &blk, why, sizeof why);
+ *     if (rc < 0)
+ *         return rc;
+ *     struct capdrv_virtq_seg seg = {capdrv_dma_ref(data, 0), 4096};
+ *     struct capdrv_virtio_blk_req r = {.type = CAPDRV_VIRTIO_BLK_T_IN, .sector = 8,
+ *                                       .segs = &seg, .n_segs = 1, .cookie = &r};
+ *     struct capdrv_virtio_blk_done d = {0};
+ *     rc = capdrv_virtio_blk_submit(blk, 0, &r, 1);
+ *     while (rc >= 0 && (rc = capdrv_virtio_blk_reap(blk, 0, &d, 1)) == 0)
+ *         ;  // or sleep in capdrv_virtio_blk_wait() when opened with irq
+ *     capdrv_virtio_blk_close(blk);
+ *     return rc < 0 ? rc : d.status;  // d.cookie == &r
+ * }
  * @endcode
  */
 #ifndef CAPDRV_VIRTIO_BLK_H

@@ -22,21 +22,49 @@
  * bit 1: configuration change), acknowledged through InterruptACK. Open the
  * line with capdrv_irq_open() on the grant (vector 0).
  *
- * Typical bring-up (error handling shortened):
+ * Discovery and a typical bring-up (error handling shortened; the queue's
+ * memory is set up as in capdrv/virtq.h):
  * @code
- * struct capdrv_virtio_mmio vm;
- * char why[128];
- * capdrv_virtio_mmio_open(sys, grant, 0, &vm, why, sizeof why); // reset, ACK, DRIVER
- * capdrv_virtio_mmio_negotiate(&vm, MY_FEATURES, NULL);          // FEATURES_OK re-read
- * unsigned max;
- * capdrv_virtio_mmio_queue_max(&vm, 0, &max);
- * // ... capdrv_virtq_init() with a size <= max ...
- * struct capdrv_virtio_mmio_queue q;
- * capdrv_virtio_mmio_queue_setup(&vm, 0, &vq, &q);
- * capdrv_virtio_mmio_driver_ok(&vm);
- * // ... capdrv_virtq_publish(); capdrv_virtio_mmio_kick(&vm, &q, &vq);
- * // on the interrupt: capdrv_virtio_mmio_irq_status(); capdrv_virtio_mmio_irq_ack()
- * capdrv_virtio_mmio_close(&vm);
+ * #include <stdio.h>
+ *
+ * static void list_devices(const void *dtb, size_t len)
+ * {
+ *     struct capdrv_virtio_mmio_node nodes[8];
+ *     unsigned n;
+ *     if (capdrv_virtio_mmio_scan(dtb, len, nodes, 8, &n) != 0)
+ *         return;  // -CAPDRV_ENOSPC: more than 8 nodes
+ *     for (unsigned i = 0; i < n; i++)
+ *         printf("%s: %#llx, %#llx bytes\n", nodes[i].path,
+ *                (unsigned long long)nodes[i].base, (unsigned long long)nodes[i].size);
+ * }
+ *
+ * static int bring_up(capdrv_sys *sys, capdrv_cap_t grant, struct capdrv_virtio_mmio *vm,
+ *                     struct capdrv_virtq *vq, struct capdrv_virtio_mmio_queue *q)
+ * {
+ *     char why[128];
+ *     int rc = capdrv_virtio_mmio_open(sys, grant, 0, vm, why, sizeof why);  // reset, ACK, DRIVER
+ *     if (rc < 0)
+ *         return rc;
+ *     capdrv_virtio_mmio_negotiate(vm, 0, NULL);  // FEATURES_OK re-read
+ *     unsigned max;
+ *     capdrv_virtio_mmio_queue_max(vm, 0, &max);
+ *     // ... capdrv_virtq_init(vq, ...) with a size <= max ...
+ *     capdrv_virtio_mmio_queue_setup(vm, 0, vq, q);
+ *     return capdrv_virtio_mmio_driver_ok(vm);
+ * }
+ * // Then per batch: capdrv_virtq_publish(), capdrv_virtio_mmio_kick(vm, q, vq);
+ * // at the end capdrv_virtio_mmio_close(vm).
+ *
+ * // When the line fires (capdrv_irq_open(sys, grant, 0, ...)): read the cause,
+ * // acknowledge it, then reap the queues on CAPDRV_VIRTIO_MMIO_INT_VRING.
+ * static int on_interrupt(struct capdrv_virtio_mmio *vm, uint32_t *cause)
+ * {
+ *     int rc = capdrv_virtio_mmio_irq_status(vm, cause);
+ *     *cause &= CAPDRV_VIRTIO_MMIO_INT_VRING | CAPDRV_VIRTIO_MMIO_INT_CONFIG;
+ *     if (rc < 0 || *cause == 0)
+ *         return rc;
+ *     return capdrv_virtio_mmio_irq_ack(vm, *cause);
+ * }
  * @endcode
  *
  * **Discovery.** capdrv_virtio_mmio_scan() lists the `virtio,mmio` nodes of
@@ -116,17 +144,17 @@ enum capdrv_virtio_mmio_int {
  * owns the storage; every field is private to the library and may change.
  */
 struct capdrv_virtio_mmio {
-    capdrv_sys *sys;
-    capdrv_cap_t grant;
-    capdrv_cap_t mmio;   /* the opened window, 0 if not */
-    uint32_t window;     /* its index */
-    uint32_t device_id;  /* DeviceID (§5) */
-    uint32_t vendor_id;  /* VendorID */
-    uint8_t status;      /* device status as last written */
-    uint8_t reserved[3];
-    int lane;            /* enum capdrv_lane */
-    uint64_t config_len; /* bytes of the window past CAPDRV_VIRTIO_MMIO_CONFIG */
-    uint64_t features;   /* negotiated features (valid after FEATURES_OK) */
+    capdrv_sys *sys;     /**< connection the grant belongs to */
+    capdrv_cap_t grant;  /**< the open grant (owned by the caller) */
+    capdrv_cap_t mmio;   /**< the opened window, 0 if not */
+    uint32_t window;     /**< its index */
+    uint32_t device_id;  /**< DeviceID (§5) */
+    uint32_t vendor_id;  /**< VendorID */
+    uint8_t status;      /**< device status as last written */
+    uint8_t reserved[3]; /**< padding */
+    int lane;            /**< enum capdrv_lane */
+    uint64_t config_len; /**< bytes of the window past CAPDRV_VIRTIO_MMIO_CONFIG */
+    uint64_t features;   /**< negotiated features (valid after FEATURES_OK) */
 };
 
 /** One enabled queue (capdrv_virtio_mmio_queue_setup()). */

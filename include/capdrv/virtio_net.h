@@ -51,24 +51,34 @@
  *
  * A handle is not locked: serialise all calls on one handle.
  *
- * Example (send one frame, receive one; error handling shortened):
+ * Example (send one frame, receive one, polling; error handling shortened):
  * @code
- * struct capdrv_virtio_net_opts o = { .pool = pool };
- * struct capdrv_virtio_net *net;
- * char why[128];
- * capdrv_virtio_net_open(sys, grant, &o, &net, why, sizeof why);
- * struct capdrv_virtq_seg seg = { capdrv_dma_ref(&frame_buf, 0), 60 };
- * struct capdrv_virtio_net_tx t = { .segs = &seg, .n_segs = 1, .cookie = &t };
- * capdrv_virtio_net_send(net, &t, 1);
- * struct capdrv_virtio_net_tx_done d;
- * while (capdrv_virtio_net_tx_reap(net, &d, 1) == 0)
- *     ;                                    // d.cookie == &t: frame_buf is ours again
- * struct capdrv_virtio_net_rx rx;
- * if (capdrv_virtio_net_recv(net, &rx, 1) == 1) {
- *     consume(rx.frags[0].data, rx.frags[0].len);   // rx.n_frags fragments
- *     capdrv_virtio_net_rx_release(net, &rx.handle, 1);
+ * // frame: a DMA buffer of the caller's holding a 60-byte Ethernet frame.
+ * static int ping(capdrv_sys *sys, capdrv_cap_t grant, capdrv_cap_t pool,
+ *                 const struct capdrv_dmabuf_info *frame,
+ *                 void (*consume)(const uint8_t *bytes, uint32_t len))
+ * {
+ *     struct capdrv_virtio_net_opts o = {.pool = pool};
+ *     struct capdrv_virtio_net *net;
+ *     char why[128];
+ *     int rc = capdrv_virtio_net_open(sys, grant, &o, &net, why, sizeof why);
+ *     if (rc < 0)
+ *         return rc;
+ *     struct capdrv_virtq_seg seg = {capdrv_dma_ref(frame, 0), 60};
+ *     struct capdrv_virtio_net_tx t = {.segs = &seg, .n_segs = 1, .cookie = &t};
+ *     struct capdrv_virtio_net_tx_done d;
+ *     rc = capdrv_virtio_net_send(net, &t, 1);
+ *     while (rc >= 0 && (rc = capdrv_virtio_net_tx_reap(net, &d, 1)) == 0)
+ *         ;  // then d.cookie == &t: the frame buffer is the caller's again
+ *     struct capdrv_virtio_net_rx rx;
+ *     if (rc >= 0 && (rc = capdrv_virtio_net_recv(net, &rx, 1)) == 1) {
+ *         for (unsigned i = 0; i < rx.n_frags; i++)
+ *             consume(rx.frags[i].data, rx.frags[i].len);
+ *         rc = capdrv_virtio_net_rx_release(net, &rx.handle, 1);  // lent, give back
+ *     }
+ *     capdrv_virtio_net_close(net);
+ *     return rc;
  * }
- * capdrv_virtio_net_close(net);
  * @endcode
  */
 #ifndef CAPDRV_VIRTIO_NET_H
@@ -227,8 +237,9 @@ struct capdrv_virtio_net_rx {
 
 /** Counters and buffer accounting (capdrv_virtio_net_stats()). */
 struct capdrv_virtio_net_stats {
-    uint64_t tx_frames, tx_bytes; /**< transmissions completed, and their bytes */
-    uint64_t rx_frames, rx_bytes; /**< frames lent to the caller, and their bytes */
+    /* (Each group shares its comment between both fields.) */
+    /**@{*/ uint64_t tx_frames, tx_bytes; /**< transmissions completed, and their bytes */ /**@}*/
+    /**@{*/ uint64_t rx_frames, rx_bytes; /**< frames lent to the caller, and their bytes */ /**@}*/
     unsigned rx_posted;  /**< receive buffers in the ring (device-owned) */
     unsigned rx_held;    /**< reaped, not yet lent (a frame being assembled) */
     unsigned rx_lent;    /**< buffers of frames lent to the caller */

@@ -39,39 +39,57 @@
  * **Threads.** A queue is not internally locked; serialise calls on one
  * queue (the device runs concurrently, of course).
  *
- * Example (one request, error handling shortened):
+ * Example (a 256-entry queue and one request; error handling shortened):
  * @code
- * struct capdrv_virtq_layout lay;
- * capdrv_virtq_layout(256, CAPDRV_VIRTQ_F_EVENT_IDX, &lay);
- * capdrv_dma_alloc(sys, pool, lay.total_len, &ringbuf, &ri);  // zeroed, page aligned
+ * #include <capdrv/sys.h>
+ *
  * static _Alignas(CAPDRV_VIRTQ_STATE_ALIGN) unsigned char st[CAPDRV_VIRTQ_STATE_SIZE(256)];
- * struct capdrv_virtq vq;
- * struct capdrv_virtq_config cfg = {
- *     .size = 256, .flags = CAPDRV_VIRTQ_F_EVENT_IDX,
- *     .ring = ri.cpu, .ring_ref = capdrv_dma_ref(&ri, 0), .ring_len = ri.size,
- *     .state = st, .state_len = sizeof st,
- * };
- * capdrv_virtq_init(&vq, &cfg);
- * // ... program capdrv_virtq_area_refs() into the transport, enable the queue
  *
- * struct capdrv_virtq_seg seg[2] = {
- *     { capdrv_dma_ref(&hdr, 0), 16 },     // device-readable
- *     { capdrv_dma_ref(&data, 0), 4096 },  // device-writable
- * };
- * capdrv_virtq_add(&vq, seg, 1, 1, my_request);  // repeat for a batch
- * capdrv_virtq_publish(&vq);                     // one avail->idx store
- * if (capdrv_virtq_needs_notify(&vq) > 0)
- *     ring_doorbell();                           // transport
+ * // ring: a DMA buffer (capdrv_dma_alloc(): zeroed, page aligned) of at
+ * // least capdrv_virtq_layout()'s total_len bytes.
+ * static int setup(struct capdrv_virtq *vq, const struct capdrv_dmabuf_info *ring)
+ * {
+ *     struct capdrv_virtq_layout lay;
+ *     int rc = capdrv_virtq_layout(256, CAPDRV_VIRTQ_F_EVENT_IDX, &lay);
+ *     if (rc < 0 || ring->size < lay.total_len)
+ *         return rc < 0 ? rc : -CAPDRV_EINVAL;
+ *     struct capdrv_virtq_config cfg = {
+ *         .size = 256, .flags = CAPDRV_VIRTQ_F_EVENT_IDX,
+ *         .ring = ring->cpu, .ring_ref = capdrv_dma_ref(ring, 0), .ring_len = ring->size,
+ *         .state = st, .state_len = sizeof st,
+ *     };
+ *     // Next: program capdrv_virtq_area_refs() into the transport, enable the queue.
+ *     return capdrv_virtq_init(vq, &cfg);
+ * }
  *
- * struct capdrv_virtq_completion c[32];
- * for (;;) {
- *     int n = capdrv_virtq_reap(&vq, c, 32);
- *     if (n < 0)
- *         break;                                 // -CAPDRV_EPROTO: reset the device
- *     for (int i = 0; i < n; i++)
- *         finish(c[i].cookie, c[i].len);
- *     if (n == 0 && capdrv_virtq_enable_cb(&vq) == 0)
- *         wait_for_interrupt();                  // armed, nothing pending
+ * // A 16-byte header the device reads, 4 KiB it writes. Returns 1 when the
+ * // transport's doorbell must be rung.
+ * static int submit(struct capdrv_virtq *vq, uint64_t hdr_ref, uint64_t data_ref, void *req)
+ * {
+ *     struct capdrv_virtq_seg seg[2] = {
+ *         {hdr_ref, 16},    // device-readable
+ *         {data_ref, 4096}, // device-writable
+ *     };
+ *     int rc = capdrv_virtq_add(vq, seg, 1, 1, req);  // repeat for a batch
+ *     if (rc == 0)
+ *         rc = capdrv_virtq_publish(vq);  // one avail->idx store
+ *     return rc < 0 ? rc : capdrv_virtq_needs_notify(vq);
+ * }
+ *
+ * // Reap until empty, then re-arm the interrupt. Returns 0 when it is armed
+ * // and nothing is pending (wait for it), or -CAPDRV_EPROTO (reset the device).
+ * static int complete(struct capdrv_virtq *vq, void (*finish)(void *req, uint32_t len))
+ * {
+ *     struct capdrv_virtq_completion c[32];
+ *     for (;;) {
+ *         int n = capdrv_virtq_reap(vq, c, 32);
+ *         if (n < 0)
+ *             return n;
+ *         for (int i = 0; i < n; i++)
+ *             finish(c[i].cookie, c[i].len);
+ *         if (n == 0 && (n = capdrv_virtq_enable_cb(vq)) <= 0)
+ *             return n;
+ *     }
  * }
  * @endcode
  */
@@ -296,31 +314,35 @@ struct capdrv_virtq_slot; /* private per-descriptor state (src/virtio) */
  */
 struct capdrv_virtq {
     /* Device-visible memory (caller's DMA buffers). */
-    struct capdrv_vring_desc *desc;           /* descriptor table */
-    struct capdrv_vring_avail *avail;         /* driver area header */
-    uint16_t *avail_ring;                     /* le16 ring[size] */
-    uint16_t *used_event;                     /* le16 after avail ring */
-    struct capdrv_vring_used *used;           /* device area header */
-    struct capdrv_vring_used_elem *used_ring; /* ring[size] */
-    uint16_t *avail_event;                    /* le16 after used ring */
-    struct capdrv_vring_desc *indirect;       /* size * indirect_max tables, or NULL */
-    uint64_t desc_ref, avail_ref, used_ref, indirect_ref;
+    struct capdrv_vring_desc *desc;           /**< descriptor table */
+    struct capdrv_vring_avail *avail;         /**< driver area header */
+    uint16_t *avail_ring;                     /**< le16 ring[size] */
+    uint16_t *used_event;                     /**< le16 after avail ring */
+    struct capdrv_vring_used *used;           /**< device area header */
+    struct capdrv_vring_used_elem *used_ring; /**< ring[size] */
+    uint16_t *avail_event;                    /**< le16 after used ring */
+    struct capdrv_vring_desc *indirect;       /**< size * indirect_max tables, or NULL */
+    /** DMA references of the descriptor table, driver area and device area
+     *  (capdrv_virtq_area_refs()) and of the indirect slab (0 without one) */
+    /**@{*/ uint64_t desc_ref, avail_ref, used_ref, indirect_ref; /**@}*/
     /* Private memory (caller's state region). */
-    struct capdrv_virtq_slot *slot; /* per descriptor: free list, chains, cookies */
-    uint16_t *avail_shadow;         /* what the driver wrote into avail ring[] */
-    uint32_t size, mask, flags, indirect_max;
-    uint32_t num_free;   /* free descriptors */
-    uint32_t in_flight;  /* published heads not yet completed */
-    uint32_t since_kick; /* heads published since the last needs_notify() */
-    uint16_t free_head;  /* first free descriptor (valid when num_free > 0) */
-    uint16_t avail_next; /* next avail entry to fill */
-    uint16_t avail_pub;  /* avail->idx as last published */
-    uint16_t kick_idx;   /* avail->idx at the last needs_notify() */
-    uint16_t last_used;  /* next used entry to consume */
-    uint16_t avail_flags;    /* avail->flags as last written */
-    uint16_t used_event_val; /* used_event as last written */
-    uint16_t detach_pos;     /* where capdrv_virtq_detach() resumes its scan */
-    int fault; /* enum capdrv_virtq_fault */
+    struct capdrv_virtq_slot *slot; /**< per descriptor: free list, chains, cookies */
+    uint16_t *avail_shadow;         /**< what the driver wrote into avail ring[] */
+    /** Queue Size, size - 1, enum capdrv_virtq_flags given at init, and
+     *  descriptors per indirect table (0: no indirect tables) */
+    /**@{*/ uint32_t size, mask, flags, indirect_max; /**@}*/
+    uint32_t num_free;   /**< free descriptors */
+    uint32_t in_flight;  /**< published heads not yet completed */
+    uint32_t since_kick; /**< heads published since the last needs_notify() */
+    uint16_t free_head;  /**< first free descriptor (valid when num_free > 0) */
+    uint16_t avail_next; /**< next avail entry to fill */
+    uint16_t avail_pub;  /**< avail->idx as last published */
+    uint16_t kick_idx;   /**< avail->idx at the last needs_notify() */
+    uint16_t last_used;  /**< next used entry to consume */
+    uint16_t avail_flags;    /**< avail->flags as last written */
+    uint16_t used_event_val; /**< used_event as last written */
+    uint16_t detach_pos;     /**< where capdrv_virtq_detach() resumes its scan */
+    int fault; /**< enum capdrv_virtq_fault */
 };
 
 /**

@@ -15,12 +15,20 @@
  * (capdrv_dma_ref()) there; the kernel shim checks [ADDR, ADDR+LEN) against
  * the ledger when CMD (the doorbell) is written.
  *
- * Example:
+ * Example (fill one DMA page with a pattern; error handling shortened):
  * @code
- * capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_ADDR, 8, capdrv_dma_ref(&bi, 0));
- * capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_LEN, 4, 4096);
- * capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_PATTERN, 4, 0xA5A5A5A5);
- * capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_CMD, 4, CAPDRV_DMATEST_CMD_FILL);
+ * #include <capdrv/sys.h>
+ *
+ * static int dmatest_fill(capdrv_sys *sys, capdrv_cap_t mmio,
+ *                         const struct capdrv_dmabuf_info *bi)
+ * {
+ *     capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_ADDR, 8, capdrv_dma_ref(bi, 0));
+ *     capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_LEN, 4, 4096);
+ *     capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_PATTERN, 4, 0xA5A5A5A5u);
+ *     // The doorbell: the kernel checks [ADDR, ADDR+LEN) against the ledger.
+ *     // Completion: MSI-X vector 0, then STATUS.DONE or STATUS.ERROR.
+ *     return capdrv_mmio_write(sys, mmio, CAPDRV_DMATEST_CMD, 4, CAPDRV_DMATEST_CMD_FILL);
+ * }
  * @endcode
  */
 #ifndef CAPDRV_DEV_DMATEST_H

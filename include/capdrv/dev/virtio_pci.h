@@ -14,15 +14,28 @@
  * CAPDRV_VPCI_ (transport, §4.1 and the reserved features of §6),
  * CAPDRV_VBLK_ (block device, §5.2), CAPDRV_VNET_ (network device, §5.1).
  *
- * Example (finding the common configuration through the capability list,
- * error handling and the walk bound omitted):
+ * Example (finding the common configuration of a granted function through
+ * its capability list; the bound keeps a looping list finite):
  * @code
- * uint32_t ptr = cfg_read8(0x34);
- * while (ptr) {
- *     if (cfg_read8(ptr + CAPDRV_VPCI_CAP_VNDR) == CAPDRV_VPCI_CAP_ID_VNDR &&
- *         cfg_read8(ptr + CAPDRV_VPCI_CAP_CFG_TYPE) == CAPDRV_VPCI_CAP_COMMON_CFG)
- *         found(cfg_read8(ptr + CAPDRV_VPCI_CAP_BAR), cfg_read32(ptr + CAPDRV_VPCI_CAP_OFFSET));
- *     ptr = cfg_read8(ptr + CAPDRV_VPCI_CAP_NEXT);
+ * #include <capdrv/sys.h>
+ *
+ * static int find_common_cfg(capdrv_sys *sys, capdrv_cap_t grant, uint32_t *bar,
+ *                            uint32_t *offset)
+ * {
+ *     uint32_t ptr, vndr, type;
+ *     int rc = capdrv_cfg_read(sys, grant, 0x34, 1, &ptr);  // Capabilities Pointer
+ *     for (unsigned n = 0; rc == 0 && (ptr &= 0xfcu) != 0 && n < 48; n++) {
+ *         if ((rc = capdrv_cfg_read(sys, grant, ptr + CAPDRV_VPCI_CAP_VNDR, 1, &vndr)) < 0 ||
+ *             (rc = capdrv_cfg_read(sys, grant, ptr + CAPDRV_VPCI_CAP_CFG_TYPE, 1, &type)) < 0)
+ *             return rc;
+ *         if (vndr == CAPDRV_VPCI_CAP_ID_VNDR && type == CAPDRV_VPCI_CAP_COMMON_CFG) {
+ *             if ((rc = capdrv_cfg_read(sys, grant, ptr + CAPDRV_VPCI_CAP_BAR, 1, bar)) < 0)
+ *                 return rc;
+ *             return capdrv_cfg_read(sys, grant, ptr + CAPDRV_VPCI_CAP_OFFSET, 4, offset);
+ *         }
+ *         rc = capdrv_cfg_read(sys, grant, ptr + CAPDRV_VPCI_CAP_NEXT, 1, &ptr);
+ *     }
+ *     return rc < 0 ? rc : -CAPDRV_ENOENT;
  * }
  * @endcode
  */

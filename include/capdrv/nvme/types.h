@@ -16,19 +16,27 @@
  * receive *DMA references* (capdrv_dma_ref() in capdrv/sys.h), never raw
  * bus addresses: a token in the brokered lane, an IOVA in the direct lane.
  *
- * Example: a 4 KiB Read (NVM Command Set 1.0 §3.3.4) with a PRP data
- * pointer; see capdrv/prp.h for transfers that need PRP lists or SGLs.
+ * Example: a 4 KiB Read (NVM Command Set 1.0 §3.3.4) into one page-aligned
+ * buffer, with a PRP data pointer; see capdrv/prp.h for transfers that need
+ * PRP lists or SGLs.
  * @code
- * struct capdrv_nvme_sqe sqe = {0};
- * sqe.opc = 0x02;                                   // Read
- * sqe.cid = capdrv_nvme_cpu_to_le16(cid);
- * sqe.nsid = capdrv_nvme_cpu_to_le32(1);
- * capdrv_nvme_sqe_set_psdt(&sqe, CAPDRV_NVME_PSDT_PRP);
- * sqe.dptr.prp.prp1 = capdrv_nvme_cpu_to_le64(capdrv_dma_ref(&bi, 0));
- * sqe.dptr.prp.prp2 = 0;                            // one page: reserved
- * sqe.cdw10 = capdrv_nvme_cpu_to_le32((uint32_t)slba);
- * sqe.cdw11 = capdrv_nvme_cpu_to_le32((uint32_t)(slba >> 32));
- * sqe.cdw12 = capdrv_nvme_cpu_to_le32(nlb - 1);     // 0's based
+ * #include <capdrv/sys.h>
+ *
+ * // nlb: blocks in 4 KiB (8 with 512-byte blocks).
+ * static void read_sqe(struct capdrv_nvme_sqe *sqe, uint16_t cid, uint64_t slba, uint32_t nlb,
+ *                      const struct capdrv_dmabuf_info *buf)
+ * {
+ *     *sqe = (struct capdrv_nvme_sqe){0};
+ *     sqe->opc = 0x02;  // Read
+ *     sqe->cid = capdrv_nvme_cpu_to_le16(cid);
+ *     sqe->nsid = capdrv_nvme_cpu_to_le32(1);
+ *     capdrv_nvme_sqe_set_psdt(sqe, CAPDRV_NVME_PSDT_PRP);
+ *     sqe->dptr.prp.prp1 = capdrv_nvme_cpu_to_le64(capdrv_dma_ref(buf, 0));
+ *     sqe->dptr.prp.prp2 = 0;  // the transfer stays in one memory page: unused
+ *     sqe->cdw10 = capdrv_nvme_cpu_to_le32((uint32_t)slba);
+ *     sqe->cdw11 = capdrv_nvme_cpu_to_le32((uint32_t)(slba >> 32));
+ *     sqe->cdw12 = capdrv_nvme_cpu_to_le32(nlb - 1);  // 0's based
+ * }
  * @endcode
  */
 #ifndef CAPDRV_NVME_TYPES_H
