@@ -9,7 +9,8 @@
 #       (capdrv::capdrv shared, capdrv::capdrv_static) and FindFDT.cmake,
 #       which the config uses because Debian's libfdt-dev has no .pc file.
 #
-# Components: "runtime" (the versioned .so) and "devel" (everything else).
+# Components: "runtime" (the versioned .so), "devel" (everything else) and
+# "docs" (man pages, installed by cmake/CapdrvDocs.cmake when doxygen is found).
 # Tested by tests/install (ctest -L install).
 include(CMakePackageConfigHelpers)
 
