@@ -341,7 +341,9 @@ static uint16_t identify(struct fn *f, const uint8_t *sqe)
     case 0x00:
         if (nsid == 0 || nsid == 0xffffffffu)
             return ST_INVALID_NS;
-        if (nsid <= f->nn) {
+        if (f->id_ns_raw) {
+            memcpy(data, f->id_ns_raw, sizeof data);
+        } else if (nsid <= f->nn) {
             wr(data + 0, 8, FN_NS_BLOCKS);
             wr(data + 8, 8, FN_NS_BLOCKS);
             wr(data + 16, 8, FN_NS_BLOCKS);
@@ -351,6 +353,10 @@ static uint16_t identify(struct fn *f, const uint8_t *sqe)
         }
         break;
     case 0x02: {
+        if (f->ns_list_raw) {
+            memcpy(data, f->ns_list_raw, sizeof data);
+            break;
+        }
         unsigned n = 0;
         for (uint32_t id = nsid + 1u; id <= f->nn && n < 1024; id++)
             wr(data + 4u * n++, 4, id);
@@ -572,7 +578,8 @@ static uint16_t nvm(struct fn *f, const uint8_t *sqe)
         if (slba + nlb > FN_NS_BLOCKS)
             return ST_LBA_RANGE;
         uint64_t len = nlb * bs;
-        uint64_t mdts = f->id_ctrl[77] ? (uint64_t)4096u << f->id_ctrl[77] : 0;
+        /* MDTS as the library reads it (a fuzzer may set any byte there). */
+        uint64_t mdts = capdrv_nvme_mdts_bytes(f->id_ctrl[77], 0);
         if (mdts && len > mdts)
             return ST_INVALID_FIELD;
         struct xfer x;

@@ -95,6 +95,8 @@ struct fn {
     struct fn_sq sq[FN_MAX_Q];
     struct fn_cq cq[FN_MAX_Q];
     uint8_t id_ctrl[4096];
+    const uint8_t *id_ns_raw;   /* non-NULL: every Identify Namespace returns these 4096 bytes */
+    const uint8_t *ns_list_raw; /* non-NULL: the active NSID list returns these 4096 bytes */
     unsigned nn;           /* active namespaces 1..nn (default 1) */
     unsigned lba_shift;    /* 9 (default) or 12 */
     uint8_t *disk[FN_MAX_NS];
