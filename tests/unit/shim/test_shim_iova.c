@@ -187,6 +187,40 @@ static void test_quarantined_iova_stays_taken(void **state)
     fx_done(&f);
 }
 
+/* The first-fit path allocates its scratch list from the environment:
+ * with that allocation failing the buffer allocation fails cleanly with
+ * -CAPDRV_ENOMEM and nothing is left behind; then it succeeds. */
+static void test_first_fit_alloc_failure(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_basic(&f, true);
+    capdrv_cap_t g = fx_open(f.p1, "dma0"), pool, b, c;
+    struct capdrv_dmabuf_info bi, ci;
+    assert_int_equal(capdrv_pool_open(f.p1, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(f.p1, pool, PG, &b, &bi), 0);
+    struct shim_grant *sg = direct_grant(&f);
+    sg->next_iova = sg->iova_base + SHIM_IOVA_GRANT_SPAN;
+    struct capdrv_shim_stats before, after;
+    assert_int_equal(capdrv_shim_stats(f.shim, &before), 0);
+    bool failed = false;
+    for (unsigned long n = 1; n < 100; n++) {
+        capdrv_env_hosted_fail_alloc(f.env, n);
+        int rc = capdrv_dma_alloc(f.p1, pool, PG, &c, &ci);
+        capdrv_env_hosted_fail_alloc(f.env, 0);
+        if (rc == 0)
+            break;
+        assert_int_equal(rc, -CAPDRV_ENOMEM);
+        assert_int_equal(capdrv_shim_stats(f.shim, &after), 0);
+        assert_int_equal(after.dma_buffers, before.dma_buffers);
+        assert_int_equal(after.dma_bytes, before.dma_bytes);
+        failed = true;
+    }
+    assert_true(failed); /* the first-fit path does allocate */
+    assert_int_equal(ci.ref_base, bi.ref_base + 2 * PG);
+    fx_done(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -194,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_fit_is_first_fit),
         cmocka_unit_test(test_reuse_after_exhaustion),
         cmocka_unit_test(test_quarantined_iova_stays_taken),
+        cmocka_unit_test(test_first_fit_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

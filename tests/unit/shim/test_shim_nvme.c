@@ -418,6 +418,85 @@ static void t_brokered_rewrite_after_doorbell(void **state)
     nt_done(&t);
 }
 
+/* Allocation-failure sweep over the profile's allocations at a doorbell
+ * (issue #8: every shim operation): a Create I/O CQ needs the batch
+ * snapshot (and a ledger slot for the brokered shadow). With the
+ * environment's Nth allocation failing, the doorbell fails with
+ * -CAPDRV_ENOMEM and nothing reaches the device or the ledger; the same
+ * command then succeeds. Enabling the controller allocates nothing from
+ * the environment (its state is allocated at bind: sweep_bind). */
+static void sweep_create_queue(bool iommu)
+{
+    for (unsigned long n = 1;; n++) {
+        struct nt t;
+        memset(&t, 0, sizeof t);
+        nt_claim(&t, iommu, NULL);
+        nt_enable(&t);
+        struct capdrv_nvme_sqe s = nt_sqe(&t, 0x05, 0); /* Create I/O CQ */
+        s.dptr.prp.prp1 = capdrv_dma_ref(&t.q, QB_IOCQ);
+        s.cdw10 = (QDEPTH - 1u) << 16 | 1u;
+        s.cdw11 = 1u;
+        struct capdrv_shim_stats before, after;
+        struct capdrv_sim_nvme_stats sb, sa;
+        assert_int_equal(capdrv_shim_stats(t.f.shim, &before), 0);
+        assert_int_equal(capdrv_sim_nvme_stats(t.f.sim, t.fn, &sb), 0);
+        capdrv_env_hosted_fail_alloc(t.f.env, n);
+        int rc = nt_submit(&t, 0, &s, 1);
+        capdrv_env_hosted_fail_alloc(t.f.env, 0);
+        if (rc == 0) {
+            struct capdrv_nvme_cqe c;
+            capdrv_sim_advance(t.f.sim, 1000000);
+            assert_true(nt_reap(&t, 0, &c));
+            assert_int_equal((c.status >> 1) & 0x7ffu, 0);
+            nt_done(&t);
+            assert_true(n > 1); /* creating a queue does allocate */
+            return;
+        }
+        assert_int_equal(rc, -CAPDRV_ENOMEM);
+        assert_int_equal(capdrv_shim_stats(t.f.shim, &after), 0);
+        assert_int_equal(capdrv_sim_nvme_stats(t.f.sim, t.fn, &sa), 0);
+        assert_int_equal(after.dma_buffers, before.dma_buffers);
+        assert_int_equal(sa.doorbells, sb.doorbells); /* nothing reached the device */
+        assert_int_equal(nt_cmd(&t, 0, &s), 0);      /* the same command then works */
+        nt_done(&t);
+        assert_true(n < 100);
+    }
+}
+
+/* Shim creation with the NVMe manifest: the profile's state and its
+ * bind-time probe, each allocation failing in turn: -CAPDRV_ENOMEM, no
+ * shim, nothing leaked, no DMA left mapped (fx_done checks). */
+static void sweep_bind(void)
+{
+    for (unsigned long n = 1;; n++) {
+        struct nt t;
+        memset(&t, 0, sizeof t);
+        fx_machine(&t.f, false);
+        struct capdrv_pci_addr a8 = {0, 0, 8, 0};
+        assert_int_equal(capdrv_sim_add_nvme(t.f.sim, &a8, NULL, &t.fn), 0);
+        capdrv_env_hosted_fail_alloc(t.f.env, n);
+        int rc = fx_shim(&t.f, "nvme");
+        capdrv_env_hosted_fail_alloc(t.f.env, 0);
+        if (rc == 0) {
+            nt_done(&t);
+            assert_true(n > 1);
+            return;
+        }
+        assert_int_equal(rc, -CAPDRV_ENOMEM);
+        assert_null(t.f.shim);
+        nt_done(&t);
+        assert_true(n < 1000);
+    }
+}
+
+static void t_alloc_sweeps(void **state)
+{
+    (void)state;
+    sweep_bind();
+    sweep_create_queue(false);
+    sweep_create_queue(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +514,7 @@ int main(void)
         cmocka_unit_test(t_brokered_out_of_ledger),
         cmocka_unit_test(t_direct_out_of_ledger),
         cmocka_unit_test(t_brokered_rewrite_after_doorbell),
+        cmocka_unit_test(t_alloc_sweeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -432,6 +432,33 @@ static void t_release_live_ring_resets(void **state)
     done(&t);
 }
 
+/* Shim creation with the virtio manifest (the profile's state, its
+ * capability walk): each environment allocation failing in turn gives
+ * -CAPDRV_ENOMEM, no shim and no leak (fx_done checks). */
+static void t_bind_alloc_sweep(void **state)
+{
+    (void)state;
+    for (unsigned long n = 1;; n++) {
+        struct vt t;
+        memset(&t, 0, sizeof t);
+        fx_machine(&t.f, false);
+        struct capdrv_pci_addr a6 = {0, 0, 6, 0};
+        assert_int_equal(capdrv_sim_add_virtio_blk(t.f.sim, &a6, NULL, &t.fn_blk), 0);
+        capdrv_env_hosted_fail_alloc(t.f.env, n);
+        int rc = fx_shim(&t.f, "virtio");
+        capdrv_env_hosted_fail_alloc(t.f.env, 0);
+        if (rc == 0) {
+            fx_done(&t.f);
+            assert_true(n > 1);
+            return;
+        }
+        assert_int_equal(rc, -CAPDRV_ENOMEM);
+        assert_null(t.f.shim);
+        fx_done(&t.f);
+        assert_true(n < 1000);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +475,7 @@ int main(void)
         cmocka_unit_test(t_register_rules),
         cmocka_unit_test(t_reset_drops_shadow),
         cmocka_unit_test(t_release_live_ring_resets),
+        cmocka_unit_test(t_bind_alloc_sweep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
