@@ -124,3 +124,93 @@ void shim_iova_rewind(struct capdrv_shim *shim, uint32_t gi)
     }
     g->next_iova = cursor;
 }
+
+/* ---- the IOVA index ------------------------------------------------------ */
+
+/* First position whose IOVA is >= @p iova. */
+static uint32_t lower_bound(const struct shim_iova_index *x, uint64_t iova)
+{
+    uint32_t lo = 0, hi = x->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2u;
+        if (x->iova[mid] < iova)
+            lo = mid + 1u;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int grow(struct capdrv_shim *shim, struct shim_iova_index *x)
+{
+    uint32_t cap = x->cap ? 2u * x->cap : 64u;
+    uint64_t *iova = capdrv_env_alloc(shim->env, (size_t)cap * sizeof *iova);
+    uint32_t *entry = capdrv_env_alloc(shim->env, (size_t)cap * sizeof *entry);
+    if (!iova || !entry) {
+        capdrv_env_free(shim->env, iova);
+        capdrv_env_free(shim->env, entry);
+        return -CAPDRV_ENOMEM;
+    }
+    for (uint32_t i = 0; i < x->n; i++) {
+        iova[i] = x->iova[i];
+        entry[i] = x->entry[i];
+    }
+    capdrv_env_free(shim->env, x->iova);
+    capdrv_env_free(shim->env, x->entry);
+    x->iova = iova;
+    x->entry = entry;
+    x->cap = cap;
+    return 0;
+}
+
+int shim_iova_index_insert(struct capdrv_shim *shim, uint64_t iova, uint32_t entry)
+{
+    struct shim_iova_index *x = &shim->ledger.by_iova;
+    if (x->n == x->cap) {
+        int rc = grow(shim, x);
+        if (rc < 0)
+            return rc;
+    }
+    uint32_t at = lower_bound(x, iova);
+    for (uint32_t i = x->n; i > at; i--) {
+        x->iova[i] = x->iova[i - 1u];
+        x->entry[i] = x->entry[i - 1u];
+    }
+    x->iova[at] = iova;
+    x->entry[at] = entry;
+    x->n++;
+    return 0;
+}
+
+void shim_iova_index_remove(struct capdrv_shim *shim, uint64_t iova)
+{
+    struct shim_iova_index *x = &shim->ledger.by_iova;
+    uint32_t at = lower_bound(x, iova);
+    if (at == x->n || x->iova[at] != iova)
+        return;
+    for (uint32_t i = at; i + 1u < x->n; i++) {
+        x->iova[i] = x->iova[i + 1u];
+        x->entry[i] = x->entry[i + 1u];
+    }
+    x->n--;
+}
+
+uint32_t shim_iova_index_find(const struct capdrv_shim *shim, uint64_t iova)
+{
+    const struct shim_iova_index *x = &shim->ledger.by_iova;
+    /* The greatest IOVA <= @p iova: one before the first one above it. */
+    uint32_t at = lower_bound(x, iova);
+    if (at < x->n && x->iova[at] == iova)
+        return x->entry[at];
+    return at == 0 ? UINT32_MAX : x->entry[at - 1u];
+}
+
+void shim_iova_index_free(struct capdrv_shim *shim)
+{
+    struct shim_iova_index *x = &shim->ledger.by_iova;
+    capdrv_env_free(shim->env, x->iova);
+    capdrv_env_free(shim->env, x->entry);
+    x->iova = NULL;
+    x->entry = NULL;
+    x->n = x->cap = 0;
+}

@@ -72,6 +72,12 @@ int shim_ledger_add(struct capdrv_shim *shim, uint32_t gi, struct shim_provider 
         shim->hw.ops->dma_free(shim->hw.ctx, &mem);
         return rc;
     }
+    if ((shim->hw_caps & CAPDRV_HW_IOMMU) &&
+        (rc = shim_iova_index_insert(shim, devaddr, idx)) < 0) {
+        (void)shim->hw.ops->dma_unmap(shim->hw.ctx, g->hw_fn, &mem, devaddr);
+        shim->hw.ops->dma_free(shim->hw.ctx, &mem);
+        return rc;
+    }
     /* Memory is zeroed before the provider sees it; it may hold whatever
      * the platform had there. */
     for (size_t i = 0; i < size; i++)
@@ -96,6 +102,9 @@ void shim_ledger_remove(struct capdrv_shim *shim, uint32_t index)
     if (!e->live)
         return;
     struct shim_grant *g = &shim->grants[e->grant];
+    /* No reference resolves to it from now on (quarantined or not). */
+    if (shim->hw_caps & CAPDRV_HW_IOMMU)
+        shim_iova_index_remove(shim, e->devaddr);
     /* Unmap first: once it returns the function cannot reach the memory. */
     int rc = shim->hw.ops->dma_unmap(shim->hw.ctx, g->hw_fn, &e->mem, e->devaddr);
     /* Scrub before the platform can hand the memory to anyone else. */
@@ -152,22 +161,19 @@ int shim_ledger_resolve(struct capdrv_shim *shim, uint32_t gi, uint64_t ref, uin
     }
     /* Direct lane: the IOVA range must lie inside one live buffer of this
      * grant (a range spanning two buffers crosses a guard page anyway).
-     * Drivers reuse a few buffers, so the last hit is tried first; the
-     * hint is only a starting point, every condition is checked on it. */
-    for (uint32_t k = 0; k <= l->n; k++) {
-        uint32_t i = k == 0 ? g->resolve_hint : k - 1;
-        if (i >= l->n)
-            continue;
-        struct shim_ledger_entry *e = &l->e[i];
-        if (e->live && !e->shim_owned && e->grant == gi &&
-            shim_range_inside(ref, len, e->devaddr, e->mem.size)) {
-            *devaddr = ref;
-            *index = i;
-            g->resolve_hint = i;
-            return 0;
-        }
-    }
-    return -CAPDRV_EFAULT;
+     * Buffers never overlap, so the only candidate is the one mapped at
+     * the greatest IOVA <= ref (binary search in the IOVA index); every
+     * condition is then checked on it. */
+    uint32_t i = shim_iova_index_find(shim, ref);
+    if (i >= l->n)
+        return -CAPDRV_EFAULT;
+    struct shim_ledger_entry *e = &l->e[i];
+    if (!e->live || e->shim_owned || e->grant != gi ||
+        !shim_range_inside(ref, len, e->devaddr, e->mem.size))
+        return -CAPDRV_EFAULT;
+    *devaddr = ref;
+    *index = i;
+    return 0;
 }
 
 void shim_ledger_destroy(struct capdrv_shim *shim)
@@ -177,4 +183,5 @@ void shim_ledger_destroy(struct capdrv_shim *shim)
     capdrv_env_free(shim->env, shim->ledger.e);
     shim->ledger.e = NULL;
     shim->ledger.n = 0;
+    shim_iova_index_free(shim);
 }

@@ -83,11 +83,22 @@ struct shim_ledger_entry {
     bool quarantined;           /* retired with its memory still mapped: devaddr stays taken */
 };
 
+/* Live ledger entries mapped at an IOVA the shim chose (behind an IOMMU),
+ * sorted by that IOVA: the direct lane's reference lookup is a binary
+ * search, whatever a (possibly hostile) provider publishes and however
+ * many buffers are live. IOVA windows are per grant, so IOVAs are unique. */
+struct shim_iova_index {
+    uint64_t *iova;
+    uint32_t *entry;
+    uint32_t n, cap;
+};
+
 struct shim_ledger {
     struct shim_ledger_entry *e;
     uint32_t n; /* allocated */
     uint32_t live;
     uint64_t live_bytes;
+    struct shim_iova_index by_iova;
 };
 
 /* ---- grants (grant.c) ---------------------------------------------------- */
@@ -122,7 +133,6 @@ struct shim_grant {
                                            quiesce reset's re-routing */
     uint64_t iova_base;                 /* this grant's IOVA window */
     uint64_t next_iova;                 /* direct lane bump allocator */
-    uint32_t resolve_hint;              /* ledger index of the last direct-lane hit */
     uint64_t inflight;                  /* doorbells not yet known complete */
     bool dma_unsafe;                    /* a reset failed: DMA may continue; quarantine */
     uint64_t profile_state[SHIM_PROFILE_STATE_MAX / 8]; /* shadow registers */
@@ -180,6 +190,13 @@ int shim_iova_fit(struct shim_iova_range *occ, uint32_t n, uint64_t base, uint64
                   uint64_t size, uint64_t *iova);
 /* Restart the grant's cursor just above what is still occupied. */
 void shim_iova_rewind(struct capdrv_shim *shim, uint32_t grant);
+/* The IOVA index (struct shim_iova_index): insert may fail with
+ * -CAPDRV_ENOMEM; remove and find do not allocate. find returns the ledger
+ * index of the entry with the greatest IOVA <= @p iova, or UINT32_MAX. */
+int shim_iova_index_insert(struct capdrv_shim *shim, uint64_t iova, uint32_t entry);
+void shim_iova_index_remove(struct capdrv_shim *shim, uint64_t iova);
+uint32_t shim_iova_index_find(const struct capdrv_shim *shim, uint64_t iova);
+void shim_iova_index_free(struct capdrv_shim *shim);
 
 /* teardown.c: retire every capability below and including @slot. */
 void shim_release_slot(struct capdrv_shim *shim, struct shim_provider *p, uint32_t slot);
