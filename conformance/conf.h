@@ -60,6 +60,9 @@ struct conf_platform {
     /* Grants this machine offers, NULL-terminated; NULL: all of the above.
      * A case that opens a grant missing from this list SKIPs (conf_open). */
     const char *const *grants;
+    /* remote:<inner> only (platforms/remote.c): the platform whose machine
+     * the manager serves; its observer hooks are this platform's. */
+    const struct conf_platform *inner;
 };
 
 struct conf_ctx {
@@ -71,6 +74,8 @@ struct conf_ctx {
     char msg[512];            /* first failure or skip reason */
     enum conf_result result;
     bool absent;              /* a needed grant is not on this platform: the SKIP stands */
+    void *rdata;              /* remote:<inner>: the manager's state (platforms/remote.c) */
+    const char *socket_path;  /* remote:<inner>: the manager's socket, else NULL */
 };
 
 struct conf_case {
@@ -115,6 +120,25 @@ extern const size_t conf_cases_nvme_n;
 int conf_shim_start(struct conf_ctx *c, struct capdrv_env *env, struct capdrv_hw hw,
                     const char *manifest, char *why, size_t why_len);
 void conf_shim_stop(struct conf_ctx *c);
+
+/* Manager actions a case needs, on whichever side holds the shim: revoke a
+ * capability of @sys (c->conf or c->other), connect a provider again. */
+int conf_revoke(struct conf_ctx *c, capdrv_sys *sys, capdrv_cap_t cap);
+int conf_connect(struct conf_ctx *c, const char *provider, capdrv_sys **sys);
+
+/* remote:<inner> (platforms/remote.c), called by conf_shim_start/stop:
+ * wrap the platform's DMA memory, serve the shim and connect the two
+ * providers over the socket; stop serving; drop the wrapper. */
+int conf_remote_wrap(struct conf_ctx *c, struct capdrv_hw *hw);
+int conf_remote_serve(struct conf_ctx *c, char *why, size_t why_len);
+int conf_remote_revoke(struct conf_ctx *c, capdrv_sys *sys, capdrv_cap_t cap);
+void conf_remote_halt(struct conf_ctx *c);
+void conf_remote_unwrap(struct conf_ctx *c);
+/* Make @out the platform "remote:<inner->name>" (@name must outlive it). */
+void conf_remote_platform(const struct conf_platform *inner, const char *name,
+                          struct conf_platform *out);
+extern const struct conf_case conf_cases_remote[];
+extern const size_t conf_cases_remote_n;
 
 /* Platforms. */
 extern const struct conf_platform conf_platform_sim;

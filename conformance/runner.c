@@ -21,6 +21,7 @@ static const struct {
     {conf_cases_virtio_blk, &conf_cases_virtio_blk_n},
     {conf_cases_virtio_net, &conf_cases_virtio_net_n},
     {conf_cases_nvme, &conf_cases_nvme_n},
+    {conf_cases_remote, &conf_cases_remote_n},
 };
 
 static const struct conf_platform *const platforms[] = {&conf_platform_sim, &conf_platform_qtest,
@@ -47,7 +48,7 @@ static const char *result_name(enum conf_result r)
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: capdrv-conformance [--platform sim|qtest|template] [--lane brokered|direct|both]\n"
+            "usage: capdrv-conformance [--platform [remote:]sim|qtest|template] [--lane brokered|direct|both]\n"
             "                          [--list] [--filter GLOB] [--tap] [--junit FILE]\n"
             "Runs every conformance case against one platform; see docs/CONFORMANCE.md.\n");
 }
@@ -131,9 +132,16 @@ int main(int argc, char **argv)
         return 2;
     }
     const struct conf_platform *plat = NULL;
+    /* remote:<inner>: <inner>'s machine behind the manager (platforms/remote.c) */
+    static struct conf_platform remote;
+    bool is_remote = !strncmp(plat_name, "remote:", 7);
     for (size_t i = 0; i < sizeof platforms / sizeof platforms[0]; i++)
-        if (!strcmp(platforms[i]->name, plat_name))
+        if (!strcmp(platforms[i]->name, plat_name + (is_remote ? 7 : 0)))
             plat = platforms[i];
+    if (plat && is_remote) {
+        conf_remote_platform(plat, plat_name, &remote);
+        plat = &remote;
+    }
     if (!plat) {
         fprintf(stderr, "capdrv-conformance: unknown platform \"%s\" (built: sim, qtest, template)\n", plat_name);
         return 2;

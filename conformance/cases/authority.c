@@ -99,7 +99,7 @@ static void revoke_then_no_dma(struct conf_ctx *c)
     struct capdrv_dmabuf_info bi;
     if (!start_slow_fill(c, &g, &m, &b, &bi))
         return;
-    CONF_EQ(c, capdrv_shim_revoke(c->shim, c->conf, b), 0);
+    CONF_EQ(c, conf_revoke(c, c->conf, b), 0);
     struct capdrv_dmabuf_info again;
     CONF_EQ(c, capdrv_dmabuf_info(c->conf, b, &again), -CAPDRV_ESTALE);
     c->plat->advance(c, 1000000);
@@ -168,7 +168,7 @@ static void provider_death(struct conf_ctx *c)
     CONF_EQ(c, st.grants_claimed, 1); /* only the other provider's */
     uint64_t v; /* the other provider is unaffected */
     CONF_EQ(c, capdrv_mmio_read(c->other, pm, CAPDRV_DMATEST_ID, 4, &v), 0);
-    CONF_EQ(c, capdrv_shim_connect(c->shim, "conf", &c->conf), 0);
+    CONF_EQ(c, conf_connect(c, "conf", &c->conf), 0);
     CONF_CHECK(c, conf_open(c, c->conf, "dev") != CAPDRV_CAP_INVALID);
 }
 

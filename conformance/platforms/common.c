@@ -3,6 +3,8 @@
  * take it all down again. */
 #include "../conf.h"
 
+#include <capdrv/remote.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -36,19 +38,42 @@ int conf_shim_start(struct conf_ctx *c, struct capdrv_env *env, struct capdrv_hw
         snprintf(why, why_len, "cannot read manifest %s", path);
         return -CAPDRV_ENOENT;
     }
+    int rc = c->rdata ? conf_remote_wrap(c, &hw) : 0; /* memfd-backed DMA memory */
+    if (rc < 0) {
+        free(blob);
+        snprintf(why, why_len, "cannot wrap the platform's DMA memory");
+        return rc;
+    }
     struct capdrv_shim_config sc = {.env = env, .hw = hw, .manifest = blob, .manifest_len = len};
-    int rc = capdrv_shim_create(&sc, &c->shim, why, why_len);
+    rc = capdrv_shim_create(&sc, &c->shim, why, why_len);
     free(blob);
+    if (rc == 0 && c->rdata)
+        return conf_remote_serve(c, why, why_len);
     if (rc == 0 && (rc = capdrv_shim_connect(c->shim, "conf", &c->conf)) == 0)
         rc = capdrv_shim_connect(c->shim, "other", &c->other);
     return rc;
 }
 
+int conf_revoke(struct conf_ctx *c, capdrv_sys *sys, capdrv_cap_t cap)
+{
+    return c->rdata ? conf_remote_revoke(c, sys, cap) : capdrv_shim_revoke(c->shim, sys, cap);
+}
+
+int conf_connect(struct conf_ctx *c, const char *provider, capdrv_sys **sys)
+{
+    return c->rdata ? capdrv_remote_connect(c->socket_path, provider, sys)
+                    : capdrv_shim_connect(c->shim, provider, sys);
+}
+
 void conf_shim_stop(struct conf_ctx *c)
 {
-    capdrv_sys_close(c->conf);
+    capdrv_sys_close(c->conf); /* remote: an orderly goodbye, teardown done on return */
     capdrv_sys_close(c->other);
+    if (c->rdata)
+        conf_remote_halt(c);
     capdrv_shim_destroy(c->shim);
+    if (c->rdata)
+        conf_remote_unwrap(c);
     c->conf = c->other = NULL;
     c->shim = NULL;
 }

@@ -1,0 +1,351 @@
+/* The manager's server and its memfd DMA memory (manager/server.c,
+ * manager/hwmem.c), served on a thread over capdrv-managerd's sim machine
+ * (manager/sim.dts):
+ * the credentials rule, status, and that DMA memory is shared while a
+ * buffer lives and detached once it is freed. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <capdrv/remote.h>
+#include <capdrv/shim.h>
+#include <capdrv/sim.h>
+
+#include "hwmem.h"
+#include "remote/wire.h"
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct fx {
+    struct capdrv_env *env;
+    struct capdrv_sim *sim;
+    struct mgr_hwmem *mem;
+    struct capdrv_shim *shim;
+    struct mgr_server *srv;
+    pthread_t thr;
+    char dir[64], path[96];
+};
+
+static void *serve(void *arg)
+{
+    mgr_server_run(arg);
+    return NULL;
+}
+
+static void drop(void *arg, const char *line)
+{
+    (void)arg;
+    if (getenv("CAPDRV_TEST_MANAGER_LOG")) /* debugging aid */
+        fprintf(stderr, "manager %s\n", line);
+}
+
+/* Start a manager whose only rule admits provider "other" for a uid that
+ * is not ours. */
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    FILE *fp = fopen(MANIFEST, "rb");
+    assert_non_null(fp);
+    static char blob[65536];
+    size_t len = fread(blob, 1, sizeof blob, fp);
+    fclose(fp);
+    struct capdrv_env_hosted_opts eo = {.log_level = -1};
+    f->env = capdrv_env_hosted_new(&eo);
+    struct capdrv_sim_config cfg = {.iommu = false};
+    assert_int_equal(capdrv_sim_create(&cfg, &f->sim), 0);
+    struct capdrv_pci_addr a[6] = {{0, 0, 3, 0}, {0, 0, 4, 0}, {0, 0, 5, 0},
+                                   {0, 0, 6, 0}, {0, 0, 7, 0}, {0, 0, 8, 0}};
+    struct capdrv_sim_nvme_config nvme = {.max_io_queues = 4, .sgl = true};
+    unsigned fn;
+    assert_int_equal(capdrv_sim_add_dmatest(f->sim, &a[0], &fn), 0);
+    assert_int_equal(capdrv_sim_add_scratch(f->sim, &a[1], 0x1234, 0x5678, 0x058000, &fn), 0);
+    assert_int_equal(capdrv_sim_add_dmatest(f->sim, &a[2], &fn), 0);
+    assert_int_equal(capdrv_sim_add_virtio_blk(f->sim, &a[3], NULL, &fn), 0);
+    assert_int_equal(capdrv_sim_add_virtio_net(f->sim, &a[4], NULL, &fn), 0);
+    assert_int_equal(capdrv_sim_add_nvme(f->sim, &a[5], &nvme, &fn), 0);
+    struct capdrv_hw hw;
+    assert_int_equal(mgr_hwmem_wrap(capdrv_sim_hw(f->sim), &f->mem, &hw), 0);
+    struct capdrv_shim_config sc = {.env = f->env, .hw = hw, .manifest = blob, .manifest_len = len};
+    char why[256];
+    assert_int_equal(capdrv_shim_create(&sc, &f->shim, why, sizeof why), 0);
+    snprintf(f->dir, sizeof f->dir, "/tmp/capdrv-mgr-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/m.sock", f->dir);
+    static struct mgr_allow allow;
+    snprintf(allow.name, sizeof allow.name, "other");
+    allow.uid = geteuid() + 1;
+    struct mgr_server_config mc = {.shim = f->shim, .mem = f->mem, .socket_path = f->path,
+                                   .allow = &allow, .n_allow = 1, .log = drop};
+    assert_int_equal(mgr_server_create(&mc, &f->srv, why, sizeof why), 0);
+    assert_int_equal(pthread_create(&f->thr, NULL, serve, f->srv), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    mgr_server_stop(f->srv);
+    pthread_join(f->thr, NULL);
+    mgr_server_destroy(f->srv);
+    assert_int_equal(access(f->path, F_OK), -1); /* socket unlinked */
+    capdrv_shim_destroy(f->shim);
+    assert_int_equal(mgr_hwmem_regions(f->mem), 0); /* every region given back */
+    mgr_hwmem_free(f->mem);
+    capdrv_sim_destroy(f->sim);
+    capdrv_env_hosted_free(f->env);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void test_credentials_rule(void **state)
+{
+    struct fx *f = *state;
+    capdrv_sys *a, *b;
+    /* "other" has a rule, and it names another uid */
+    assert_int_equal(capdrv_remote_connect(f->path, "other", &b), -CAPDRV_EACCES);
+    /* "conf" has no rule: our uid is the manager's */
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &b), -CAPDRV_EBUSY);
+    assert_int_equal(capdrv_remote_connect(f->path, "nobody", &b), -CAPDRV_ENOENT);
+    assert_int_equal(capdrv_remote_connect(f->path, "", &b), -CAPDRV_EINVAL);
+    assert_true(mgr_server_has_provider(f->srv, "conf"));
+    capdrv_sys_close(a); /* BYE: gone by the time close returns */
+    assert_false(mgr_server_has_provider(f->srv, "conf"));
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
+    capdrv_sys_close(a);
+}
+
+static void test_status(void **state)
+{
+    struct fx *f = *state;
+    capdrv_sys *a;
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
+    int idx = capdrv_grant_find(a, "dev");
+    assert_true(idx >= 0);
+    capdrv_cap_t g;
+    assert_int_equal(capdrv_grant_open(a, (unsigned)idx, &g), 0);
+    char text[8192];
+    int n = capdrv_remote_status(f->path, text, sizeof text);
+    assert_true(n > 0 && (size_t)n < sizeof text);
+    assert_non_null(strstr(text, "provider name=conf "));
+    assert_non_null(strstr(text, "grant provider=conf name=dev claimed=1"));
+    assert_non_null(strstr(text, "grants_claimed=1 "));
+    /* revoke through the control socket: the grant goes stale */
+    assert_int_equal(capdrv_remote_revoke(f->path, "other", g), -CAPDRV_ENOENT); /* not connected */
+    assert_int_equal(capdrv_remote_revoke(f->path, "conf", g), 0);
+    assert_int_equal(capdrv_grant_lane(a, g), -CAPDRV_ESTALE);
+    assert_int_equal(capdrv_remote_revoke(f->path, "conf", g), -CAPDRV_ESTALE);
+    assert_int_equal(capdrv_remote_revoke(f->path, "", g), -CAPDRV_EINVAL);
+    assert_int_equal(capdrv_grant_open(a, (unsigned)idx, &g), 0); /* claimable again */
+    char small[16]; /* truncated, still terminated, full length reported */
+    assert_int_equal(capdrv_remote_status(f->path, small, sizeof small), n);
+    assert_int_equal(strlen(small), sizeof small - 1);
+    capdrv_sys_close(a);
+}
+
+static void test_dma_shared_then_detached(void **state)
+{
+    struct fx *f = *state;
+    capdrv_sys *a;
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
+    int idx = capdrv_grant_find(a, "dev");
+    capdrv_cap_t g, pool, b;
+    assert_int_equal(capdrv_grant_open(a, (unsigned)idx, &g), 0);
+    assert_int_equal(capdrv_pool_open(a, g, &pool), 0);
+    struct capdrv_dmabuf_info bi;
+    assert_int_equal(capdrv_dma_alloc(a, pool, 8192, &b, &bi), 0);
+    assert_int_equal(bi.size, 8192);
+    const unsigned char *p = bi.cpu;
+    for (size_t i = 0; i < bi.size; i++) /* zeroed, as sys.h promises */
+        assert_int_equal(p[i], 0);
+    /* one live region on the manager's side: this buffer's */
+    assert_int_equal(mgr_hwmem_regions(f->mem), 1);
+    memset(bi.cpu, 0x5c, bi.size);
+    struct capdrv_dmabuf_info again;
+    assert_int_equal(capdrv_dmabuf_info(a, b, &again), 0);
+    assert_ptr_equal(again.cpu, bi.cpu); /* the same mapping, not a new one */
+    assert_int_equal(capdrv_cap_release(a, b), 0);
+    assert_int_equal(mgr_hwmem_regions(f->mem), 0);
+    assert_int_equal(capdrv_dmabuf_info(a, b, &again), -CAPDRV_ESTALE);
+    capdrv_sys_close(a);
+}
+
+/* hwmem alone: sealed memfd, shared while live, detached at free. */
+static void test_hwmem_seal_and_detach(void **state)
+{
+    struct fx *f = *state;
+    struct mgr_hwmem *m;
+    struct capdrv_hw hw;
+    assert_int_equal(mgr_hwmem_wrap(capdrv_sim_hw(f->sim), &m, &hw), 0);
+    struct capdrv_hw_dma mem;
+    assert_int_equal(hw.ops->dma_alloc(hw.ctx, 4096, &mem), 0);
+    int fd;
+    size_t size;
+    assert_int_equal(mgr_hwmem_lookup(m, mem.cpu, &fd, &size), 0);
+    assert_int_equal(size, 4096);
+    assert_int_equal(mgr_hwmem_lookup(m, (char *)mem.cpu + 4096, &fd, &size) < 0, 1);
+    assert_int_equal(mgr_hwmem_lookup(m, mem.cpu, &fd, &size), 0);
+    assert_int_equal(ftruncate(fd, 0), -1); /* F_SEAL_SHRINK */
+    assert_int_equal(ftruncate(fd, 1 << 20), -1); /* F_SEAL_GROW */
+    unsigned char *peer = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    assert_true(peer != MAP_FAILED);
+    close(fd);
+    peer[10] = 0x42; /* a provider's write lands in the manager's memory */
+    assert_int_equal(((volatile unsigned char *)mem.cpu)[10], 0x42);
+    hw.ops->dma_free(hw.ctx, &mem);
+    assert_int_equal(mgr_hwmem_regions(m), 0);
+    /* The next region (the platform may reuse the same address) has its
+     * own memfd: the old holder's writes do not reach it. */
+    struct capdrv_hw_dma mem2;
+    assert_int_equal(hw.ops->dma_alloc(hw.ctx, 4096, &mem2), 0);
+    unsigned char before = ((volatile unsigned char *)mem2.cpu)[12];
+    peer[12] = (unsigned char)(before ^ 0xff);
+    assert_int_equal(((volatile unsigned char *)mem2.cpu)[12], before);
+    assert_int_equal(peer[10], 0x42); /* the holder keeps its orphaned copy */
+    hw.ops->dma_free(hw.ctx, &mem2);
+    munmap(peer, 4096);
+    mgr_hwmem_free(m);
+}
+
+/* recv() that retries on EINTR: blocking waits in this process were seen
+ * to fail with EINTR under load (no signal handler is installed; most
+ * likely io_uring's task-work notification for the server thread's ring),
+ * and a socket with SO_RCVTIMEO reports that instead of restarting. */
+static ssize_t recv_retry(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = recv(fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+static int raw_hello(const char *path, const char *name)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timeval tv = {.tv_sec = 5};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    unsigned char pkt[sizeof(struct cdw_hdr) + sizeof(struct cdw_hello)];
+    struct cdw_hdr h;
+    struct cdw_hello m = {0};
+    snprintf(m.name, sizeof m.name, "%s", name);
+    cdw_hdr_init(&h, CDW_HELLO, sizeof m, 1);
+    memcpy(pkt, &h, sizeof h);
+    memcpy(pkt + sizeof h, &m, sizeof m);
+    assert_int_equal(send(fd, pkt, sizeof pkt, 0), (ssize_t)sizeof pkt);
+    unsigned char in[64];
+    ssize_t n = recv_retry(fd, in, sizeof in);
+    if (n < 0)
+        fail_msg("hello: recv: %s", strerror(errno));
+    assert_int_equal(n, (ssize_t)(sizeof h + sizeof(struct cdw_r_hello)));
+    struct cdw_r_hello r;
+    memcpy(&r, in + sizeof h, sizeof r);
+    assert_int_equal(r.rc, 0);
+    return fd;
+}
+
+/* A hostile provider: after a good hello, a deterministic stream of
+ * packets with a valid header prefix and random type, length and payload
+ * (and, half the time, a real handle of its own in the first field). The
+ * manager answers or hangs up, never crashes or leaks: once every
+ * connection is gone, nothing is claimed and no DMA memory is live. */
+static void test_hostile_stream(void **state)
+{
+    struct fx *f = *state;
+    uint64_t x = 0x9e3779b97f4a7c15ull; /* xorshift64: reproducible */
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+    unsigned hangups = 0, answers = 0;
+    int fd = raw_hello(f->path, "conf");
+    capdrv_cap_t mine[8] = {0};
+    unsigned n_mine = 0;
+    for (unsigned i = 0; i < 3000; i++) {
+        unsigned char pkt[700];
+        for (size_t k = 0; k < sizeof pkt; k++)
+            pkt[k] = (unsigned char)RND();
+        uint16_t type = (uint16_t)(RND() % (CDW_TYPE_END + 2));
+        size_t want = cdw_payload_size(type);
+        size_t len = RND() % 4 ? want : RND() % 600; /* mostly the right size */
+        if (type == CDW_BYE || type == CDW_HELLO)
+            len = 600; /* keep the stream going: those two are refused */
+        if (n_mine && RND() % 2 && len >= 8)
+            memcpy(pkt + sizeof(struct cdw_hdr), &mine[RND() % n_mine], 8);
+        if ((type == CDW_GRANT_OPEN || type == CDW_GRANT_INFO) && len >= 4)
+            pkt[sizeof(struct cdw_hdr)] &= 7; /* real grant indexes, often */
+        struct cdw_hdr h;
+        cdw_hdr_init(&h, type, (uint32_t)len, i + 2);
+        memcpy(pkt, &h, sizeof h);
+        if (send(fd, pkt, sizeof h + len, MSG_NOSIGNAL) < 0)
+            fail_msg("send: the manager hung up before the request");
+        unsigned char in[CDW_MSG_MAX];
+        ssize_t n = recv_retry(fd, in, sizeof in);
+        assert_true(n >= 0); /* no timeout: an answer or a hang-up */
+        if (n == 0) {
+            hangups++;
+            close(fd);
+            fd = raw_hello(f->path, "conf"); /* the name is free again */
+            n_mine = 0;
+            continue;
+        }
+        answers++;
+        struct cdw_hdr rh;
+        assert_int_equal(cdw_check(in, (size_t)n, 1, &rh), 0);
+        assert_int_equal(rh.seq, i + 2);
+        struct cdw_r_cap rc;
+        if ((type == CDW_GRANT_OPEN || type == CDW_MMIO_OPEN || type == CDW_POOL_OPEN ||
+             type == CDW_IRQ_OPEN) && (size_t)n == sizeof rh + sizeof rc) {
+            memcpy(&rc, in + sizeof rh, sizeof rc);
+            if (rc.rc == 0 && n_mine < 8)
+                mine[n_mine++] = rc.cap;
+        }
+    }
+#undef RND
+    close(fd);
+    print_message("hostile stream: %u answers, %u hang-ups\n", answers, hangups);
+    /* both kinds happened: the stream tested refusals and real calls */
+    assert_true(hangups > 10);
+    assert_true(answers > 100);
+    for (int i = 0; i < 5000 && mgr_server_has_provider(f->srv, "conf"); i++)
+        usleep(1000);
+    assert_false(mgr_server_has_provider(f->srv, "conf"));
+    struct capdrv_shim_stats st;
+    assert_int_equal(capdrv_shim_stats(f->shim, &st), 0);
+    assert_int_equal(st.grants_claimed, 0);
+    assert_int_equal(st.dma_buffers, 0);
+    assert_int_equal(mgr_hwmem_regions(f->mem), 0);
+    capdrv_sys *a; /* and it still serves */
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
+    assert_true(capdrv_grant_count(a) > 0);
+    capdrv_sys_close(a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_credentials_rule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dma_shared_then_detached, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hwmem_seal_and_detach, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_stream, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
