@@ -68,11 +68,12 @@ struct conn {
     struct shim_provider *p;
     struct iovec iov;
     struct msghdr mh;
+    unsigned char in[MGR_RECV_MAX];
+    /* Last: clang sees CMSG_SPACE() as a variable-sized type. */
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * 8)];
     } ctl;
-    unsigned char in[MGR_RECV_MAX];
 };
 
 struct mgr_server {
@@ -754,7 +755,7 @@ int mgr_server_run(struct mgr_server *s)
                     result = -CAPDRV_EIO;
                 break;
             case OP_RECV:
-                on_recv(s, (struct conn *)op, res);
+                on_recv(s, (struct conn *)(void *)op, res); /* op is its first member */
                 break;
             case OP_WAKE:
                 s->stopping = 1;
