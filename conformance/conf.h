@@ -34,6 +34,10 @@ struct conf_ctx;
  *                     grant "vnet"  (virtio-net, PCI modern, 3 vectors, 1 MiB pool
  *                                     in 32 buffers, window 0 = BAR0 0..16 KiB;
  *                                     the harness owns the other wire end)
+ *                     grant "vmblk" (virtio-blk behind virtio-mmio version 2: an MMIO
+ *                                     device, no config space, 1 interrupt line = vector 0,
+ *                                     1 MiB pool in 32 buffers, window 0 = the 512-byte
+ *                                     register region)
  *                     grant "nvme"  (NVMe controller, nvme-controller class, 5 vectors,
  *                                     4 MiB pool in 128 buffers, window 0 = BAR0 0..8 KiB;
  *                                     namespace 1 of at least 1 MiB, SGLs optional)
@@ -109,6 +113,8 @@ extern const struct conf_case conf_cases_dma[];
 extern const size_t conf_cases_dma_n;
 extern const struct conf_case conf_cases_virtio_blk[];
 extern const size_t conf_cases_virtio_blk_n;
+extern const struct conf_case conf_cases_virtio_mmio_blk[];
+extern const size_t conf_cases_virtio_mmio_blk_n;
 extern const struct conf_case conf_cases_virtio_net[];
 extern const size_t conf_cases_virtio_net_n;
 extern const struct conf_case conf_cases_nvme[];
@@ -143,6 +149,7 @@ extern const size_t conf_cases_remote_n;
 /* Platforms. */
 extern const struct conf_platform conf_platform_sim;
 extern const struct conf_platform conf_platform_qtest;
+extern const struct conf_platform conf_platform_qtest_virt; /* aarch64 virt, virtio-mmio */
 extern const struct conf_platform conf_platform_template; /* kernel-shim/template/ */
 
 #endif

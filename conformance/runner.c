@@ -19,12 +19,14 @@ static const struct {
     {conf_cases_authority, &conf_cases_authority_n},
     {conf_cases_dma, &conf_cases_dma_n},
     {conf_cases_virtio_blk, &conf_cases_virtio_blk_n},
+    {conf_cases_virtio_mmio_blk, &conf_cases_virtio_mmio_blk_n},
     {conf_cases_virtio_net, &conf_cases_virtio_net_n},
     {conf_cases_nvme, &conf_cases_nvme_n},
     {conf_cases_remote, &conf_cases_remote_n},
 };
 
 static const struct conf_platform *const platforms[] = {&conf_platform_sim, &conf_platform_qtest,
+                                                        &conf_platform_qtest_virt,
                                                         &conf_platform_template};
 
 struct outcome {
@@ -48,7 +50,7 @@ static const char *result_name(enum conf_result r)
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: capdrv-conformance [--platform [remote:]sim|qtest|template] [--lane brokered|direct|both]\n"
+            "usage: capdrv-conformance [--platform [remote:]sim|qtest|qtest-virt|template] [--lane brokered|direct|both]\n"
             "                          [--list] [--filter GLOB] [--tap] [--junit FILE]\n"
             "Runs every conformance case against one platform; see docs/CONFORMANCE.md.\n");
 }
@@ -143,7 +145,7 @@ int main(int argc, char **argv)
         plat = &remote;
     }
     if (!plat) {
-        fprintf(stderr, "capdrv-conformance: unknown platform \"%s\" (built: sim, qtest, template)\n", plat_name);
+        fprintf(stderr, "capdrv-conformance: unknown platform \"%s\" (built: sim, qtest, qtest-virt, template)\n", plat_name);
         return 2;
     }
     unsigned lanes;

@@ -223,6 +223,8 @@ int capdrv_shim_sys_cfg_read(struct capdrv_shim *shim, struct shim_provider *p, 
     struct shim_grant *g;
     uint32_t gi;
     int rc = shim_grant_from_cap(shim, p, cap, &g, &gi);
+    if (rc == 0 && g->fn.kind != CAPDRV_HW_FN_PCI)
+        rc = -CAPDRV_ENOTSUP; /* an MMIO device has no configuration space */
     if (rc == 0 && !cfg_access_ok(offset, width))
         rc = -CAPDRV_EINVAL;
     if (rc == 0 && !shim_range_within(offset, width, 4096))
@@ -251,6 +253,8 @@ int capdrv_shim_sys_cfg_write(struct capdrv_shim *shim, struct shim_provider *p,
     struct shim_grant *g;
     uint32_t gi;
     int rc = shim_grant_from_cap(shim, p, cap, &g, &gi);
+    if (rc == 0 && g->fn.kind != CAPDRV_HW_FN_PCI)
+        rc = -CAPDRV_ENOTSUP; /* an MMIO device has no configuration space */
     if (rc == 0 && !cfg_access_ok(offset, width))
         rc = -CAPDRV_EINVAL;
     if (rc == 0 && (offset != PCI_COMMAND || width != 2))

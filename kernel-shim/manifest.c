@@ -530,6 +530,7 @@ enum {
     GP_MATCH_ID,
     GP_MATCH_CLASS,
     GP_MATCH_ADDRESS,
+    GP_MATCH_MMIO,
     GP_POOL_QUOTA,
     GP_POOL_BUFFERS,
     GP_INTERRUPTS,
@@ -539,8 +540,8 @@ enum {
     GP_N
 };
 static const char *const grant_props[GP_N] = {
-    "provider",   "class",        "match-id",   "match-class", "match-address", "pool-quota",
-    "pool-buffers", "interrupts", "dma-backend", "phandle",    "name"};
+    "provider",   "class",        "match-id",   "match-class", "match-address", "match-mmio",
+    "pool-quota", "pool-buffers", "interrupts", "dma-backend", "phandle",      "name"};
 
 static int parse_grant_props(struct mp *p, int node, struct shim_manifest_grant *g)
 {
@@ -600,8 +601,23 @@ static int parse_grant_props(struct mp *p, int node, struct shim_manifest_grant 
             return rc;
         g->match_flags |= SHIM_MATCH_ADDR;
     }
+    if (pr[GP_MATCH_MMIO].present) {
+        /* An MMIO device has no PCI identity or address: mixing the two
+         * kinds of match could never match anything. */
+        if (g->match_flags != 0)
+            return refuse_prop(p, "match-mmio",
+                               "cannot be combined with match-id, match-class or match-address");
+        if ((rc = get_u64(p, "match-mmio", &pr[GP_MATCH_MMIO], &g->mmio_base)) < 0)
+            return rc;
+        /* Register blocks of MMIO devices are at least 32-bit aligned
+         * (virtio-mmio: 32-bit registers, VIRTIO 1.2 §4.2.2). */
+        if (g->mmio_base & 3u)
+            return refuse_prop_val(p, "match-mmio", "is not 4-byte aligned: ", g->mmio_base,
+                                   true, "");
+        g->match_flags |= SHIM_MATCH_MMIO;
+    }
     if (g->match_flags == 0)
-        return refuse(p, "grant has no match-id, match-class or match-address");
+        return refuse(p, "grant has no match-id, match-class, match-address or match-mmio");
 
     if (pr[GP_POOL_QUOTA].present &&
         (rc = get_u64(p, "pool-quota", &pr[GP_POOL_QUOTA], &g->pool_bytes)) < 0)

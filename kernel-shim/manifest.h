@@ -13,6 +13,8 @@
  *               match-id = <0x1af4 0x1042>;        // vendor device, and/or
  *               match-class = <0x010802 0xffffff>; // class code, mask, and/or
  *               match-address = "0000:00:04.0";    // domain:bus:dev.fn
+ *               // or, for an MMIO device (virtio-mmio), instead of the three:
+ *               // match-mmio = <0x0 0x0a003e00>;    // exact 64-bit base
  *               pool-quota = <0x0 0x400000>;       // optional: 64-bit bytes
  *               pool-buffers = <64>;               // optional: buffer count
  *               interrupts = <2>;                  // optional: vectors 0..n-1
@@ -28,6 +30,7 @@
  *   };
  *
  * Every grant needs at least one match-* property; all present must match.
+ * match-mmio excludes the PCI match-* properties. 
  */
 #ifndef CAPDRV_SHIM_MANIFEST_H
 #define CAPDRV_SHIM_MANIFEST_H
@@ -48,8 +51,10 @@ struct capdrv_env;
 enum shim_match_flags {
     SHIM_MATCH_ID = 1u << 0,
     SHIM_MATCH_CLASS = 1u << 1,
-    SHIM_MATCH_ADDR = 1u << 2
+    SHIM_MATCH_ADDR = 1u << 2,
+    SHIM_MATCH_MMIO = 1u << 3 /* an MMIO device by its base; never with the PCI ones */
 };
+#define SHIM_MATCH_PCI (SHIM_MATCH_ID | SHIM_MATCH_CLASS | SHIM_MATCH_ADDR)
 
 struct shim_manifest_window {
     char name[CAPDRV_NAME_MAX]; /* without the "window-" prefix; non-empty */
@@ -67,6 +72,7 @@ struct shim_manifest_grant {
     uint16_t vendor, device;     /* SHIM_MATCH_ID */
     uint32_t class_code, class_mask; /* SHIM_MATCH_CLASS (24 bits each) */
     struct capdrv_pci_addr addr; /* SHIM_MATCH_ADDR */
+    uint64_t mmio_base;          /* SHIM_MATCH_MMIO: exact base of the device's region */
     uint64_t pool_bytes;         /* 0: no DMA pool */
     uint32_t pool_buffers;       /* 0 iff pool_bytes == 0; 1024 if pool-buffers is absent */
     uint32_t n_irqs;             /* <= SHIM_MAX_IRQS */

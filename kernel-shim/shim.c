@@ -17,6 +17,13 @@ static void why_set(char *why, size_t n, const char *grant, const char *msg)
 
 static bool grant_matches(const struct shim_manifest_grant *m, const struct capdrv_hw_function *f)
 {
+    /* An MMIO device is named by its base only; PCI properties never
+     * match it (its addr/id are meaningless), nor match-mmio a PCI
+     * function. */
+    if (f->kind == CAPDRV_HW_FN_MMIO)
+        return m->match_flags == SHIM_MATCH_MMIO && f->mmio_base == m->mmio_base;
+    if (f->kind != CAPDRV_HW_FN_PCI || (m->match_flags & SHIM_MATCH_MMIO))
+        return false;
     if ((m->match_flags & SHIM_MATCH_ID) && (f->id.vendor != m->vendor || f->id.device != m->device))
         return false;
     if ((m->match_flags & SHIM_MATCH_CLASS) &&
@@ -48,7 +55,7 @@ static int check_class(const struct shim_grant *g, char *why, size_t n)
         }
         return 0;
     case CAPDRV_GRANT_NVME_CONTROLLER:
-        if (g->fn.id.class_code != PCI_CLASS_NVME || !g->profile || !g->profile->nvme) {
+        if (g->fn.kind != CAPDRV_HW_FN_PCI || g->fn.id.class_code != PCI_CLASS_NVME || !g->profile || !g->profile->nvme) {
             why_set(why, n, m->name, "class nvme-controller needs an NVMe function (class 010802)");
             return -CAPDRV_EACCES;
         }
@@ -116,6 +123,35 @@ static int select_lane(struct capdrv_shim *shim, struct shim_grant *g, char *why
     return -CAPDRV_EINVAL;
 }
 
+/* The profile of a bound function. A PCI function is known by its
+ * identity; an MMIO device carries none outside its registers, and a
+ * virtio-mmio device announces itself with MagicValue (VIRTIO 1.2
+ * §4.2.2). The read has no side effect; the value is untrusted and only
+ * selects the strict virtio-mmio rules, whose bind() checks the rest. */
+static const struct shim_profile *find_profile(struct capdrv_shim *shim, const struct shim_grant *g)
+{
+    if (g->fn.kind != CAPDRV_HW_FN_MMIO)
+        return shim_profile_find(&g->fn.id);
+    uint64_t magic = 0;
+    if (g->fn.bar_size[0] >= SHIM_VIRTIO_MMIO_MIN_SIZE &&
+        (g->fn.bar_flags[0] & CAPDRV_HW_BAR_MEM) &&
+        shim->hw.ops->bar_read(shim->hw.ctx, g->hw_fn, 0, 0, 4, &magic) == 0 &&
+        magic == SHIM_VIRTIO_MMIO_MAGIC)
+        return &shim_profile_virtio_mmio;
+    return NULL;
+}
+
+/* Interrupt sources: MSI-X vectors of a PCI function (from its
+ * capability), the line of an MMIO device as vector 0. */
+static int find_irqs(struct capdrv_shim *shim, struct shim_grant *g, char *why, size_t n)
+{
+    if (g->fn.kind != CAPDRV_HW_FN_MMIO)
+        return shim_pci_find_msix(shim, g, why, n);
+    g->msix.present = false;
+    g->msix.table_size = g->fn.n_irq_lines > 0 ? 1u : 0u;
+    return 0;
+}
+
 static int bind_grants(struct capdrv_shim *shim, char *why, size_t n)
 {
     int nfn = shim->hw.ops->function_count(shim->hw.ctx);
@@ -146,10 +182,10 @@ static int bind_grants(struct capdrv_shim *shim, char *why, size_t n)
             why_set(why, n, g->m->name, "no unbound function matches");
             return -CAPDRV_ENODEV;
         }
-        g->profile = shim_profile_find(&g->fn.id);
+        g->profile = find_profile(shim, g);
         int rc = check_class(g, why, n);
         if (rc == 0)
-            rc = shim_pci_find_msix(shim, g, why, n);
+            rc = find_irqs(shim, g, why, n);
         if (rc == 0)
             rc = check_windows(g, why, n);
         if (rc == 0)
@@ -162,7 +198,7 @@ static int bind_grants(struct capdrv_shim *shim, char *why, size_t n)
             return rc;
         g->n_irqs = g->m->n_irqs;
         if (g->n_irqs > g->msix.table_size)
-            g->n_irqs = g->msix.table_size; /* the device offers fewer vectors */
+            g->n_irqs = g->msix.table_size; /* the device offers fewer vectors (lines) */
         if (g->n_irqs > 64)
             g->n_irqs = 64;
         shim_grant_clear_claim(g);

@@ -12,7 +12,7 @@
 struct sim_plat {
     struct capdrv_env *env;
     struct capdrv_sim *sim;
-    unsigned fn_dev, fn_plain, fn_peer, fn_vblk, fn_vnet, fn_nvme;
+    unsigned fn_dev, fn_plain, fn_peer, fn_vblk, fn_vnet, fn_nvme, fn_vmblk;
 };
 
 static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len)
@@ -39,7 +39,9 @@ static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_
         (rc = capdrv_sim_add_dmatest(p->sim, &a5, &p->fn_peer)) < 0 ||
         (rc = capdrv_sim_add_virtio_blk(p->sim, &a6, NULL, &p->fn_vblk)) < 0 ||
         (rc = capdrv_sim_add_virtio_net(p->sim, &a7, NULL, &p->fn_vnet)) < 0 ||
-        (rc = capdrv_sim_add_nvme(p->sim, &a8, &nvme, &p->fn_nvme)) < 0) {
+        (rc = capdrv_sim_add_nvme(p->sim, &a8, &nvme, &p->fn_nvme)) < 0 ||
+        /* virtio-mmio virtio-blk where QEMU's aarch64 virt has its last slot */
+        (rc = capdrv_sim_add_virtio_mmio_blk(p->sim, 0x0a003e00, NULL, &p->fn_vmblk)) < 0) {
         snprintf(why, why_len, "sim machine could not be built");
         return p->env ? rc : -CAPDRV_ENOMEM;
     }
@@ -79,6 +81,7 @@ static unsigned fn_of(struct sim_plat *p, const char *grant)
            : !strcmp(grant, "vblk") ? p->fn_vblk
            : !strcmp(grant, "vnet") ? p->fn_vnet
            : !strcmp(grant, "nvme") ? p->fn_nvme
+           : !strcmp(grant, "vmblk") ? p->fn_vmblk
                                     : p->fn_plain;
 }
 

@@ -79,12 +79,32 @@ enum capdrv_hw_bar_flags {
 /** Number of BAR slots of a type-0 PCI header. */
 #define CAPDRV_HW_NUM_BARS 6
 
-/** What a platform knows about one PCI function. */
+/** Kind of a function (capdrv_hw_function::kind). */
+enum capdrv_hw_fn_kind {
+    CAPDRV_HW_FN_PCI = 0, /**< a PCI function (the zero value: older platforms) */
+    CAPDRV_HW_FN_MMIO = 1 /**< a memory-mapped device found in a device tree (no PCI) */
+};
+
+/** Interrupt lines a platform reports for one MMIO device. */
+#define CAPDRV_HW_MAX_IRQ_LINES 4
+
+/** What a platform knows about one function: a PCI function, or an MMIO
+ *  device (kind CAPDRV_HW_FN_MMIO). An MMIO device has no PCI address,
+ *  identity or configuration space (cfg_read/cfg_write refuse it); its
+ *  register region is reported as BAR 0 (bar_size[0] = mmio_size, flags
+ *  CAPDRV_HW_BAR_MEM) so windows name it as bar 0, and its interrupt line
+ *  is "vector 0" of irq_enable()/irq_wait(). */
 struct capdrv_hw_function {
-    struct capdrv_pci_addr addr;                /**< bus address */
-    struct capdrv_pci_id id;                    /**< identity */
+    struct capdrv_pci_addr addr;                /**< bus address (PCI only) */
+    struct capdrv_pci_id id;                    /**< identity (PCI only) */
     uint64_t bar_size[CAPDRV_HW_NUM_BARS];      /**< 0 when not implemented */
     uint32_t bar_flags[CAPDRV_HW_NUM_BARS];     /**< enum capdrv_hw_bar_flags */
+    uint32_t kind;                              /**< enum capdrv_hw_fn_kind */
+    uint32_t n_irq_lines;                       /**< MMIO: entries of irq_line[] in use */
+    uint64_t mmio_base;                         /**< MMIO: physical base of the region */
+    uint64_t mmio_size;                         /**< MMIO: region length (= bar_size[0]) */
+    uint32_t irq_line[CAPDRV_HW_MAX_IRQ_LINES]; /**< MMIO: platform interrupt numbers
+                                                     (e.g. GIC SPI); line 0 is vector 0 */
 };
 
 /** A DMA-able memory region from dma_alloc(). */
@@ -98,7 +118,7 @@ struct capdrv_hw_dma {
 /** One interrupt source to wait on (capdrv_hw_ops::irq_wait). */
 struct capdrv_hw_irq {
     unsigned fn;     /**< platform function number */
-    unsigned vector; /**< MSI-X vector */
+    unsigned vector; /**< MSI-X vector; 0 for an MMIO device's interrupt line */
 };
 
 /** The platform operations. Every member is required. */
@@ -109,7 +129,8 @@ struct capdrv_hw_ops {
     int (*function_count)(void *ctx);
     /** Describe function @p fn; -CAPDRV_ENOENT past the end. */
     int (*function_info)(void *ctx, unsigned fn, struct capdrv_hw_function *out);
-    /** Config read; width 1, 2, 4; offset < 4096 and aligned. */
+    /** Config read; width 1, 2, 4; offset < 4096 and aligned. An MMIO
+     *  function has no configuration space: -CAPDRV_ENOTSUP. */
     int (*cfg_read)(void *ctx, unsigned fn, uint32_t offset, unsigned width, uint32_t *val);
     /** Config write; same rules as cfg_read. */
     int (*cfg_write)(void *ctx, unsigned fn, uint32_t offset, unsigned width, uint32_t val);
@@ -129,7 +150,10 @@ struct capdrv_hw_ops {
                    uint64_t *devaddr);
     /** Undo dma_map(); after it returns the function can no longer reach @p mem. */
     int (*dma_unmap)(void *ctx, unsigned fn, const struct capdrv_hw_dma *mem, uint64_t devaddr);
-    /** Route MSI-X @p vector of @p fn to a host-side source and enable it. */
+    /** Route MSI-X @p vector of @p fn to a host-side source and enable it
+     *  (an MMIO function: vector 0 is its interrupt line 0; irq_wait()
+     *  reports it when the device raised it, and a level-triggered line
+     *  again while it stays asserted; the platform documents which). */
     int (*irq_enable)(void *ctx, unsigned fn, unsigned vector);
     /** Disable a vector; pending state is dropped. */
     int (*irq_disable)(void *ctx, unsigned fn, unsigned vector);
@@ -143,7 +167,9 @@ struct capdrv_hw_ops {
     /** Function-level reset: afterwards the function performs no DMA and has
      *  its power-on register state (PCIe Base 4.0 §6.6.2), including MSI-X
      *  disabled: every vector must be enabled again with irq_enable(). DMA
-     *  mappings are not touched. */
+     *  mappings are not touched. An MMIO function gets the device's own
+     *  reset (virtio-mmio: Status 0, VIRTIO 1.2 §4.2.2.1) and its line is
+     *  disabled. */
     int (*function_reset)(void *ctx, unsigned fn);
 };
 

@@ -51,7 +51,26 @@
  * (Linux PR_SET_PDEATHSIG), so it never outlives its owner; create from a
  * thread that lives as long as the instance.
  *
- * Limits: x86 q35 only; bus 0 only (functions behind bridges or root ports
+ * **aarch64 `virt`** (capdrv_qtest_config::machine = "virt"):
+ * `qemu-system-aarch64 -machine virt -cpu cortex-a57` with a `wfi; b .-4`
+ * firmware and `-global virtio-mmio.force-legacy=false` (virtio-mmio
+ * version 2, VIRTIO 1.2 §4.2). RAM starts at guest physical 0x40000000
+ * (CAPDRV_QTEST_VIRT_RAM_BASE; CAPDRV_QTEST_DMA_BASE is then an offset
+ * into RAM). There is no PCI enumeration: the platform first runs QEMU
+ * with the same arguments and `-machine virt,dumpdtb=FILE`, lists the
+ * `virtio,mmio` nodes of that device tree (capdrv_virtio_mmio_scan()), and
+ * reports each node whose DeviceID reads non-zero as an MMIO function
+ * (hw.h CAPDRV_HW_FN_MMIO; irq_line[0] = the node's GIC SPI number). Its
+ * interrupt line is vector 0: the GIC cannot be pointed at RAM like an
+ * MSI-X table, so irq_wait() samples the line's source, the device's
+ * InterruptStatus register (the virtio-mmio line is asserted exactly while
+ * InterruptStatus is non-zero, §4.2.2, §4.2.3.4), polling with the same
+ * back-off as for MSI-X cookies: a level-triggered line, it fires again
+ * until the driver writes InterruptACK. function_reset() writes Status 0
+ * and waits for it to read back 0 (§4.2.2.1). capdrv_qtest_find() finds
+ * PCI functions only; use capdrv_qtest_find_mmio().
+ *
+ * Limits: q35 and aarch64 virt; bus 0 only (functions behind bridges or root ports
  * are not enumerated; bridges themselves are not reported); guest RAM 16 MiB
  * to 2 GiB; no DMA oracle (a device can write anywhere in guest RAM; use
  * capdrv_qtest_ram_read() to check canaries outside the ledger).
@@ -112,6 +131,10 @@ struct capdrv_qtest;
 #define CAPDRV_QTEST_DMA_BASE 0x120000ull
 /** First address of the BAR window the platform assigns from. */
 #define CAPDRV_QTEST_BAR_BASE 0xe0000000ull
+/** Guest physical address of RAM byte 0 on the aarch64 virt machine. */
+#define CAPDRV_QTEST_VIRT_RAM_BASE 0x40000000ull
+/** Default capdrv_qtest_config::qemu for machine "virt". */
+#define CAPDRV_QTEST_DEFAULT_QEMU_AARCH64 "qemu-system-aarch64"
 /** Most functions the platform reports. */
 #define CAPDRV_QTEST_MAX_FUNCTIONS 64u
 
@@ -121,7 +144,19 @@ struct capdrv_qtest_config {
     const char *const *device_args; /**< extra -device/-drive/-netdev arguments, NULL-terminated; may be NULL */
     size_t ram_bytes;               /**< guest RAM, a multiple of 1 MiB, 16 MiB..2 GiB; 0 = 256 MiB */
     int64_t timeout_ms;             /**< bound of every wait on QEMU; <= 0 = 5000 */
+    const char *machine;            /**< NULL or "q35" (x86), or "virt" (aarch64, virtio-mmio);
+                                         qemu then defaults to CAPDRV_QTEST_DEFAULT_QEMU_AARCH64 */
 };
+
+/**
+ * @brief Find the MMIO function (aarch64 virt) whose register region
+ *        starts at @p base.
+ * @param q instance.
+ * @param base guest physical base, e.g. 0x0a003e00.
+ * @param fn receives the platform function number.
+ * @return 0; -CAPDRV_ENOENT; -CAPDRV_EINVAL.
+ */
+int capdrv_qtest_find_mmio(const struct capdrv_qtest *q, uint64_t base, unsigned *fn);
 
 /** How function_reset() reset a function (capdrv_qtest_reset_method()). */
 enum capdrv_qtest_reset {

@@ -371,6 +371,39 @@ enum capdrv_sim_virtio_fault {
 int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
                               const struct capdrv_sim_virtio_blk_config *cfg, unsigned *fn_out);
 
+/** Bytes of a simulated virtio-mmio register region (as QEMU's). */
+#define CAPDRV_SIM_VIRTIO_MMIO_SIZE 0x200u
+
+/**
+ * @brief Add a virtio-blk behind the virtio-mmio version 2 transport
+ *        (VIRTIO 1.2 §4.2) instead of PCI: an MMIO device (hw.h
+ *        CAPDRV_HW_FN_MMIO) whose 512-byte register region at @p base is
+ *        its "BAR 0", with no configuration space and one interrupt line
+ *        (vector 0), fired each time the device sets an InterruptStatus
+ *        bit. The block device behind it is the one of
+ *        capdrv_sim_add_virtio_blk(): same configuration, fault knobs
+ *        (capdrv_sim_virtio_set_fault()), backing data
+ *        (capdrv_sim_virtio_blk_data()) and DMA oracle. A shim grant
+ *        names it with `match-mmio = <base-hi base-lo>`.
+ * @param sim simulator.
+ * @param base physical base of the register region; a multiple of
+ *        CAPDRV_SIM_VIRTIO_MMIO_SIZE; must not overlap another MMIO device.
+ * @param cfg shape (NULL: defaults), as for capdrv_sim_add_virtio_blk().
+ * @param fn_out receives the function number (may be NULL).
+ * @return 0; -CAPDRV_EINVAL (bad argument, misaligned base, or a @p cfg
+ *         capdrv_sim_add_virtio_blk() refuses); -CAPDRV_EEXIST (overlaps
+ *         another MMIO device); -CAPDRV_ENOSPC; -CAPDRV_ENOMEM.
+ *
+ * Example:
+ * @code
+ *     unsigned fn;
+ *     capdrv_sim_add_virtio_mmio_blk(sim, 0x0a003e00, NULL, &fn);
+ * @endcode
+ */
+int capdrv_sim_add_virtio_mmio_blk(struct capdrv_sim *sim, uint64_t base,
+                                   const struct capdrv_sim_virtio_blk_config *cfg,
+                                   unsigned *fn_out);
+
 /**
  * @brief Make a virtio function misbehave. The fault stays until set back
  *        to NONE; device and function resets do not clear it.

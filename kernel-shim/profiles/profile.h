@@ -132,5 +132,10 @@ void shim_profile_free(struct shim_profile_ctx *ctx, void *p);
 extern const struct shim_profile shim_profile_dmatest;
 extern const struct shim_profile shim_profile_virtio_pci;
 extern const struct shim_profile shim_profile_nvme;
+/* Not in the PCI table: chosen for MMIO devices whose MagicValue reads
+ * "virt" (shim.c). */
+extern const struct shim_profile shim_profile_virtio_mmio;
+#define SHIM_VIRTIO_MMIO_MAGIC 0x74726976u /* VIRTIO 1.2 §4.2.2: "virt" */
+#define SHIM_VIRTIO_MMIO_MIN_SIZE 0x100u   /* the control registers, 0x000..0x0ff */
 
 #endif

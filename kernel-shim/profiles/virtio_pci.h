@@ -88,7 +88,21 @@ struct vio_state {
 int vio_find_caps(struct shim_profile_ctx *ctx, struct vio_state *st, char *why,
                   unsigned long why_len);
 
-/* virtio_ring.c */
+/* virtio_ring.c, transport-neutral (used by the PCI and MMIO profiles).
+ * vio_ring_prepare: before a queue is enabled with Queue Size @size,
+ * check its three areas against the ledger and, in the brokered lane,
+ * allocate the shadow descriptor table + available ring; @dev receives
+ * the device addresses to program. vio_ring_abort undoes it when the
+ * transport could not enable the queue; vio_ring_enabled records success.
+ * vio_ring_notify runs the lane check of a notify (§2.7.13). */
+int vio_ring_prepare(struct shim_profile_ctx *ctx, struct vio_queue *q, uint64_t size,
+                     uint64_t dev[VIO_AREAS]);
+void vio_ring_abort(struct shim_profile_ctx *ctx, struct vio_queue *q);
+void vio_ring_enabled(struct vio_queue *q, uint64_t size, uint64_t notify_off);
+int vio_ring_notify(struct shim_profile_ctx *ctx, struct vio_queue *q);
+void vio_ring_drop_all(struct shim_profile_ctx *ctx, struct vio_queue *qs, unsigned n);
+
+/* virtio_ring.c, PCI */
 int vio_queue_enable(struct shim_profile_ctx *ctx, struct vio_state *st, unsigned qi);
 int vio_queue_notify(struct shim_profile_ctx *ctx, struct vio_state *st, unsigned qi);
 /* The device was reset: free shadows, forget every queue. */

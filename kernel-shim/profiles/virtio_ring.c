@@ -18,7 +18,11 @@
  * stops a provider that rewrites a ring after the check.
  *
  * Buffers published to a queue count as in flight until the device is
- * reset: releasing one earlier makes the shim reset the function. */
+ * reset: releasing one earlier makes the shim reset the function.
+ *
+ * The vio_ring_* functions know nothing of the transport: the PCI profile
+ * (virtio_pci.c, §4.1) and the MMIO profile (virtio_mmio.c, §4.2) both
+ * program what vio_ring_prepare() returns through their own registers. */
 #include "virtio_pci.h"
 
 #include "../util.h"
@@ -61,26 +65,15 @@ static int program_area(struct shim_profile_ctx *ctx, const struct vio_state *st
     return rc < 0 ? rc : common_write(ctx, st, field + 4, 4, devaddr >> 32);
 }
 
-int vio_queue_enable(struct shim_profile_ctx *ctx, struct vio_state *st, unsigned qi)
+int vio_ring_prepare(struct shim_profile_ctx *ctx, struct vio_queue *q, uint64_t size,
+                     uint64_t dev[VIO_AREAS])
 {
-    struct vio_queue *q = &st->q[qi];
     if (q->enabled)
         return -CAPDRV_EBUSY;
-    uint64_t size, notify_off;
-    int rc = common_read(ctx, st, VIO_Q_SIZE, 2, &size);
-    if (rc == 0)
-        rc = common_read(ctx, st, VIO_Q_NOTIFY_OFF, 2, &notify_off);
-    if (rc < 0)
-        return rc;
-    /* Device values are untrusted: a Queue Size is a power of two up to
-     * 32768 (§2.7); the notify address must lie in the notify structure. */
+    /* A Queue Size is a power of two up to 32768 (§2.7). */
     if (size == 0 || size > VIO_MAX_QSIZE || (size & (size - 1)))
         return -CAPDRV_EPROTO;
-    uint64_t noff = notify_off * st->notify_mult;
-    if (!shim_range_within(noff, 2, st->cap[VIO_CAP_NOTIFY].length))
-        return -CAPDRV_EPROTO;
-
-    uint64_t dev[VIO_AREAS];
+    int rc;
     for (unsigned a = 0; a < VIO_AREAS; a++) {
         if (q->ref[a] % area_align[a])
             return -CAPDRV_EINVAL;
@@ -89,8 +82,7 @@ int vio_queue_enable(struct shim_profile_ctx *ctx, struct vio_state *st, unsigne
         if (rc < 0)
             return rc;
     }
-    bool brokered = ctx->g->lane == CAPDRV_LANE_BROKERED;
-    if (brokered) {
+    if (ctx->g->lane == CAPDRV_LANE_BROKERED) {
         uint64_t bytes = shadow_avail_off(size) + area_len(VIO_AREA_DRIVER, size);
         bytes = (bytes + SHIM_PAGE_SIZE - 1) & ~(uint64_t)(SHIM_PAGE_SIZE - 1);
         void *cpu;
@@ -103,21 +95,54 @@ int vio_queue_enable(struct shim_profile_ctx *ctx, struct vio_state *st, unsigne
         dev[VIO_AREA_DESC] = base;
         dev[VIO_AREA_DRIVER] = base + shadow_avail_off(size);
     }
+    return 0;
+}
+
+void vio_ring_abort(struct shim_profile_ctx *ctx, struct vio_queue *q)
+{
+    if (q->shadow_live)
+        shim_profile_shadow_free(ctx, q->shadow_index);
+    q->shadow_live = false;
+    q->shadow = NULL;
+}
+
+void vio_ring_enabled(struct vio_queue *q, uint64_t size, uint64_t notify_off)
+{
+    q->enabled = true;
+    q->size = (uint16_t)size;
+    q->notify_off = notify_off;
+    q->next_avail = 0; /* §2.7.6: idx starts at 0 after enable */
+}
+
+int vio_queue_enable(struct shim_profile_ctx *ctx, struct vio_state *st, unsigned qi)
+{
+    struct vio_queue *q = &st->q[qi];
+    if (q->enabled)
+        return -CAPDRV_EBUSY;
+    uint64_t size, notify_off;
+    int rc = common_read(ctx, st, VIO_Q_SIZE, 2, &size);
+    if (rc == 0)
+        rc = common_read(ctx, st, VIO_Q_NOTIFY_OFF, 2, &notify_off);
+    if (rc < 0)
+        return rc;
+    /* Device values are untrusted: the notify address must lie in the
+     * notify structure; vio_ring_prepare() checks the Queue Size. */
+    uint64_t noff = notify_off * st->notify_mult;
+    if (!shim_range_within(noff, 2, st->cap[VIO_CAP_NOTIFY].length))
+        return -CAPDRV_EPROTO;
+
+    uint64_t dev[VIO_AREAS];
+    if ((rc = vio_ring_prepare(ctx, q, size, dev)) < 0)
+        return rc;
     for (unsigned a = 0; a < VIO_AREAS && rc == 0; a++)
         rc = program_area(ctx, st, a, dev[a]);
     if (rc == 0)
         rc = common_write(ctx, st, VIO_Q_ENABLE, 2, 1);
     if (rc < 0) {
-        if (q->shadow_live)
-            shim_profile_shadow_free(ctx, q->shadow_index);
-        q->shadow_live = false;
-        q->shadow = NULL;
+        vio_ring_abort(ctx, q);
         return rc;
     }
-    q->enabled = true;
-    q->size = (uint16_t)size;
-    q->notify_off = noff;
-    q->next_avail = 0; /* §2.7.6: idx starts at 0 after enable */
+    vio_ring_enabled(q, size, noff);
     return 0;
 }
 
@@ -193,7 +218,11 @@ static int walk_chain(struct shim_profile_ctx *ctx, const volatile uint8_t *desc
 
 int vio_queue_notify(struct shim_profile_ctx *ctx, struct vio_state *st, unsigned qi)
 {
-    struct vio_queue *q = &st->q[qi];
+    return vio_ring_notify(ctx, &st->q[qi]);
+}
+
+int vio_ring_notify(struct shim_profile_ctx *ctx, struct vio_queue *q)
+{
     unsigned size = q->size;
     uint64_t dev;
     void *desc_cpu, *avail_cpu;
@@ -248,8 +277,13 @@ int vio_queue_notify(struct shim_profile_ctx *ctx, struct vio_state *st, unsigne
 
 void vio_queues_drop(struct shim_profile_ctx *ctx, struct vio_state *st)
 {
-    for (unsigned i = 0; i < VIO_MAX_QUEUES; i++) {
-        struct vio_queue *q = &st->q[i];
+    vio_ring_drop_all(ctx, st->q, VIO_MAX_QUEUES);
+}
+
+void vio_ring_drop_all(struct shim_profile_ctx *ctx, struct vio_queue *qs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct vio_queue *q = &qs[i];
         if (q->shadow_live)
             shim_profile_shadow_free(ctx, q->shadow_index);
         *q = (struct vio_queue){0};

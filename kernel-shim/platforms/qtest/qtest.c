@@ -198,13 +198,19 @@ static void argf(struct argv_build *b, const char *fmt, ...)
     b->used += (size_t)n + 1;
 }
 
-static int make_firmware(int fd)
+static int make_firmware(int fd, bool virt)
 {
     static const uint8_t halt_loop[] = {0xfa, 0xf4, 0xeb, 0xfd}; /* cli; hlt; jmp .-3 */
+    /* aarch64: wfi (0xd503207f); b .-4 (0x17ffffff), little-endian, at the
+     * reset address 0 where virt maps the flash holding -bios. */
+    static const uint8_t wfi_loop[] = {0x7f, 0x20, 0x03, 0xd5, 0xff, 0xff, 0xff, 0x17};
     uint8_t *img = calloc(1, FW_SIZE);
     if (!img)
         return -CAPDRV_ENOMEM;
-    memcpy(img + FW_RESET_OFF, halt_loop, sizeof halt_loop);
+    if (virt)
+        memcpy(img, wfi_loop, sizeof wfi_loop);
+    else
+        memcpy(img + FW_RESET_OFF, halt_loop, sizeof halt_loop);
     ssize_t n = pwrite(fd, img, FW_SIZE, 0);
     free(img);
     return n == (ssize_t)FW_SIZE ? 0 : -CAPDRV_EIO;
@@ -218,7 +224,7 @@ static void child(const struct argv_build *b, int sock, const struct capdrv_qtes
         _exit(126);
     int keep[] = {sock, q->ram_fd, q->fw_fd};
     for (unsigned i = 0; i < sizeof keep / sizeof keep[0]; i++)
-        if (fcntl(keep[i], F_SETFD, 0) < 0)
+        if (keep[i] >= 0 && fcntl(keep[i], F_SETFD, 0) < 0)
             _exit(126);
     if (dup2(devnull, 0) < 0 || dup2(q->err_fd, 1) < 0 || dup2(q->err_fd, 2) < 0)
         _exit(126);
@@ -227,6 +233,147 @@ static void child(const struct argv_build *b, int sock, const struct capdrv_qtes
     ssize_t w = write(exec_w, &e, sizeof e);
     (void)w;
     _exit(127);
+}
+
+/* The QEMU command line: the machine, RAM, firmware, the caller's devices,
+ * and either the qtest chardev on @qtest_fd or (@dump) a device-tree dump
+ * to the file @dump, after which QEMU exits. */
+static void build_args(struct argv_build *b, const struct capdrv_qtest *q,
+                       const struct capdrv_qtest_config *cfg, int qtest_fd, const char *dump)
+{
+    size_t mib = q->ram_bytes >> 20;
+    const char *qemu = q->virt ? CAPDRV_QTEST_DEFAULT_QEMU_AARCH64 : CAPDRV_QTEST_DEFAULT_QEMU;
+    arg(b, cfg && cfg->qemu ? cfg->qemu : qemu);
+    arg(b, "-nodefaults");
+    arg(b, "-display");
+    arg(b, "none");
+    arg(b, "-accel");
+    arg(b, "tcg");
+    arg(b, "-smp");
+    arg(b, "1");
+    arg(b, "-machine");
+    if (!q->virt)
+        arg(b, "q35,memory-backend=capdrv-ram");
+    else if (!dump)
+        arg(b, "virt,memory-backend=capdrv-ram");
+    else
+        argf(b, "virt,memory-backend=capdrv-ram,dumpdtb=%s", dump);
+    if (q->virt) {
+        arg(b, "-cpu");
+        arg(b, "cortex-a57");
+        /* virtio-mmio version 2 (VIRTIO 1.2 §4.2); QEMU defaults to legacy. */
+        arg(b, "-global");
+        arg(b, "virtio-mmio.force-legacy=false");
+    }
+    arg(b, "-m");
+    argf(b, "%zuM", mib);
+    arg(b, "-object");
+    argf(b, "memory-backend-file,id=capdrv-ram,size=%zuM,mem-path=/proc/self/fd/%d,share=on", mib,
+         q->ram_fd);
+    arg(b, "-bios");
+    argf(b, "/proc/self/fd/%d", q->fw_fd);
+    if (!dump) {
+        arg(b, "-chardev");
+        argf(b, "socket,id=capdrv-qtest,fd=%d", qtest_fd);
+        arg(b, "-object");
+        arg(b, "qtest,id=capdrv-qt,chardev=capdrv-qtest,log=/dev/null");
+    }
+    for (unsigned i = 0; cfg && cfg->device_args && cfg->device_args[i]; i++)
+        arg(b, cfg->device_args[i]);
+}
+
+/* aarch64 virt: run QEMU once with -machine virt,dumpdtb=FILE (it exits
+ * after writing the tree), bounded by timeout_ms, and read the blob into
+ * @blob (malloc'ed, 8-byte aligned). QEMU writes the file itself (with a
+ * rename), so it goes to a private temporary directory, removed after. */
+static int dump_dtb(struct capdrv_qtest *q, const struct capdrv_qtest_config *cfg, void **blob,
+                    size_t *len, char *why, size_t why_len)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[256], path[280];
+    snprintf(dir, sizeof dir, "%s/capdrv-qtest-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(dir)) {
+        say(why, why_len, "qtest: cannot create a directory for the DTB: %s", strerror(errno));
+        return -CAPDRV_EIO;
+    }
+    snprintf(path, sizeof path, "%s/virt.dtb", dir);
+    int rc = 0, devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    struct argv_build *b = calloc(1, sizeof *b);
+    if (!b || devnull < 0) {
+        rc = -CAPDRV_ENOMEM;
+        goto out;
+    }
+    build_args(b, q, cfg, -1, path);
+    if (b->overflow) {
+        say(why, why_len, "qtest: too many or too long QEMU arguments");
+        rc = -CAPDRV_EINVAL;
+        goto out;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        say(why, why_len, "qtest: fork: %s", strerror(errno));
+        rc = -CAPDRV_EIO;
+        goto out;
+    }
+    if (pid == 0)
+        child(b, -1, q, -1, devnull, parent);
+    int status = 0;
+    bool done = false;
+    for (int64_t waited = 0; waited <= q->timeout_ms && !done; waited++) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            done = true;
+        else
+            sleep_ms(1);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        say(why, why_len, "qtest: QEMU did not dump its device tree within %" PRId64 " ms",
+            q->timeout_ms);
+        rc = -CAPDRV_ETIMEDOUT;
+        goto out;
+    }
+    if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 1)) {
+        char err[256];
+        qt_stderr_tail(q, err, sizeof err);
+        say(why, why_len, "qtest: cannot dump the virt device tree (%s%s%s)",
+            WIFEXITED(status) && WEXITSTATUS(status) >= 126 ? "cannot execute QEMU"
+                                                            : "QEMU failed",
+            err[0] ? ": " : "", err);
+        rc = WIFEXITED(status) && WEXITSTATUS(status) >= 126 ? -CAPDRV_ENOENT : -CAPDRV_EIO;
+        goto out;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    off_t size = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+    /* QEMU pads the blob to 1 MiB; anything larger is not its tree. */
+    if (size <= 0 || size > (off_t)(4 << 20)) {
+        if (fd >= 0)
+            close(fd);
+        say(why, why_len, "qtest: QEMU wrote no usable device tree");
+        rc = -CAPDRV_EIO;
+        goto out;
+    }
+    void *buf = aligned_alloc(8, ((size_t)size + 7u) & ~(size_t)7u);
+    ssize_t n = buf ? pread(fd, buf, (size_t)size, 0) : -1;
+    close(fd);
+    if (n != (ssize_t)size) {
+        free(buf);
+        say(why, why_len, "qtest: cannot read the device tree");
+        rc = -CAPDRV_EIO;
+        goto out;
+    }
+    *blob = buf;
+    *len = (size_t)size;
+out:
+    unlink(path);
+    rmdir(dir);
+    if (devnull >= 0)
+        close(devnull);
+    free(b);
+    return rc;
 }
 
 static int spawn(struct capdrv_qtest *q, const struct capdrv_qtest_config *cfg, char *why,
@@ -242,30 +389,7 @@ static int spawn(struct capdrv_qtest *q, const struct capdrv_qtest_config *cfg, 
         rc = -CAPDRV_EIO;
         goto out;
     }
-    size_t mib = q->ram_bytes >> 20;
-    arg(b, cfg && cfg->qemu ? cfg->qemu : CAPDRV_QTEST_DEFAULT_QEMU);
-    arg(b, "-nodefaults");
-    arg(b, "-display");
-    arg(b, "none");
-    arg(b, "-accel");
-    arg(b, "tcg");
-    arg(b, "-smp");
-    arg(b, "1");
-    arg(b, "-machine");
-    arg(b, "q35,memory-backend=capdrv-ram");
-    arg(b, "-m");
-    argf(b, "%zuM", mib);
-    arg(b, "-object");
-    argf(b, "memory-backend-file,id=capdrv-ram,size=%zuM,mem-path=/proc/self/fd/%d,share=on", mib,
-         q->ram_fd);
-    arg(b, "-bios");
-    argf(b, "/proc/self/fd/%d", q->fw_fd);
-    arg(b, "-chardev");
-    argf(b, "socket,id=capdrv-qtest,fd=%d", sv[1]);
-    arg(b, "-object");
-    arg(b, "qtest,id=capdrv-qt,chardev=capdrv-qtest,log=/dev/null");
-    for (unsigned i = 0; cfg && cfg->device_args && cfg->device_args[i]; i++)
-        arg(b, cfg->device_args[i]);
+    build_args(b, q, cfg, sv[1], NULL);
     if (b->overflow) {
         say(why, why_len, "qtest: too many or too long QEMU arguments");
         rc = -CAPDRV_EINVAL;
@@ -315,6 +439,11 @@ static int check_config(const struct capdrv_qtest_config *cfg, size_t *ram, int6
     *timeout = cfg && cfg->timeout_ms > 0 ? cfg->timeout_ms : CAPDRV_QTEST_DEFAULT_TIMEOUT_MS;
     if (*ram < RAM_MIN || *ram > RAM_MAX || *ram % ((size_t)1 << 20) != 0) {
         say(why, why_len, "qtest: ram_bytes must be a multiple of 1 MiB in 16 MiB..2 GiB");
+        return -CAPDRV_EINVAL;
+    }
+    if (cfg && cfg->machine && strcmp(cfg->machine, "q35") != 0 &&
+        strcmp(cfg->machine, "virt") != 0) {
+        say(why, why_len, "qtest: machine must be \"q35\" or \"virt\"");
         return -CAPDRV_EINVAL;
     }
     if (*timeout > INT32_MAX) {
@@ -375,6 +504,8 @@ int capdrv_qtest_create(const struct capdrv_qtest_config *cfg, struct capdrv_qte
     q->timeout_ms = timeout;
     q->next_bar = CAPDRV_QTEST_BAR_BASE;
     q->next_id = 1;
+    q->virt = cfg && cfg->machine && strcmp(cfg->machine, "virt") == 0;
+    q->ram_gpa = q->virt ? CAPDRV_QTEST_VIRT_RAM_BASE : 0;
     if (pthread_mutex_init(&q->lock, NULL) != 0) {
         free(q);
         return -CAPDRV_ENOMEM;
@@ -383,7 +514,7 @@ int capdrv_qtest_create(const struct capdrv_qtest_config *cfg, struct capdrv_qte
     q->fw_fd = memfd_create("capdrv-qtest-fw", MFD_CLOEXEC);
     q->err_fd = memfd_create("capdrv-qtest-stderr", MFD_CLOEXEC);
     if (q->ram_fd < 0 || q->fw_fd < 0 || q->err_fd < 0 || ftruncate(q->ram_fd, (off_t)ram) < 0 ||
-        make_firmware(q->fw_fd) < 0) {
+        make_firmware(q->fw_fd, q->virt) < 0) {
         say(why, why_len, "qtest: cannot create guest memory: %s", strerror(errno));
         release(q);
         return -CAPDRV_ENOMEM;
@@ -395,14 +526,20 @@ int capdrv_qtest_create(const struct capdrv_qtest_config *cfg, struct capdrv_qte
         release(q);
         return -CAPDRV_ENOMEM;
     }
-    rc = spawn(q, cfg, why, why_len);
+    void *dtb = NULL;
+    size_t dtb_len = 0;
+    rc = q->virt ? dump_dtb(q, cfg, &dtb, &dtb_len, why, why_len) : 0;
+    if (rc == 0)
+        rc = spawn(q, cfg, why, why_len);
     if (rc == 0) {
         pthread_mutex_lock(&q->lock);
-        rc = qt_pci_enumerate(q, why, why_len);
+        rc = q->virt ? qt_virt_enumerate(q, dtb, dtb_len, why, why_len)
+                     : qt_pci_enumerate(q, why, why_len);
         if (rc < 0 && q->dead)
             say(why, why_len, "qtest: %s", q->dead_why);
         pthread_mutex_unlock(&q->lock);
     }
+    free(dtb);
     if (rc < 0) {
         release(q);
         return rc;
@@ -429,12 +566,27 @@ int capdrv_qtest_status(struct capdrv_qtest *q, char *why, size_t why_len)
     return alive ? 0 : -CAPDRV_EIO;
 }
 
+int capdrv_qtest_find_mmio(const struct capdrv_qtest *q, uint64_t base, unsigned *fn)
+{
+    if (!q || !fn)
+        return -CAPDRV_EINVAL;
+    for (unsigned i = 0; i < q->n_fns; i++) {
+        if (q->fns[i].info.kind == CAPDRV_HW_FN_MMIO && q->fns[i].info.mmio_base == base) {
+            *fn = i;
+            return 0;
+        }
+    }
+    return -CAPDRV_ENOENT;
+}
+
 int capdrv_qtest_find(const struct capdrv_qtest *q, const struct capdrv_pci_addr *addr,
                       unsigned *fn)
 {
     if (!q || !addr || !fn)
         return -CAPDRV_EINVAL;
     for (unsigned i = 0; i < q->n_fns; i++) {
+        if (q->fns[i].info.kind != CAPDRV_HW_FN_PCI)
+            continue;
         const struct capdrv_pci_addr *a = &q->fns[i].info.addr;
         if (a->domain == addr->domain && a->bus == addr->bus && a->dev == addr->dev &&
             a->fn == addr->fn) {
@@ -447,7 +599,8 @@ int capdrv_qtest_find(const struct capdrv_qtest *q, const struct capdrv_pci_addr
 
 static bool ram_range(const struct capdrv_qtest *q, uint64_t gpa, size_t len)
 {
-    return gpa <= q->ram_bytes && len <= q->ram_bytes - gpa;
+    return gpa >= q->ram_gpa && gpa - q->ram_gpa <= q->ram_bytes &&
+           len <= q->ram_bytes - (gpa - q->ram_gpa);
 }
 
 int capdrv_qtest_ram_read(const struct capdrv_qtest *q, uint64_t gpa, void *buf, size_t len)
@@ -457,7 +610,7 @@ int capdrv_qtest_ram_read(const struct capdrv_qtest *q, uint64_t gpa, void *buf,
     if (!ram_range(q, gpa, len))
         return -CAPDRV_EFAULT;
     if (len)
-        memcpy(buf, q->ram + gpa, len);
+        memcpy(buf, qt_ram_at(q, gpa), len);
     return 0;
 }
 
@@ -468,7 +621,7 @@ int capdrv_qtest_ram_write(struct capdrv_qtest *q, uint64_t gpa, const void *buf
     if (!ram_range(q, gpa, len))
         return -CAPDRV_EFAULT;
     if (len)
-        memcpy(q->ram + gpa, buf, len);
+        memcpy(qt_ram_at(q, gpa), buf, len);
     return 0;
 }
 

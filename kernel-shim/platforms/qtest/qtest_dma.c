@@ -1,6 +1,8 @@
 /* DMA memory: ranges of guest RAM, and per-function mapping bookkeeping.
  *
- * Guest RAM from CAPDRV_QTEST_DMA_BASE to its end is handed out first-fit,
+ * Guest RAM from CAPDRV_QTEST_DMA_BASE (an offset into RAM, which starts
+ * at guest physical 0 on q35 and 0x40000000 on aarch64 virt) to its end
+ * is handed out first-fit,
  * page aligned, with one unused page after every range so a device that
  * runs one byte past its buffer lands in memory nobody owns (a future
  * canary check can watch those pages). The CPU pointer is this process's
@@ -33,7 +35,7 @@ static struct qt_region *region_of(struct capdrv_qtest *q, const struct capdrv_h
         struct qt_region *r = &q->regions[i];
         if (r->gpa == mem->phys)
             return r->id == (uint64_t)mem->cookie && r->size == mem->size &&
-                           mem->cpu == (void *)(q->ram + r->gpa)
+                           mem->cpu == (void *)qt_ram_at(q, r->gpa)
                        ? r
                        : NULL;
     }
@@ -54,10 +56,10 @@ int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out)
     }
     /* First fit: the gap before region i ends at its start; the last gap
      * ends at the end of RAM. Each region owns the page after it. */
-    uint64_t at = CAPDRV_QTEST_DMA_BASE;
+    uint64_t at = q->ram_gpa + CAPDRV_QTEST_DMA_BASE;
     size_t i = 0;
     for (; i <= q->n_regions; i++) {
-        uint64_t end = i < q->n_regions ? q->regions[i].gpa : q->ram_bytes;
+        uint64_t end = i < q->n_regions ? q->regions[i].gpa : q->ram_gpa + q->ram_bytes;
         if (end >= at && end - at >= size + (i < q->n_regions ? QT_PAGE : 0u))
             break;
         if (i < q->n_regions)
@@ -70,8 +72,8 @@ int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out)
     q->n_regions++;
     q->live_bytes += size;
     /* Fresh DMA memory holds junk on real machines; do not make it zero. */
-    memset(q->ram + at, 0xa5, size);
-    *out = (struct capdrv_hw_dma){.cpu = q->ram + at, .phys = at, .size = size,
+    memset(qt_ram_at(q, at), 0xa5, size);
+    *out = (struct capdrv_hw_dma){.cpu = qt_ram_at(q, at), .phys = at, .size = size,
                                   .cookie = (uintptr_t)q->regions[i].id};
     return 0;
 }

@@ -47,6 +47,7 @@ struct qt_fn {
     unsigned reset_count;
     struct qt_map *maps;
     size_t n_maps, cap_maps;
+    bool mmio_masked;                      /* MMIO line masked (capdrv_hw irq_mask) */
 };
 
 struct capdrv_qtest {
@@ -57,6 +58,8 @@ struct capdrv_qtest {
     int ram_fd, fw_fd, err_fd;
     uint8_t *ram;
     size_t ram_bytes;
+    uint64_t ram_gpa; /* guest physical address of RAM byte 0 (virt: 0x40000000) */
+    bool virt;        /* aarch64 virt machine: virtio-mmio devices, no PCI */
     bool dead;
     char dead_why[512];
     char rbuf[QT_LINE_MAX * 2];
@@ -110,6 +113,21 @@ int qt_irq_off(struct capdrv_qtest *q, struct qt_fn *f); /* MSI-X disabled, all 
 void qt_irq_forget(struct capdrv_qtest *q, struct qt_fn *f); /* after a reset: no routes */
 int qt_irq_wait(struct capdrv_qtest *q, const struct capdrv_hw_irq *set, unsigned n,
                 int64_t timeout_ns, uint64_t *ready);
+
+/* CPU pointer of guest physical @gpa inside RAM (the caller checked it). */
+static inline uint8_t *qt_ram_at(const struct capdrv_qtest *q, uint64_t gpa)
+{
+    return q->ram + (gpa - q->ram_gpa);
+}
+
+/* qtest_virt.c: the aarch64 virt machine (virtio-mmio from QEMU's DTB). */
+#define QT_VIRT_RAM_GPA 0x40000000ull /* hw/arm/virt.c memmap VIRT_MEM */
+/* Add the virtio-mmio functions of the device tree @dtb (@len bytes, 8-byte
+ * aligned) that have a device behind them. Lock held. */
+int qt_virt_enumerate(struct capdrv_qtest *q, const void *dtb, size_t len, char *why,
+                      size_t why_len);
+int qt_mmio_irq_pending(struct capdrv_qtest *q, const struct qt_fn *f, bool *pending);
+int qt_mmio_reset(struct capdrv_qtest *q, struct qt_fn *f);
 
 static inline struct qt_fn *qt_fn_get(struct capdrv_qtest *q, unsigned fn)
 {

@@ -40,8 +40,16 @@ static uint32_t cookie(const struct capdrv_qtest *q, const struct qt_fn *f, unsi
     return COOKIE_TAG | (uint32_t)(f - q->fns) << 8 | v;
 }
 
+static bool is_mmio(const struct qt_fn *f)
+{
+    return f->info.kind == CAPDRV_HW_FN_MMIO;
+}
+
+/* MSI-X vectors of a PCI function; line 0 (vector 0) of an MMIO device. */
 static bool vector_ok(const struct qt_fn *f, unsigned v)
 {
+    if (is_mmio(f))
+        return v == 0 && f->info.n_irq_lines > 0;
     return f->msix_cap && v < f->msix_n && v < QT_MAX_VECTORS;
 }
 
@@ -89,6 +97,11 @@ int qt_irq_enable(struct capdrv_qtest *q, struct qt_fn *f, unsigned v)
 {
     if (!vector_ok(f, v))
         return -CAPDRV_ENOENT;
+    if (is_mmio(f)) {
+        f->routed = 1; /* sampled by irq_wait (qtest_virt.c) */
+        f->mmio_masked = false;
+        return 0;
+    }
     int rc;
     uint64_t e = entry(f, v);
     if ((rc = set_mask(q, f, v, true)) < 0 || (rc = qt_mem_write(q, e, 4, (uint32_t)slot_gpa(q, f, v))) < 0 ||
@@ -105,6 +118,10 @@ int qt_irq_disable(struct capdrv_qtest *q, struct qt_fn *f, unsigned v)
 {
     if (!vector_ok(f, v))
         return -CAPDRV_ENOENT;
+    if (is_mmio(f)) {
+        f->routed = 0; /* a level line has no latch to drop */
+        return 0;
+    }
     uint64_t pend = 0;
     int rc;
     if ((rc = set_mask(q, f, v, true)) < 0 || (rc = pending(q, f, &pend)) < 0)
@@ -121,6 +138,10 @@ int qt_irq_mask(struct capdrv_qtest *q, struct qt_fn *f, unsigned v, bool masked
 {
     if (!vector_ok(f, v))
         return -CAPDRV_ENOENT;
+    if (is_mmio(f)) {
+        f->mmio_masked = masked; /* level line: it fires at unmask if still high */
+        return 0;
+    }
     return set_mask(q, f, v, masked);
 }
 
@@ -164,13 +185,24 @@ static uint64_t collect(struct capdrv_qtest *q, const struct capdrv_hw_irq *set,
     uint64_t ready = 0;
     for (unsigned i = 0; i < n; i++) {
         const struct qt_fn *f = &q->fns[set[i].fn];
+        if (is_mmio(f)) {
+            /* The line's level, sampled at its source (qtest_virt.c). */
+            bool high = false;
+            pthread_mutex_lock(&q->lock);
+            if (f->routed && !f->mmio_masked && qt_alive(q))
+                (void)qt_mmio_irq_pending(q, f, &high);
+            pthread_mutex_unlock(&q->lock);
+            if (high)
+                ready |= 1ull << i;
+            continue;
+        }
         if (__atomic_load_n(slot(q, f, set[i].vector), __ATOMIC_ACQUIRE) ==
             cookie(q, f, set[i].vector))
             ready |= 1ull << i;
     }
     for (unsigned i = 0; i < n; i++) {
-        if (!(ready & (1ull << i)))
-            continue;
+        if (!(ready & (1ull << i)) || is_mmio(&q->fns[set[i].fn]))
+            continue; /* a level line has no latch to consume */
         const struct qt_fn *f = &q->fns[set[i].fn];
         uint32_t want = cookie(q, f, set[i].vector);
         __atomic_compare_exchange_n(slot(q, f, set[i].vector), &want, 0u, false, __ATOMIC_ACQ_REL,

@@ -51,6 +51,8 @@ static int op_cfg_read(void *ctx, unsigned fn, uint32_t offset, unsigned width, 
     if (!q)
         return -CAPDRV_EINVAL;
     const struct qt_fn *f = qt_fn_get(q, fn);
+    if (f && f->info.kind != CAPDRV_HW_FN_PCI)
+        return unlock(q, -CAPDRV_ENOTSUP); /* hw.h: MMIO devices have no config space */
     return unlock(q, f ? qt_cfg_read(q, f, offset, width, val) : -CAPDRV_ENOENT);
 }
 
@@ -60,6 +62,8 @@ static int op_cfg_write(void *ctx, unsigned fn, uint32_t offset, unsigned width,
     if (!q)
         return -CAPDRV_EINVAL;
     struct qt_fn *f = qt_fn_get(q, fn);
+    if (f && f->info.kind != CAPDRV_HW_FN_PCI)
+        return unlock(q, -CAPDRV_ENOTSUP); /* hw.h: MMIO devices have no config space */
     return unlock(q, f ? qt_cfg_write(q, f, offset, width, val) : -CAPDRV_ENOENT);
 }
 
@@ -181,6 +185,8 @@ static int op_function_reset(void *ctx, unsigned fn)
     if (!q)
         return -CAPDRV_EINVAL;
     struct qt_fn *f = qt_fn_get(q, fn);
+    if (f && f->info.kind == CAPDRV_HW_FN_MMIO)
+        return unlock(q, qt_mmio_reset(q, f));
     return unlock(q, f ? qt_function_reset(q, f) : -CAPDRV_ENOENT);
 }
 

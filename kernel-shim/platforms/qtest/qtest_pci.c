@@ -363,6 +363,8 @@ int qt_pci_enumerate(struct capdrv_qtest *q, char *why, size_t why_len)
 
 enum capdrv_qtest_reset qt_reset_method(const struct qt_fn *f)
 {
+    if (f->info.kind == CAPDRV_HW_FN_MMIO)
+        return CAPDRV_QTEST_RESET_VIRTIO; /* Status 0 (qtest_virt.c) */
     return f->flr ? CAPDRV_QTEST_RESET_FLR
                   : f->vio_common ? CAPDRV_QTEST_RESET_VIRTIO : CAPDRV_QTEST_RESET_NONE;
 }

@@ -273,8 +273,12 @@ static int blk_init(struct sim_fn *f)
     if (rc == 0)
         rc = sim_virtio_init(&b->vio, &blk_ops, CAPDRV_VPCI_ID_BLOCK, offered_features(c),
                              c->num_queues, c->queue_size_max);
-    if (rc == 0)
+    if (rc == 0 && f->info.kind == CAPDRV_HW_FN_MMIO) {
+        b->vio.mmio = true; /* virtio-mmio register block (dev_virtio_mmio.c) */
+        sim_virtio_reset(&b->vio);
+    } else if (rc == 0) {
         rc = sim_virtio_add_caps(f);
+    }
     if (rc < 0) {
         blk_destroy(f);
         return rc;
@@ -303,11 +307,9 @@ const struct sim_dev_ops sim_dev_virtio_blk = {
 
 /* ---- public test interface ----------------------------------------------- */
 
-int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
-                              const struct capdrv_sim_virtio_blk_config *cfg, unsigned *fn_out)
+static int add_blk(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr, uint64_t mmio_base,
+                   bool mmio, const struct capdrv_sim_virtio_blk_config *cfg, unsigned *fn_out)
 {
-    if (!sim || !addr)
-        return -CAPDRV_EINVAL;
     struct capdrv_sim_virtio_blk_config c = {0};
     if (cfg)
         c = *cfg;
@@ -335,13 +337,37 @@ int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_ad
         .class_code = 0x010000,
         .revision = 0x01,
     };
-    /* One vector per request queue plus one for configuration changes. */
-    const struct sim_fn_layout layout = {.bar0_size = CAPDRV_SIM_VIRTIO_BAR0_SIZE,
-                                         .n_vectors = c.num_queues + 1u};
+    /* One vector per request queue plus one for configuration changes;
+     * virtio-mmio: one interrupt line (§4.2.3.4) in a 512-byte region. */
+    struct sim_fn_layout layout = {.bar0_size = CAPDRV_SIM_VIRTIO_BAR0_SIZE,
+                                   .n_vectors = c.num_queues + 1u};
+    if (mmio) {
+        layout.n_vectors = 1;
+        layout.mmio_base = mmio_base;
+        layout.mmio_size = SIM_VIRTIO_MMIO_SIZE;
+    }
     pthread_mutex_lock(&sim->lock);
     int rc = sim_add_function(sim, addr, &sim_dev_virtio_blk, &id, &layout, &c, fn_out);
     pthread_mutex_unlock(&sim->lock);
     return rc;
+}
+
+int capdrv_sim_add_virtio_blk(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                              const struct capdrv_sim_virtio_blk_config *cfg, unsigned *fn_out)
+{
+    if (!sim || !addr)
+        return -CAPDRV_EINVAL;
+    return add_blk(sim, addr, 0, false, cfg, fn_out);
+}
+
+int capdrv_sim_add_virtio_mmio_blk(struct capdrv_sim *sim, uint64_t base,
+                                   const struct capdrv_sim_virtio_blk_config *cfg,
+                                   unsigned *fn_out)
+{
+    if (!sim || (base & (SIM_VIRTIO_MMIO_SIZE - 1u)))
+        return -CAPDRV_EINVAL;
+    const struct capdrv_pci_addr none = {0};
+    return add_blk(sim, &none, base, true, cfg, fn_out);
 }
 
 int capdrv_sim_virtio_blk_data(struct capdrv_sim *sim, unsigned fn, uint64_t offset, void *buf,

@@ -102,7 +102,8 @@ void sim_virtio_reset(struct sim_virtio *vd)
     vd->accepted = 0;
     vd->features_ok = false;
     vd->dfselect = vd->gfselect = 0;
-    vd->config_msix = CAPDRV_VPCI_MSI_NO_VECTOR;
+    /* virtio-mmio has one interrupt line (vector 0) for everything. */
+    vd->config_msix = vd->mmio ? 0 : CAPDRV_VPCI_MSI_NO_VECTOR;
     vd->qselect = 0;
     vd->isr = 0;
     vd->deadline = SIM_NEVER;
@@ -112,7 +113,7 @@ void sim_virtio_reset(struct sim_virtio *vd)
         memset(q, 0, sizeof *q);
         q->size_max = max;
         q->size = max;
-        q->msix = CAPDRV_VPCI_MSI_NO_VECTOR;
+        q->msix = vd->mmio ? 0 : CAPDRV_VPCI_MSI_NO_VECTOR;
     }
 }
 
@@ -256,9 +257,9 @@ static uint64_t common_read(const struct sim_fn *f, struct sim_virtio *vd, uint6
     }
 }
 
-static void status_write(struct capdrv_sim *sim, struct sim_fn *f, struct sim_virtio *vd,
-                         uint8_t v)
+void sim_virtio_status_write(struct capdrv_sim *sim, struct sim_fn *f, uint8_t v)
 {
+    struct sim_virtio *vd = sim_vio(f);
     bool was_live = live(vd);
     if (v == 0) {
         sim_virtio_reset(vd); /* §4.1.4.3.2: reads back 0 once done: at once here */
@@ -319,7 +320,7 @@ static void common_write(struct capdrv_sim *sim, struct sim_fn *f, struct sim_vi
         break;
     case CAPDRV_VPCI_COMMON_STATUS:
         if (width == 1)
-            status_write(sim, f, vd, (uint8_t)v);
+            sim_virtio_status_write(sim, f, (uint8_t)v);
         break;
     case CAPDRV_VPCI_COMMON_Q_SELECT:
         if (width == 2)
@@ -338,15 +339,19 @@ static void common_write(struct capdrv_sim *sim, struct sim_fn *f, struct sim_vi
         /* §4.1.4.3.2: the driver must not write 0; enabling happens before
          * DRIVER_OK. The rings start empty. */
         if (width == 2 && q && v == 1 && !(vd->status & CAPDRV_VPCI_S_DRIVER_OK) &&
-            !q->enabled) {
-            q->enabled = true;
-            q->last_avail = q->used_idx = q->avail_seen = 0;
-            q->signalled_valid = false;
-        }
+            !q->enabled)
+            sim_virtio_queue_enable(q);
         break;
     default:
         break; /* read-only or not implemented */
     }
+}
+
+void sim_virtio_queue_enable(struct sim_vq *q)
+{
+    q->enabled = true;
+    q->last_avail = q->used_idx = q->avail_seen = 0;
+    q->signalled_valid = false;
 }
 
 /* Execute queue @qi now: the type's own scheduler or the request engine. */
@@ -379,8 +384,9 @@ void sim_virtio_kick(struct capdrv_sim *sim, struct sim_fn *f, unsigned qi)
 uint64_t sim_virtio_bar0_read(struct capdrv_sim *sim, struct sim_fn *f, uint64_t off,
                               unsigned width)
 {
-    (void)sim;
     struct sim_virtio *vd = sim_vio(f);
+    if (vd->mmio)
+        return sim_virtio_mmio_read(sim, f, off, width);
     if (off < CAPDRV_SIM_VIRTIO_COMMON_OFF + CAPDRV_SIM_VIRTIO_COMMON_LEN)
         return common_read(f, vd, off - CAPDRV_SIM_VIRTIO_COMMON_OFF, width);
     if (off == CAPDRV_SIM_VIRTIO_ISR_OFF) {
@@ -404,6 +410,10 @@ void sim_virtio_bar0_write(struct capdrv_sim *sim, struct sim_fn *f, uint64_t of
                            uint64_t val)
 {
     struct sim_virtio *vd = sim_vio(f);
+    if (vd->mmio) {
+        sim_virtio_mmio_write(sim, f, off, width, val);
+        return;
+    }
     if (off < CAPDRV_SIM_VIRTIO_COMMON_OFF + CAPDRV_SIM_VIRTIO_COMMON_LEN) {
         common_write(sim, f, vd, off - CAPDRV_SIM_VIRTIO_COMMON_OFF, width, val);
         return;

@@ -83,14 +83,27 @@ int sim_add_function(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
                      const struct sim_fn_layout *layout, const void *init_arg,
                      unsigned *fn_out)
 {
-    if (addr->dev > 31 || addr->fn > 7)
+    bool mmio = layout->mmio_size != 0;
+    if (!mmio && (addr->dev > 31 || addr->fn > 7))
+        return -CAPDRV_EINVAL;
+    if (mmio && (layout->mmio_size > layout->bar0_size || (layout->mmio_base & 3u) ||
+                 layout->mmio_base > UINT64_MAX - layout->mmio_size))
         return -CAPDRV_EINVAL;
     if (layout->n_vectors == 0 || layout->n_vectors > SIM_MSIX_MAX_VECTORS ||
         layout->bar0_size < SIM_BAR_SIZE || (layout->bar0_size & (layout->bar0_size - 1u)) ||
         layout->bar0_size > SIM_BAR0_MAX)
         return -CAPDRV_EINVAL;
     for (unsigned i = 0; i < sim->n_fns; i++) {
-        const struct capdrv_pci_addr *o = &sim->fns[i]->info.addr;
+        const struct capdrv_hw_function *oi = &sim->fns[i]->info;
+        if (mmio || oi->kind == CAPDRV_HW_FN_MMIO) {
+            /* Two MMIO devices may not overlap (PCI functions have no base). */
+            if (mmio && oi->kind == CAPDRV_HW_FN_MMIO &&
+                layout->mmio_base < oi->mmio_base + oi->mmio_size &&
+                oi->mmio_base < layout->mmio_base + layout->mmio_size)
+                return -CAPDRV_EEXIST;
+            continue;
+        }
+        const struct capdrv_pci_addr *o = &oi->addr;
         if (o->domain == addr->domain && o->bus == addr->bus && o->dev == addr->dev &&
             o->fn == addr->fn)
             return -CAPDRV_EEXIST;
@@ -110,13 +123,25 @@ int sim_add_function(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
         return -CAPDRV_ENOMEM;
     f->index = sim->n_fns;
     f->dev = dev;
-    f->info.addr = *addr;
+    f->info.addr = mmio ? (struct capdrv_pci_addr){0} : *addr;
     /* Both BARs are 32-bit, non-prefetchable memory BARs; BAR2 (MSI-X) is
      * always 4 KiB, BAR0 as the model needs. */
     f->info.bar_size[0] = layout->bar0_size;
     f->info.bar_flags[0] = CAPDRV_HW_BAR_MEM;
     f->info.bar_size[SIM_MSIX_BAR] = SIM_BAR_SIZE;
     f->info.bar_flags[SIM_MSIX_BAR] = CAPDRV_HW_BAR_MEM;
+    if (mmio) {
+        /* The host sees one register region and one interrupt line; the
+         * model keeps its MSI-X state internally for vector 0. */
+        f->info.kind = CAPDRV_HW_FN_MMIO;
+        f->info.mmio_base = layout->mmio_base;
+        f->info.mmio_size = layout->mmio_size;
+        f->info.bar_size[0] = layout->mmio_size;
+        f->info.bar_size[SIM_MSIX_BAR] = 0;
+        f->info.bar_flags[SIM_MSIX_BAR] = 0;
+        f->info.n_irq_lines = 1;
+        f->info.irq_line[0] = SIM_MMIO_IRQ_LINE_BASE + sim->n_fns;
+    }
     sim_irq_init(f, layout->n_vectors);
     sim_pci_init(f, id);
     f->init_arg = init_arg;

@@ -29,6 +29,7 @@
 
 /* Layout of every simulated function (documented in capdrv/sim.h). */
 #define SIM_BAR_SIZE 0x1000u
+#define SIM_MMIO_IRQ_LINE_BASE 32u /* MMIO line numbers: as GIC SPIs start (INTID 32) */
 #define SIM_BAR0_MAX 0x4000u /* largest BAR0 a model may ask for (sim_fn_layout) */
 #define SIM_MSIX_BAR 2u
 #define SIM_MSIX_VECTORS 2u
@@ -153,6 +154,11 @@ struct sim_pci_ident;
 struct sim_fn_layout {
     uint64_t bar0_size;
     unsigned n_vectors;
+    /* An MMIO device (mmio_size != 0): no PCI address (addr is ignored),
+     * its register region of mmio_size bytes at mmio_base is reported as
+     * BAR 0, configuration space and BAR 2 are hidden from the host, and
+     * MSI-X vector 0 stands in for its interrupt line. */
+    uint64_t mmio_base, mmio_size;
 };
 /* Add a function (lock held). @init_arg is handed to dev->init through
  * f->init_arg. */

@@ -44,7 +44,8 @@ static int op_function_info(void *ctx, unsigned fn, struct capdrv_hw_function *o
     if (!out)
         return unlock(sim, -CAPDRV_EINVAL);
     *out = f->info;
-    sim_pci_identity(f, &out->id);
+    if (f->info.kind == CAPDRV_HW_FN_PCI)
+        sim_pci_identity(f, &out->id);
     return unlock(sim, 0);
 }
 
@@ -58,6 +59,8 @@ static int op_cfg_read(void *ctx, unsigned fn, uint32_t offset, unsigned width, 
         return unlock(sim, -CAPDRV_ENOENT);
     if (!val)
         return unlock(sim, -CAPDRV_EINVAL);
+    if (f->info.kind != CAPDRV_HW_FN_PCI)
+        return unlock(sim, -CAPDRV_ENOTSUP); /* hw.h: no configuration space */
     return unlock(sim, sim_pci_cfg_read(f, offset, width, val));
 }
 
@@ -69,6 +72,8 @@ static int op_cfg_write(void *ctx, unsigned fn, uint32_t offset, unsigned width,
     struct sim_fn *f = sim_fn_get(sim, fn);
     if (!f)
         return unlock(sim, -CAPDRV_ENOENT);
+    if (f->info.kind != CAPDRV_HW_FN_PCI)
+        return unlock(sim, -CAPDRV_ENOTSUP); /* hw.h: no configuration space */
     return unlock(sim, sim_pci_cfg_write(sim, f, offset, width, val));
 }
 

@@ -101,6 +101,9 @@ struct sim_virtio {
     uint64_t deadline;                     /* FAULT_DELAY work, or SIM_NEVER */
     struct sim_vseg *segs;                 /* SIM_VIRTIO_MAX_SEGS scratch */
     struct sim_vdone *done;                /* SIM_VIRTIO_QSIZE_MAX scratch */
+    /* The virtio-mmio transport (dev_virtio_mmio.c) instead of PCI: every
+     * notification goes to vector 0, the interrupt line (§4.2.3.4). */
+    bool mmio;
 };
 
 static inline struct sim_virtio *sim_vio(const struct sim_fn *f)
@@ -127,6 +130,18 @@ uint64_t sim_virtio_bar0_read(struct capdrv_sim *sim, struct sim_fn *f, uint64_t
 void sim_virtio_bar0_write(struct capdrv_sim *sim, struct sim_fn *f, uint64_t off, unsigned width,
                            uint64_t val);
 uint64_t sim_virtio_next_event(const struct sim_fn *f);
+/* A write of the device status (§2.1, §3.1.1), shared by both transports. */
+void sim_virtio_status_write(struct capdrv_sim *sim, struct sim_fn *f, uint8_t v);
+/* Enable the selected queue @q (both transports): empty rings. */
+void sim_virtio_queue_enable(struct sim_vq *q);
+
+/* dev_virtio_mmio.c: the virtio-mmio version 2 register block (§4.2.2),
+ * used instead of the PCI structures when vd->mmio. */
+#define SIM_VIRTIO_MMIO_SIZE 0x200u /* as QEMU's virtio-mmio: registers + 256 config bytes */
+uint64_t sim_virtio_mmio_read(struct capdrv_sim *sim, struct sim_fn *f, uint64_t off,
+                              unsigned width);
+void sim_virtio_mmio_write(struct capdrv_sim *sim, struct sim_fn *f, uint64_t off, unsigned width,
+                           uint64_t val);
 void sim_virtio_run_event(struct capdrv_sim *sim, struct sim_fn *f);
 /* The device is broken: DEVICE_NEEDS_RESET and, once the driver is live, a
  * configuration change notification (§2.1.2). */

@@ -115,7 +115,13 @@ void mt_check_valid(const struct shim_manifest *m)
             assert_string_not_equal(g->name, m->grants[j].name);
         assert_true(g->cls >= CAPDRV_GRANT_ANY_FUNCTION && g->cls <= CAPDRV_GRANT_NVME_CONTROLLER);
         assert_true(g->match_flags != 0);
-        assert_int_equal(g->match_flags & ~7u, 0);
+        assert_int_equal(g->match_flags & ~15u, 0);
+        /* match-mmio stands alone; its base is 32-bit aligned. */
+        if (g->match_flags & SHIM_MATCH_MMIO)
+            assert_int_equal(g->match_flags, SHIM_MATCH_MMIO);
+        assert_int_equal(g->mmio_base & 3u, 0);
+        if (!(g->match_flags & SHIM_MATCH_MMIO))
+            assert_true(g->mmio_base == 0);
         if (!(g->match_flags & SHIM_MATCH_ID))
             assert_true(g->vendor == 0 && g->device == 0);
         if (g->match_flags & SHIM_MATCH_CLASS) {

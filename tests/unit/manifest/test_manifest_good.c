@@ -118,6 +118,31 @@ static void test_minimal(void **state)
     mt_free(t, &m);
 }
 
+/* MMIO devices: match-mmio alone, a 64-bit base, windows on "BAR 0". */
+static void test_mmio(void **state)
+{
+    struct mt *t = *state;
+    struct shim_manifest m;
+    parse_file(t, "good_mmio", &m);
+    assert_int_equal(m.n_grants, 2);
+    const struct shim_manifest_grant *g = &m.grants[0];
+    assert_string_equal(g->name, "vblk");
+    assert_int_equal(g->cls, CAPDRV_GRANT_DMA_CAPABLE);
+    assert_int_equal(g->match_flags, SHIM_MATCH_MMIO);
+    assert_int_equal(g->mmio_base, 0x0a003e00u);
+    assert_int_equal(g->pool_bytes, 0x100000u);
+    assert_int_equal(g->pool_buffers, 1024);
+    assert_int_equal(g->n_irqs, 1);
+    assert_int_equal(g->n_windows, 1);
+    check_window(&g->windows[0], "regs", 0, 0, 0x200, RW);
+    g = &m.grants[1];
+    assert_string_equal(g->name, "high");
+    assert_int_equal(g->match_flags, SHIM_MATCH_MMIO);
+    assert_true(g->mmio_base == 0x100000004ull);
+    assert_int_equal(g->n_windows, 0);
+    mt_free(t, &m);
+}
+
 static void test_compat_list(void **state)
 {
     struct mt *t = *state;
@@ -265,6 +290,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_full, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_minimal, mt_setup, mt_teardown),
+        cmocka_unit_test_setup_teardown(test_mmio, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_compat_list, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_limits, mt_setup, mt_teardown),
         cmocka_unit_test_setup_teardown(test_why_optional, mt_setup, mt_teardown),
