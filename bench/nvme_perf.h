@@ -71,6 +71,8 @@ struct machine_cfg {
     bool sgl;            /* NVMe: SGL data pointers */
     bool peer;           /* also open the virtio-blk peer */
     bool split;          /* time the BAR writes (the sim's share) */
+    const char *vfio;    /* NULL: the sim; else the lspci -s slot of a real
+                          * NVMe controller bound to vfio-pci (docs/VFIO.md) */
 };
 int perf_machine_open(const struct machine_cfg *cfg, struct machine **out);
 void perf_machine_close(struct machine *m);

@@ -7,8 +7,10 @@
 #include <capdrv/nvme.h>
 #include <capdrv/shim.h>
 #include <capdrv/sys.h>
+#include <capdrv/vfio.h>
 #include <capdrv/virtio_blk.h>
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +227,7 @@ static const struct target_ops blk_ops = {"virtio-blk", blk_queue, blk_ring, blk
 
 struct machine {
     struct capdrv_sim *sim;
+    struct capdrv_vfio *vfio;
     unsigned fn_nvme, fn_blk;
     struct timed_hw timer;
     struct capdrv_env *env;
@@ -344,12 +347,94 @@ static int open_targets(struct machine *m, const struct machine_cfg *cfg)
     return 0;
 }
 
+static void fill_cb(void *arg, const struct capdrv_nvme_cpl *cpl)
+{
+    int *st = arg;
+    *st = cpl->status == 0 ? 1 : -(int)cpl->status - 1;
+}
+
+/* A real controller has no side door: write every page through queue pair
+ * 0, qd pages per doorbell, each batch bounded by 10 s. */
+static int fill_nvme(struct machine *m, unsigned qd)
+{
+    uint8_t *base = m->nvme.buf[0].cpu, tmpl[IO_BYTES];
+    perf_template(tmpl);
+    for (uint64_t p0 = 0; p0 < DISK_PAGES; p0 += qd) {
+        unsigned n = DISK_PAGES - p0 < qd ? (unsigned)(DISK_PAGES - p0) : qd;
+        int st[MAX_QD] = {0};
+        for (unsigned i = 0; i < n; i++) {
+            uint8_t *page = base + (size_t)i * IO_BYTES;
+            memcpy(page, tmpl, IO_BYTES);
+            perf_stamp(page, p0 + i);
+            struct capdrv_dma_seg seg = {capdrv_dma_ref(&m->nvme.buf[0], (size_t)i * IO_BYTES),
+                                         IO_BYTES};
+            M_TRY("fill: write", capdrv_nvme_write(m->nvme.qp[0], 1, (p0 + i) * m->nvme.lba_per_io,
+                                                   m->nvme.lba_per_io, &seg, 1, fill_cb, &st[i]));
+        }
+        M_TRY("fill: doorbell", capdrv_nvme_qpair_ring(m->nvme.qp[0]));
+        uint64_t deadline = perf_now_ns() + 10000000000ull;
+        for (unsigned done = 0; done < n;) {
+            M_TRY("fill: reap", capdrv_nvme_qpair_poll(m->nvme.qp[0], 0));
+            done = 0;
+            for (unsigned i = 0; i < n; i++)
+                done += st[i] != 0;
+            if (done < n && perf_now_ns() > deadline)
+                M_TRY("fill: completions", -CAPDRV_ETIMEDOUT);
+        }
+        for (unsigned i = 0; i < n; i++)
+            if (st[i] != 1) {
+                fprintf(stderr, "capdrv-bench-nvme: fill: write of page %" PRIu64 " failed\n",
+                        p0 + i);
+                return -CAPDRV_EIO;
+            }
+    }
+    return 0;
+}
+
+/* The vfio machine: one real NVMe controller, both lanes possible (the
+ * manifest picks the lane; VFIO always has an IOMMU). */
+static int open_vfio(struct machine *m, const struct machine_cfg *cfg)
+{
+    const struct capdrv_vfio_select sel = {.slot = cfg->vfio};
+    struct capdrv_vfio_config vc = {.select = &sel, .n_select = 1};
+    char why[1024] = "";
+    int rc = capdrv_vfio_create(&vc, &m->vfio, why, sizeof why);
+    if (rc < 0) {
+        fprintf(stderr, "capdrv-bench-nvme: %s (%s)\n", why, capdrv_strerror(rc));
+        return rc;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/nvme-bench-vfio-%s.dtb", CAPDRV_BENCH_VFIO_MANIFEST_DIR,
+             cfg->direct ? "direct" : "brokered");
+    size_t len;
+    void *blob = slurp(path, &len);
+    if (!blob) {
+        fprintf(stderr, "capdrv-bench-nvme: cannot read manifest %s\n", path);
+        return -CAPDRV_ENOENT;
+    }
+    struct capdrv_env_hosted_opts eo = {.log_level = -1};
+    m->env = capdrv_env_hosted_new(&eo);
+    struct capdrv_shim_config shc = {.env = m->env, .hw = capdrv_vfio_hw(m->vfio),
+                                     .manifest = blob, .manifest_len = len};
+    rc = m->env ? capdrv_shim_create(&shc, &m->shim, why, sizeof why) : -CAPDRV_ENOMEM;
+    free(blob);
+    if (rc < 0) {
+        fprintf(stderr, "capdrv-bench-nvme: shim: %s (%s)\n", why, capdrv_strerror(rc));
+        return rc;
+    }
+    M_TRY("connect", capdrv_shim_connect(m->shim, "nvme-bench", &m->sys));
+    M_TRY("open", open_targets(m, cfg));
+    return fill_nvme(m, cfg->qd);
+}
+
 int perf_machine_open(const struct machine_cfg *cfg, struct machine **out)
 {
     struct machine *m = calloc(1, sizeof *m);
     *out = m;
     if (!m)
         return -CAPDRV_ENOMEM;
+    if (cfg->vfio)
+        return open_vfio(m, cfg);
     struct capdrv_sim_config sc = {.iommu = cfg->direct};
     struct capdrv_pci_addr a_nvme = {0, 0, 4, 0}, a_blk = {0, 0, 5, 0};
     struct capdrv_sim_nvme_config nc = {.n_namespaces = 1, .sgl = true, .max_io_queues = 16,
@@ -401,6 +486,7 @@ void perf_machine_close(struct machine *m)
     if (m->env)
         capdrv_env_hosted_free(m->env);
     capdrv_sim_destroy(m->sim);
+    capdrv_vfio_destroy(m->vfio);
     free(m);
 }
 

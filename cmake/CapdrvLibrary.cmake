@@ -2,7 +2,7 @@
 # libraries (src/ = provider library, kernel-shim/ = shim, hosted env,
 # in-process transport and platforms).
 set(CAPDRV_OBJECT_LIBS capdrv_core_obj capdrv_shim_obj capdrv_hosted_obj capdrv_sim_obj
-  capdrv_qtest_obj)
+  capdrv_qtest_obj capdrv_vfio_obj)
 set(_objs)
 foreach(o IN LISTS CAPDRV_OBJECT_LIBS)
   list(APPEND _objs $<TARGET_OBJECTS:${o}>)

@@ -150,6 +150,7 @@ extern const size_t conf_cases_remote_n;
 extern const struct conf_platform conf_platform_sim;
 extern const struct conf_platform conf_platform_qtest;
 extern const struct conf_platform conf_platform_qtest_virt; /* aarch64 virt, virtio-mmio */
+extern const struct conf_platform conf_platform_vfio;  /* Linux VFIO (the QEMU guest) */
 extern const struct conf_platform conf_platform_template; /* kernel-shim/template/ */
 
 #endif

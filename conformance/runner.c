@@ -27,6 +27,7 @@ static const struct {
 
 static const struct conf_platform *const platforms[] = {&conf_platform_sim, &conf_platform_qtest,
                                                         &conf_platform_qtest_virt,
+                                                        &conf_platform_vfio,
                                                         &conf_platform_template};
 
 struct outcome {
@@ -50,7 +51,7 @@ static const char *result_name(enum conf_result r)
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: capdrv-conformance [--platform [remote:]sim|qtest|qtest-virt|template] [--lane brokered|direct|both]\n"
+            "usage: capdrv-conformance [--platform [remote:]sim|qtest|qtest-virt|vfio|template] [--lane brokered|direct|both]\n"
             "                          [--list] [--filter GLOB] [--tap] [--junit FILE]\n"
             "Runs every conformance case against one platform; see docs/CONFORMANCE.md.\n");
 }
@@ -145,7 +146,7 @@ int main(int argc, char **argv)
         plat = &remote;
     }
     if (!plat) {
-        fprintf(stderr, "capdrv-conformance: unknown platform \"%s\" (built: sim, qtest, qtest-virt, template)\n", plat_name);
+        fprintf(stderr, "capdrv-conformance: unknown platform \"%s\" (built: sim, qtest, vfio, template)\n", plat_name);
         return 2;
     }
     unsigned lanes;

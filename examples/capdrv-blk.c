@@ -6,6 +6,12 @@
  *   capdrv-blk [--lane brokered|direct] [--size BYTES] [--offset BYTES]
  *              [--bs BYTES] [--qd N] [--queues N] [--poll|--irq] [--delay]
  *              [--verify] [--file PATH] [--manifest FILE.dtb]
+ *              [--platform sim|vfio:SLOT]
+ *
+ * --platform vfio:SLOT drives a real virtio-blk function bound to vfio-pci
+ * (e.g. vfio:0000:01:00.0, docs/VFIO.md) instead of the sim; --lane,
+ * --file and --delay are the sim's, and --verify's backing-store check
+ * needs the sim (on vfio it checks the read-back only).
  *
  * --verify also compares the sim's backing store with the pattern (an
  * independent check of the write path). --delay makes the device complete
@@ -16,6 +22,8 @@
  * also read back with pread(). Exit status: 0 success, 1 failure or any
  * mismatch, 2 usage, 77 --file when io_uring is unavailable on this host. */
 #define _GNU_SOURCE
+#include "example_platform.h"
+
 #include <capdrv/shim.h>
 #include <capdrv/sim.h>
 #include <capdrv/sys.h>
@@ -33,7 +41,7 @@
 #define PAGE 4096u
 
 struct opts {
-    const char *lane, *manifest, *file;
+    const char *lane, *manifest, *file, *platform;
     size_t size, offset, bs;
     unsigned qd, queues;
     int irq, delay, verify;
@@ -178,7 +186,9 @@ static int timed(struct io *io, const char *name, uint32_t type, const struct ca
     double mib = (double)io->o->size / 1048576.0, ops = (double)(io->ops - ops0);
     printf("%-5s %zu bytes in %.0f requests: wall %.1f MiB/s, %.0f ops/s", name, io->o->size, ops,
            wall > 0 ? mib / wall : 0.0, wall > 0 ? ops / wall : 0.0);
-    if (sim > 0)
+    if (!io->m->sim)
+        printf("\n"); /* a real device: wall time is the only time */
+    else if (sim > 0)
         printf("; simulated %.1f MiB/s, %.0f ops/s\n", mib / sim, ops / sim);
     else
         printf("; simulated time 0 (the device completes inside the doorbell; try --delay)\n");
@@ -276,7 +286,7 @@ static int provider(capdrv_sys *sys, struct machine *m, const struct opts *o)
                 break;
             }
     }
-    if (!fail && o->verify) {
+    if (!fail && o->verify && m->sim) {
         /* Platform-side check: the backing store holds the pattern. */
         uint8_t *store = malloc(o->size);
         if (!store || capdrv_sim_virtio_blk_data(m->sim, m->fn, o->offset, store, o->size, false) < 0 ||
@@ -290,7 +300,7 @@ static int provider(capdrv_sys *sys, struct machine *m, const struct opts *o)
         fail = 1;
     if (!fail)
         printf("verified %zu bytes at offset %zu%s\n", o->size, o->offset,
-               o->verify ? " (read back and backing store)" : " (read back)");
+               o->verify && m->sim ? " (read back and backing store)" : " (read back)");
     capdrv_virtio_blk_close(io.blk);
     TRY("release", capdrv_cap_release(sys, grant));
     return fail;
@@ -332,7 +342,7 @@ int main(int argc, char **argv)
         {"poll", no_argument, NULL, 'p'},         {"irq", no_argument, NULL, 'i'},
         {"delay", no_argument, NULL, 'd'},        {"verify", no_argument, NULL, 'v'},
         {"manifest", required_argument, NULL, 'm'}, {"file", required_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0}};
+        {"platform", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0}};
     for (int ch; (ch = getopt_long(argc, argv, "l:s:o:b:q:Q:pidvm:f:", lo, NULL)) != -1;) {
         switch (ch) {
         case 'l': o.lane = optarg; break;
@@ -347,6 +357,7 @@ int main(int argc, char **argv)
         case 'v': o.verify = 1; break;
         case 'm': o.manifest = optarg; break;
         case 'f': o.file = optarg; break;
+        case 'P': o.platform = optarg; break;
         default: return usage();
         }
     }
@@ -366,6 +377,16 @@ int main(int argc, char **argv)
     /* Platform side: a sim machine, with an IOMMU unless brokered is asked
      * for (brokered is also what a no-IOMMU machine probes to), and a disk
      * just large enough for the range (at least 1 MiB). */
+    struct capdrv_vfio *vfio = NULL;
+    struct capdrv_hw hw = {0};
+    int plat = example_platform_open("capdrv-blk", o.platform, &vfio, &hw);
+    if (plat < 0)
+        return 1;
+    if (plat > 0 && (o.lane || o.file || o.delay)) {
+        fprintf(stderr, "capdrv-blk: --lane, --file and --delay are for the sim platform\n");
+        capdrv_vfio_destroy(vfio);
+        return 2;
+    }
     struct capdrv_sim_config cfg = {.iommu = !o.lane || strcmp(o.lane, "brokered") != 0};
     struct machine m = {.delay = o.delay};
     struct capdrv_pci_addr addr = {0, 0, 4, 0};
@@ -373,7 +394,7 @@ int main(int argc, char **argv)
     struct capdrv_sim_virtio_blk_config bc = {
         .capacity_sectors = (end < (1u << 20) ? (1u << 20) : end) / CAPDRV_VIRTIO_BLK_SECTOR_SIZE,
         .num_queues = o.queues, .backing_file = o.file};
-    if (o.file) {
+    if (plat == 0 && o.file) {
         /* The sim takes an existing file; make one if needed. */
         int fd = open(o.file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) {
@@ -382,16 +403,19 @@ int main(int argc, char **argv)
         }
         close(fd);
     }
-    TRY("sim", capdrv_sim_create(&cfg, &m.sim));
-    int rc_dev = capdrv_sim_add_virtio_blk(m.sim, &addr, &bc, &m.fn);
-    if (rc_dev == -CAPDRV_ENOTSUP && o.file) {
-        printf("capdrv-blk: SKIP: io_uring is unavailable here, no file-backed disk\n");
-        capdrv_sim_destroy(m.sim);
-        return 77;
+    if (plat == 0) {
+        TRY("sim", capdrv_sim_create(&cfg, &m.sim));
+        int rc_dev = capdrv_sim_add_virtio_blk(m.sim, &addr, &bc, &m.fn);
+        if (rc_dev == -CAPDRV_ENOTSUP && o.file) {
+            printf("capdrv-blk: SKIP: io_uring is unavailable here, no file-backed disk\n");
+            capdrv_sim_destroy(m.sim);
+            return 77;
+        }
+        TRY("sim device", rc_dev);
+        if (o.delay)
+            TRY("sim delay", capdrv_sim_virtio_set_fault(m.sim, m.fn, CAPDRV_SIM_VIRTIO_FAULT_DELAY));
+        hw = capdrv_sim_hw(m.sim);
     }
-    TRY("sim device", rc_dev);
-    if (o.delay)
-        TRY("sim delay", capdrv_sim_virtio_set_fault(m.sim, m.fn, CAPDRV_SIM_VIRTIO_FAULT_DELAY));
     size_t len;
     void *blob = slurp(o.manifest, &len);
     if (!blob) {
@@ -399,8 +423,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct capdrv_env *env = capdrv_env_hosted_new(NULL);
-    struct capdrv_shim_config sc = {.env = env, .hw = capdrv_sim_hw(m.sim), .manifest = blob,
-                                    .manifest_len = len};
+    struct capdrv_shim_config sc = {.env = env, .hw = hw, .manifest = blob, .manifest_len = len};
     struct capdrv_shim *shim;
     char why[256];
     int rc = capdrv_shim_create(&sc, &shim, why, sizeof why);
@@ -416,6 +439,7 @@ int main(int argc, char **argv)
     unsigned long violations = capdrv_sim_oracle_violations(m.sim);
     capdrv_shim_destroy(shim);
     capdrv_sim_destroy(m.sim);
+    capdrv_vfio_destroy(vfio);
     capdrv_env_hosted_free(env);
     if (violations) {
         fprintf(stderr, "capdrv-blk: DMA oracle saw %lu accesses outside the ledger\n", violations);

@@ -7,7 +7,12 @@
  *
  *   capdrv-net [--lane brokered|direct] [--frames N] [--size S]
  *              [--mrg on|off] [--rxbuf BYTES] [--csum] [--irq|--poll]
- *              [--manifest FILE.dtb]
+ *              [--manifest FILE.dtb] [--platform sim|vfio:SLOT_A,SLOT_B]
+ *
+ * --platform vfio:A,B drives two real virtio-net functions bound to
+ * vfio-pci whose wires are joined (e.g. in the guest of
+ * conformance/vfio-guest: vfio:0000:04:00.0,0000:05:00.0 with
+ * --manifest net-demo-qemu.dtb; docs/VFIO.md); --lane is the sim's.
  *
  * --size is the frame length, 60..1514 (Ethernet header included).
  * --mrg off refuses VIRTIO_NET_F_MRG_RXBUF (one buffer per frame); with it
@@ -17,6 +22,8 @@
  * must arrive as NEEDS_CSUM with the same fields (§5.1.6.4).
  * Exit status: 0 success, 1 any mismatch, loss or failure, 2 usage. */
 #define _GNU_SOURCE
+#include "example_platform.h"
+
 #include <capdrv/shim.h>
 #include <capdrv/sim.h>
 #include <capdrv/sys.h>
@@ -37,7 +44,7 @@
 #define CSUM_OFFSET 0u
 
 struct opts {
-    const char *lane, *manifest;
+    const char *lane, *manifest, *platform;
     unsigned long frames;
     unsigned size;
     uint32_t rxbuf;
@@ -367,7 +374,8 @@ int main(int argc, char **argv)
         {"size", required_argument, NULL, 's'},  {"mrg", required_argument, NULL, 'M'},
         {"rxbuf", required_argument, NULL, 'b'}, {"csum", no_argument, NULL, 'c'},
         {"poll", no_argument, NULL, 'p'},        {"irq", no_argument, NULL, 'i'},
-        {"manifest", required_argument, NULL, 'm'}, {NULL, 0, NULL, 0}};
+        {"manifest", required_argument, NULL, 'm'}, {"platform", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0}};
     for (int ch; (ch = getopt_long(argc, argv, "l:n:s:M:b:cpim:", lo, NULL)) != -1;) {
         switch (ch) {
         case 'l': o.lane = optarg; break;
@@ -383,6 +391,7 @@ int main(int argc, char **argv)
         case 'p': o.irq = 0; break;
         case 'i': o.irq = 1; break;
         case 'm': o.manifest = optarg; break;
+        case 'P': o.platform = optarg; break;
         default: return usage();
         }
     }
@@ -394,15 +403,28 @@ int main(int argc, char **argv)
     }
     /* Platform side: a sim machine, with an IOMMU unless brokered is asked
      * for, and two virtio-net functions joined by a wire. */
-    struct capdrv_sim_config cfg = {.iommu = !o.lane || strcmp(o.lane, "brokered") != 0};
-    struct capdrv_sim *sim;
-    unsigned fn[2];
-    TRY("sim", capdrv_sim_create(&cfg, &sim));
-    for (unsigned i = 0; i < 2; i++) {
-        struct capdrv_pci_addr addr = {0, 0, (uint8_t)(4 + i), 0};
-        TRY("sim device", capdrv_sim_add_virtio_net(sim, &addr, NULL, &fn[i]));
+    struct capdrv_vfio *vfio = NULL;
+    struct capdrv_hw hw = {0};
+    int plat = example_platform_open("capdrv-net", o.platform, &vfio, &hw);
+    if (plat < 0)
+        return 1;
+    if (plat > 0 && o.lane) {
+        fprintf(stderr, "capdrv-net: --lane is for the sim platform\n");
+        capdrv_vfio_destroy(vfio);
+        return 2;
     }
-    TRY("sim wire", capdrv_sim_virtio_net_connect(sim, fn[0], fn[1]));
+    struct capdrv_sim_config cfg = {.iommu = !o.lane || strcmp(o.lane, "brokered") != 0};
+    struct capdrv_sim *sim = NULL;
+    unsigned fn[2] = {0, 0};
+    if (plat == 0) {
+        TRY("sim", capdrv_sim_create(&cfg, &sim));
+        for (unsigned i = 0; i < 2; i++) {
+            struct capdrv_pci_addr addr = {0, 0, (uint8_t)(4 + i), 0};
+            TRY("sim device", capdrv_sim_add_virtio_net(sim, &addr, NULL, &fn[i]));
+        }
+        TRY("sim wire", capdrv_sim_virtio_net_connect(sim, fn[0], fn[1]));
+        hw = capdrv_sim_hw(sim);
+    }
     size_t len;
     void *blob = slurp(o.manifest, &len);
     if (!blob) {
@@ -410,8 +432,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct capdrv_env *env = capdrv_env_hosted_new(NULL);
-    struct capdrv_shim_config sc = {.env = env, .hw = capdrv_sim_hw(sim), .manifest = blob,
-                                    .manifest_len = len};
+    struct capdrv_shim_config sc = {.env = env, .hw = hw, .manifest = blob, .manifest_len = len};
     struct capdrv_shim *shim;
     char why[256];
     int rc = capdrv_shim_create(&sc, &shim, why, sizeof why);
@@ -425,7 +446,7 @@ int main(int argc, char **argv)
     rc = provider(sys, sim, &o);
     capdrv_sys_close(sys);
     /* The wire's own view: nothing dropped, nothing refused. */
-    for (unsigned i = 0; i < 2; i++) {
+    for (unsigned i = 0; sim && i < 2; i++) {
         struct capdrv_sim_virtio_net_stats st;
         if (capdrv_sim_virtio_net_stats(sim, fn[i], &st) == 0 && (st.rx_dropped || st.tx_errors)) {
             fprintf(stderr, "capdrv-net: device %c dropped %llu frames, refused %llu\n", 'A' + i,
@@ -436,6 +457,7 @@ int main(int argc, char **argv)
     unsigned long violations = capdrv_sim_oracle_violations(sim);
     capdrv_shim_destroy(shim);
     capdrv_sim_destroy(sim);
+    capdrv_vfio_destroy(vfio);
     capdrv_env_hosted_free(env);
     if (violations) {
         fprintf(stderr, "capdrv-net: DMA oracle saw %lu accesses outside the ledger\n", violations);

@@ -21,14 +21,19 @@
  * direct, as the platform probe picks), --file PATH (namespace 1 backed by
  * PATH, created if missing), --namespaces N (1..4), --lba-shift 9|12,
  * --nsid N (-n), --sgl (SGL data pointers; the sim offers them), --poll,
- * --qd N (verify: commands in flight), --manifest FILE.dtb.
+ * --qd N (verify: commands in flight), --manifest FILE.dtb,
+ * --platform vfio:SLOT (a real controller bound to vfio-pci instead of the
+ * sim, e.g. vfio:0000:03:00.0; docs/VFIO.md; verify then checks the read
+ * path only, there is no medium to look at).
  * Exit status: 0 success, 1 failure, 2 usage, 77 --file without io_uring. */
 #define _GNU_SOURCE
 #include <capdrv/nvme.h>
+
 #include <capdrv/shim.h>
 #include <capdrv/sim.h>
 #include <capdrv/sys.h>
 
+#include "example_platform.h"
 #include "nvme_json.h"
 #include "nvme_print.h"
 
@@ -52,7 +57,7 @@ static const char *const cmd_names[] = {"id-ctrl", "id-ns", "list-ns", "read",
 
 struct opts {
     enum cmd cmd;
-    const char *lane, *file, *data, *manifest;
+    const char *lane, *file, *data, *manifest, *platform;
     uint32_t nsid;
     uint64_t slba, nlb;
     unsigned namespaces, lba_shift, qd, log_entries;
@@ -371,7 +376,7 @@ static int cmd_verify(struct dev *d)
     else if (memcmp(r, w, bytes) != 0)
         fail = "read-back comparison";
     uint8_t *medium = fail ? NULL : malloc(bytes);
-    if (!fail && (!medium || capdrv_sim_nvme_data(d->m->sim, d->m->fn, d->ns.nsid, off, medium,
+    if (!fail && d->m->sim && (!medium || capdrv_sim_nvme_data(d->m->sim, d->m->fn, d->ns.nsid, off, medium,
                                                   bytes, false) < 0 ||
                   memcmp(medium, w, bytes) != 0))
         fail = "the sim's medium";
@@ -402,9 +407,10 @@ static int cmd_verify(struct dev *d)
         njson_end_obj(&j);
     } else if (!fail) {
         printf("verify: %" PRIu64 " blocks of %u bytes from LBA %" PRIu64 " on nsid %" PRIu32
-               " (%s lane, %s, commands of up to %u bytes): read back, medium%s: Success\n",
+               " (%s lane, %s, commands of up to %u bytes): read back%s%s: Success\n",
                o->nlb, d->ns.lba_size, o->slba, d->ns.nsid, lane_name(d), d->qi.sgl ? "SGL" : "PRP",
-               d->qi.max_xfer, o->file && d->ns.nsid == 1 ? " and backing file" : "");
+               d->qi.max_xfer, d->m->sim ? ", medium" : "",
+               o->file && d->ns.nsid == 1 ? " and backing file" : "");
     }
     return fail != NULL; /* buffers go with the grant, after the controller is shut down */
 }
@@ -508,7 +514,7 @@ static int usage(void)
             "         [-n|--nsid|--namespace-id N] [-s|--slba|--start-block LBA]\n"
             "         [-c|--block-count N (0's based) | --nlb N] [-d|--data FILE]\n"
             "         [-e|--log-entries N] [--bad-read] [--sgl] [--poll] [--qd N]\n"
-            "         [--json|-o json] [--manifest FILE.dtb]\n");
+            "         [--json|-o json] [--manifest FILE.dtb] [--platform sim|vfio:SLOT]\n");
     return 2;
 }
 
@@ -533,7 +539,8 @@ static int parse(int argc, char **argv, struct opts *o)
         {"bad-read", no_argument, NULL, 'R'},        {"sgl", no_argument, NULL, 'S'},
         {"poll", no_argument, NULL, 'p'},            {"qd", required_argument, NULL, 'q'},
         {"json", no_argument, NULL, 'j'},            {"output-format", required_argument, NULL, 'o'},
-        {"manifest", required_argument, NULL, 'm'},  {NULL, 0, NULL, 0}};
+        {"manifest", required_argument, NULL, 'm'},  {"platform", required_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0}};
     if (argc < 2)
         return -1;
     bool found = false;
@@ -552,6 +559,7 @@ static int parse(int argc, char **argv, struct opts *o)
         else if (ch == 'f') o->file = optarg;
         else if (ch == 'd') o->data = optarg;
         else if (ch == 'm') o->manifest = optarg;
+        else if (ch == 'P') o->platform = optarg;
         else if (ch == 'R') o->bad_read = 1;
         else if (ch == 'S') o->sgl = 1;
         else if (ch == 'p') o->poll = 1;
@@ -598,6 +606,18 @@ int main(int argc, char **argv)
      * NVMe controller at 00:04.0 offering SGLs. Namespace 1 is just large
      * enough for the range asked for (at least 4096 blocks), or backed by
      * --file; the others have 4096 blocks. */
+    struct capdrv_vfio *vfio = NULL;
+    struct capdrv_hw hw = {0};
+    int plat = example_platform_open("capdrv-nvme", o.platform, &vfio, &hw);
+    if (plat < 0)
+        return 1;
+    if (plat > 0 && (o.lane || o.file)) {
+        /* A real controller: the lane follows the probe (VFIO has an
+         * IOMMU) or the manifest, and its namespaces are what they are. */
+        fprintf(stderr, "capdrv-nvme: --lane and --file are for the sim platform\n");
+        capdrv_vfio_destroy(vfio);
+        return 2;
+    }
     struct capdrv_sim_config cfg = {.iommu = !o.lane || strcmp(o.lane, "brokered") != 0};
     struct machine m = {0};
     struct capdrv_pci_addr addr = {0, 0, 4, 0};
@@ -607,7 +627,7 @@ int main(int argc, char **argv)
         nc.ns[i] = (struct capdrv_sim_nvme_ns_config){.lba_count = 4096, .lba_shift = o.lba_shift};
     if (o.nsid <= o.namespaces && end > 4096)
         nc.ns[o.nsid - 1].lba_count = end;
-    if (o.file) {
+    if (plat == 0 && o.file) {
         /* The sim takes an existing file; make one if needed (it extends
          * a shorter one to the namespace size). */
         int fd = open(o.file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -618,25 +638,28 @@ int main(int argc, char **argv)
         close(fd);
         nc.ns[0].backing_file = o.file;
     }
-    TRY("sim", capdrv_sim_create(&cfg, &m.sim));
-    int rc_dev = capdrv_sim_add_nvme(m.sim, &addr, &nc, &m.fn);
-    if (rc_dev == -CAPDRV_ENOTSUP && o.file) {
-        printf("capdrv-nvme: SKIP: io_uring is unavailable here, no file-backed namespace\n");
-        capdrv_sim_destroy(m.sim);
-        return 77;
+    if (plat == 0) {
+        TRY("sim", capdrv_sim_create(&cfg, &m.sim));
+        int rc_dev = capdrv_sim_add_nvme(m.sim, &addr, &nc, &m.fn);
+        if (rc_dev == -CAPDRV_ENOTSUP && o.file) {
+            printf("capdrv-nvme: SKIP: io_uring is unavailable here, no file-backed namespace\n");
+            capdrv_sim_destroy(m.sim);
+            return 77;
+        }
+        TRY("sim NVMe controller", rc_dev);
+        hw = capdrv_sim_hw(m.sim);
     }
-    TRY("sim NVMe controller", rc_dev);
     size_t len;
     void *blob = slurp(o.manifest, &len);
     if (!blob) {
         fprintf(stderr, "capdrv-nvme: cannot read manifest %s\n", o.manifest);
         capdrv_sim_destroy(m.sim);
+        capdrv_vfio_destroy(vfio);
         return 1;
     }
     struct capdrv_env_hosted_opts eo = {.log_level = -1};
     struct capdrv_env *env = capdrv_env_hosted_new(&eo);
-    struct capdrv_shim_config sc = {.env = env, .hw = capdrv_sim_hw(m.sim), .manifest = blob,
-                                    .manifest_len = len};
+    struct capdrv_shim_config sc = {.env = env, .hw = hw, .manifest = blob, .manifest_len = len};
     struct capdrv_shim *shim;
     char why[256];
     int rc = capdrv_shim_create(&sc, &shim, why, sizeof why);
@@ -644,6 +667,7 @@ int main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "capdrv-nvme: manifest refused: %s (%s)\n", why, capdrv_strerror(rc));
         capdrv_sim_destroy(m.sim);
+        capdrv_vfio_destroy(vfio);
         capdrv_env_hosted_free(env);
         return 1;
     }
@@ -657,6 +681,7 @@ int main(int argc, char **argv)
     unsigned long violations = capdrv_sim_oracle_violations(m.sim);
     capdrv_shim_destroy(shim);
     capdrv_sim_destroy(m.sim);
+    capdrv_vfio_destroy(vfio);
     capdrv_env_hosted_free(env);
     if (violations) {
         fprintf(stderr, "capdrv-nvme: DMA oracle saw %lu accesses outside the ledger\n", violations);
