@@ -55,4 +55,43 @@ int fuzz_verbose(void);
 void *fuzz_buf_copy(struct fuzz_buf *b, const uint8_t *src, size_t size);
 void fuzz_buf_free(struct fuzz_buf *b);
 
+/* An input read as a stream of little-endian fields: past its end every
+ * read gives 0, so a short input is a valid (zero-padded) one. */
+struct fuzz_rd {
+    const uint8_t *p;
+    size_t n; /* bytes left */
+};
+
+static inline uint8_t fuzz_rd8(struct fuzz_rd *r)
+{
+    if (r->n == 0)
+        return 0;
+    r->n--;
+    return *r->p++;
+}
+
+/* @bytes (<= 8) little-endian bytes. */
+static inline uint64_t fuzz_rdn(struct fuzz_rd *r, unsigned bytes)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < bytes; i++)
+        v |= (uint64_t)fuzz_rd8(r) << (8 * i);
+    return v;
+}
+
+/* Little-endian stores and loads of @n (<= 8) bytes, whatever the host. */
+static inline void fuzz_put_le(uint8_t *p, unsigned n, uint64_t v)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint64_t fuzz_get_le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 #endif

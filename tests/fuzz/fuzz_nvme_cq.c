@@ -71,41 +71,6 @@
 enum { R_CAP = 0x00, R_VS = 0x08, R_CC = 0x14, R_CSTS = 0x1c, R_AQA = 0x24, R_ASQ = 0x28,
        R_ACQ = 0x30, R_DB = 0x1000 };
 
-struct rd {
-    const uint8_t *p;
-    size_t n;
-};
-
-static uint8_t rd8(struct rd *r)
-{
-    if (r->n == 0)
-        return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static uint64_t rdn(struct rd *r, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)rd8(r) << (8 * i);
-    return v;
-}
-
-static void put_le(uint8_t *p, unsigned n, uint64_t v)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* ---- the fake controller -------------------------------------------------- */
 
 struct fsq {
@@ -138,7 +103,7 @@ struct buf {
 
 struct dev {
     struct capdrv_sys sys; /* first: the connection object */
-    struct rd *in;
+    struct fuzz_rd *in;
     uint64_t cap;
     uint32_t cc, aqa;
     uint64_t asq, acq;
@@ -239,7 +204,7 @@ static void prp_xfer(struct dev *d, uint64_t prp1, uint64_t prp2, uint8_t *mem, 
         if (!l)
             return;
         for (unsigned i = 0; i < slots && done < len; i++) {
-            uint64_t e = get_le(l + 8u * i, 8);
+            uint64_t e = fuzz_get_le(l + 8u * i, 8);
             if (i == slots - 1u && len - done > pg) {
                 list = e; /* chain to the next list page */
                 break;
@@ -262,11 +227,11 @@ static void cqe_fill(uint8_t *e, uint32_t dw0, uint16_t sqhd, uint16_t sqid, uin
                      uint16_t status_field)
 {
     memset(e, 0, 16);
-    put_le(e, 4, dw0);
-    put_le(e + 8, 2, sqhd);
-    put_le(e + 10, 2, sqid);
-    put_le(e + 12, 2, cid);
-    put_le(e + 14, 2, status_field); /* bits 15:1 status, bit 0 phase (set when posted) */
+    fuzz_put_le(e, 4, dw0);
+    fuzz_put_le(e + 8, 2, sqhd);
+    fuzz_put_le(e + 10, 2, sqid);
+    fuzz_put_le(e + 12, 2, cid);
+    fuzz_put_le(e + 14, 2, status_field); /* bits 15:1 status, bit 0 phase (set when posted) */
 }
 
 /* Write one CQE into CQ @cqid now (phase set here unless @wrong_phase);
@@ -282,8 +247,8 @@ static bool cq_write(struct dev *d, unsigned cqid, const uint8_t *cqe, bool forc
     if (!m)
         return true; /* dropped */
     memcpy(m, cqe, 14);
-    uint16_t sf = (uint16_t)((get_le(cqe + 14, 2) & ~1u) | (q->phase ^ (wrong_phase ? 1u : 0u)));
-    put_le(m + 14, 2, sf);
+    uint16_t sf = (uint16_t)((fuzz_get_le(cqe + 14, 2) & ~1u) | (q->phase ^ (wrong_phase ? 1u : 0u)));
+    fuzz_put_le(m + 14, 2, sf);
     q->tail = (q->tail + 1u) % q->size;
     if (q->tail == 0)
         q->phase ^= 1u;
@@ -322,14 +287,14 @@ static bool complete(struct dev *d, unsigned cqid, uint16_t sqid, uint16_t cid, 
 {
     uint8_t e[16];
     cqe_fill(e, dw0, sqhd, sqid, cid, (uint16_t)(status << 1));
-    uint8_t a = rd8(d->in);
+    uint8_t a = fuzz_rd8(d->in);
     if (fuzz_verbose())
         fprintf(stderr, "fuzz_nvme_cq: SQ %u CID %#x status %#x: action %#x\n", sqid, cid,
                 status, a);
     bool wrong_phase = false, force = (a & 0x10u) != 0;
     switch (a & 7u) {
     case 3: /* an error status of the input's choice (SCT/SC/M/DNR) */
-        put_le(e + 14, 2, rdn(d->in, 2) & ~1ull);
+        fuzz_put_le(e + 14, 2, fuzz_rdn(d->in, 2) & ~1ull);
         if (sqid == 0 && status == 0)
             d->forged = true; /* "failed", yet done: e.g. a queue created after all */
         break;
@@ -337,19 +302,19 @@ static bool complete(struct dev *d, unsigned cqid, uint16_t sqid, uint16_t cid, 
         pend_add(d, cqid, e, true);
         return false;
     case 5: { /* corrupted fields */
-        uint8_t m = rd8(d->in);
+        uint8_t m = fuzz_rd8(d->in);
         if (m & 1u) {
-            put_le(e + 12, 2, rdn(d->in, 2));
+            fuzz_put_le(e + 12, 2, fuzz_rdn(d->in, 2));
             d->forged = true;
         }
         if (m & 2u)
-            put_le(e + 10, 2, rdn(d->in, 2));
+            fuzz_put_le(e + 10, 2, fuzz_rdn(d->in, 2));
         if (m & 4u)
-            put_le(e + 8, 2, rdn(d->in, 2));
+            fuzz_put_le(e + 8, 2, fuzz_rdn(d->in, 2));
         if (m & 8u)
             wrong_phase = true;
         if (m & 16u)
-            put_le(e, 4, rdn(d->in, 4));
+            fuzz_put_le(e, 4, fuzz_rdn(d->in, 4));
         break;
     }
     case 6: /* posted twice */
@@ -359,8 +324,8 @@ static bool complete(struct dev *d, unsigned cqid, uint16_t sqid, uint16_t cid, 
         d->forged = true;
         if (!cq_write(d, cqid, e, force, false))
             pend_add(d, cqid, e, false);
-        cqe_fill(e, (uint32_t)rdn(d->in, 4), (uint16_t)rdn(d->in, 2), (uint16_t)rdn(d->in, 2),
-                 (uint16_t)rdn(d->in, 2), (uint16_t)rdn(d->in, 2));
+        cqe_fill(e, (uint32_t)fuzz_rdn(d->in, 4), (uint16_t)fuzz_rdn(d->in, 2), (uint16_t)fuzz_rdn(d->in, 2),
+                 (uint16_t)fuzz_rdn(d->in, 2), (uint16_t)fuzz_rdn(d->in, 2));
         break;
     }
     default:
@@ -390,9 +355,9 @@ enum { SC_INVALID_OPC = 0x01, SC_INVALID_FIELD = 0x02, SC_INVALID_NS = 0x0b,
  * -1: no completion now (AER). */
 static int admin(struct dev *d, const uint8_t *s, uint32_t *dw0)
 {
-    uint32_t nsid = (uint32_t)get_le(s + 4, 4), cdw10 = (uint32_t)get_le(s + 40, 4),
-             cdw11 = (uint32_t)get_le(s + 44, 4);
-    uint64_t prp1 = get_le(s + 24, 8), prp2 = get_le(s + 32, 8);
+    uint32_t nsid = (uint32_t)fuzz_get_le(s + 4, 4), cdw10 = (uint32_t)fuzz_get_le(s + 40, 4),
+             cdw11 = (uint32_t)fuzz_get_le(s + 44, 4);
+    uint64_t prp1 = fuzz_get_le(s + 24, 8), prp2 = fuzz_get_le(s + 32, 8);
     unsigned qid = cdw10 & 0xffffu;
     uint32_t qsize = (cdw10 >> 16) + 1u;
     switch (s[0]) {
@@ -451,7 +416,7 @@ static int admin(struct dev *d, const uint8_t *s, uint32_t *dw0)
         case 0x02:
             memset(list, 0, sizeof list);
             if (nsid < 1)
-                put_le(list, 4, 1);
+                fuzz_put_le(list, 4, 1);
             src = list;
             break;
         default:
@@ -492,9 +457,9 @@ static int admin(struct dev *d, const uint8_t *s, uint32_t *dw0)
 
 static int nvm(struct dev *d, const uint8_t *s)
 {
-    uint32_t nsid = (uint32_t)get_le(s + 4, 4);
-    uint64_t slba = get_le(s + 40, 8);
-    uint32_t nlb = ((uint32_t)get_le(s + 48, 4) & 0xffffu) + 1u;
+    uint32_t nsid = (uint32_t)fuzz_get_le(s + 4, 4);
+    uint64_t slba = fuzz_get_le(s + 40, 8);
+    uint32_t nlb = ((uint32_t)fuzz_get_le(s + 48, 4) & 0xffffu) + 1u;
     switch (s[0]) {
     case 0x00:
         return nsid == 1 || nsid == 0xffffffffu ? 0 : SC_INVALID_NS;
@@ -506,7 +471,7 @@ static int nvm(struct dev *d, const uint8_t *s)
             return SC_INVALID_FIELD; /* SGLS = 0: PRPs only */
         if (slba >= NS_BLOCKS || nlb > NS_BLOCKS - slba)
             return SC_LBA_RANGE;
-        prp_xfer(d, get_le(s + 24, 8), get_le(s + 32, 8), d->media + slba * LBA,
+        prp_xfer(d, fuzz_get_le(s + 24, 8), fuzz_get_le(s + 32, 8), d->media + slba * LBA,
                  (uint64_t)nlb * LBA, s[0] == 0x02);
         return 0;
     default:
@@ -531,10 +496,10 @@ static void sq_doorbell(struct dev *d, unsigned qid, uint32_t tail)
         uint32_t dw0 = 0;
         int st = qid == 0 ? admin(d, s, &dw0) : nvm(d, s);
         if (st >= 0 &&
-            complete(d, q->cqid, (uint16_t)qid, (uint16_t)get_le(s + 2, 2), (uint16_t)q->head,
+            complete(d, q->cqid, (uint16_t)qid, (uint16_t)fuzz_get_le(s + 2, 2), (uint16_t)q->head,
                      (uint16_t)st, dw0) &&
             st == 0 && qid == 0 && (s[0] == 0x01 || s[0] == 0x05)) {
-            unsigned nq = (unsigned)get_le(s + 40, 2);
+            unsigned nq = (unsigned)fuzz_get_le(s + 40, 2);
             if (s[0] == 0x01)
                 d->sq[nq].confirmed = true;
             else
@@ -944,11 +909,11 @@ static void on_done(void *arg, const struct capdrv_nvme_cpl *cpl)
                    "completion status", st);
 }
 
-static void op_submit(struct harness *h, struct rd *r, unsigned kind)
+static void op_submit(struct harness *h, struct fuzz_rd *r, unsigned kind)
 {
-    uint8_t p = rd8(r);
+    uint8_t p = fuzz_rd8(r);
     struct capdrv_nvme_qpair *qp = h->qp[p % MAX_QP];
-    uint8_t nb = rd8(r), sb = rd8(r), ob = rd8(r);
+    uint8_t nb = fuzz_rd8(r), sb = fuzz_rd8(r), ob = fuzz_rd8(r);
     if (!qp || h->n_cmd >= MAX_CMDS)
         return;
     struct cmdrec *rec = &h->cmd[h->n_cmd++];
@@ -993,10 +958,10 @@ static void op_qpair_create(struct harness *h, unsigned i)
         h->qp[i] = NULL;
 }
 
-static void op_admin(struct harness *h, struct rd *r)
+static void op_admin(struct harness *h, struct fuzz_rd *r)
 {
     static uint8_t buf[PAGE];
-    uint8_t k = rd8(r);
+    uint8_t k = fuzz_rd8(r);
     int rc;
     switch (k & 3u) {
     case 0:
@@ -1012,18 +977,18 @@ static void op_admin(struct harness *h, struct rd *r)
         break;
     default: {
         uint32_t dw0 = 0;
-        rc = capdrv_nvme_abort(h->c, (uint16_t)rd8(r), (uint16_t)rdn(r, 2), &dw0);
+        rc = capdrv_nvme_abort(h->c, (uint16_t)fuzz_rd8(r), (uint16_t)fuzz_rdn(r, 2), &dw0);
         break;
     }
     }
     CHECK_RC(rc, "admin rc");
 }
 
-static void run(struct harness *h, struct rd *r)
+static void run(struct harness *h, struct fuzz_rd *r)
 {
     struct dev *d = h->d;
     for (unsigned ops = 0; r->n > 0 && ops < MAX_OPS; ops++) {
-        uint8_t op = rd8(r);
+        uint8_t op = fuzz_rd8(r);
         struct capdrv_nvme_qpair *qp = h->qp[(op >> 4) % MAX_QP];
         int rc = 0;
         switch (op & 15u) {
@@ -1036,11 +1001,11 @@ static void run(struct harness *h, struct rd *r)
             break;
         case 4:
             if (qp)
-                rc = capdrv_nvme_qpair_poll(qp, rd8(r) % 16u);
+                rc = capdrv_nvme_qpair_poll(qp, fuzz_rd8(r) % 16u);
             break;
         case 5:
             if (qp)
-                rc = capdrv_nvme_qpair_wait(qp, (int64_t)(rd8(r) % 8u) * 1000000);
+                rc = capdrv_nvme_qpair_wait(qp, (int64_t)(fuzz_rd8(r) % 8u) * 1000000);
             break;
         case 6:
             rc = (op & 0x10u) ? capdrv_nvme_ctrl_process_admin(h->c) : capdrv_nvme_ctrl_check(h->c);
@@ -1064,8 +1029,8 @@ static void run(struct harness *h, struct rd *r)
             break;
         case 11: { /* CSTS values of the input's choice for the next reads */
             static const uint32_t v[4] = {0xffffffffu, 3u, 0u, 1u};
-            uint8_t b = rd8(r);
-            d->csts_override = (b & 4u) ? (uint32_t)rdn(r, 4) : v[b & 3u];
+            uint8_t b = fuzz_rd8(r);
+            d->csts_override = (b & 4u) ? (uint32_t)fuzz_rdn(r, 4) : v[b & 3u];
             d->csts_override_n = 1u + (b >> 3) % 8u;
             /* A lie about its state (e.g. all ones: "removed") lets the
              * library give up queues the fake still runs. */
@@ -1078,8 +1043,8 @@ static void run(struct harness *h, struct rd *r)
         case 13: { /* a completion out of nowhere, on any CQ */
             uint8_t e[16];
             unsigned cq = (op >> 4) % NQ;
-            cqe_fill(e, (uint32_t)rdn(r, 4), (uint16_t)rdn(r, 2), (uint16_t)rdn(r, 2),
-                     (uint16_t)rdn(r, 2), (uint16_t)rdn(r, 2));
+            cqe_fill(e, (uint32_t)fuzz_rdn(r, 4), (uint16_t)fuzz_rdn(r, 2), (uint16_t)fuzz_rdn(r, 2),
+                     (uint16_t)fuzz_rdn(r, 2), (uint16_t)fuzz_rdn(r, 2));
             d->forged = true;
             (void)cq_write(d, cq, e, (op & 0x80u) != 0, false);
             break;
@@ -1105,20 +1070,20 @@ static void run(struct harness *h, struct rd *r)
     }
 }
 
-static void setup_device(struct dev *d, struct rd *r, uint8_t mode)
+static void setup_device(struct dev *d, struct fuzz_rd *r, uint8_t mode)
 {
     d->sys.ops = &fake_ops;
     /* CAP: MQES 63, CQR, TO 1 (500 ms), DSTRD 0, CSS NVM, MPSMIN 0, MPSMAX 4. */
     d->cap = 63u | 1u << 16 | 1u << 24 | 1ull << 37 | 4ull << 52;
     if (mode & 1u) {
-        uint64_t c = rdn(r, 8);
+        uint64_t c = fuzz_rdn(r, 8);
         /* TO 0..1 and DSTRD 0..1: waits and doorbells stay in bounds of
          * the harness, the rest is the input's. */
         d->cap = (c & ~(0xffull << 24) & ~(0xfull << 32)) | (c & (1ull << 24)) |
                  (c & (1ull << 32));
     }
     uint8_t *id = d->id_ctrl;
-    put_le(id, 2, 0x1b36);
+    fuzz_put_le(id, 2, 0x1b36);
     memcpy(id + 4, "fuzz-serial         ", 20);
     memcpy(id + 24, "fuzz controller                         ", 40);
     memcpy(id + 64, "fuzz0001", 8);
@@ -1126,17 +1091,17 @@ static void setup_device(struct dev *d, struct rd *r, uint8_t mode)
     id[259] = 3;  /* AERL */
     id[512] = 0x66;
     id[513] = 0x44;
-    put_le(id + 516, 4, 1); /* NN */
+    fuzz_put_le(id + 516, 4, 1); /* NN */
     if (mode & 2u) {
-        unsigned n = rd8(r) % 8u;
+        unsigned n = fuzz_rd8(r) % 8u;
         for (unsigned i = 0; i < n; i++) {
-            uint16_t off = (uint16_t)(rdn(r, 2) % PAGE);
-            id[off] = rd8(r);
+            uint16_t off = (uint16_t)(fuzz_rdn(r, 2) % PAGE);
+            id[off] = fuzz_rd8(r);
         }
     }
-    put_le(d->id_ns, 8, NS_BLOCKS);      /* NSZE */
-    put_le(d->id_ns + 8, 8, NS_BLOCKS);  /* NCAP */
-    put_le(d->id_ns + 16, 8, NS_BLOCKS); /* NUSE */
+    fuzz_put_le(d->id_ns, 8, NS_BLOCKS);      /* NSZE */
+    fuzz_put_le(d->id_ns + 8, 8, NS_BLOCKS);  /* NCAP */
+    fuzz_put_le(d->id_ns + 16, 8, NS_BLOCKS); /* NUSE */
     d->id_ns[130] = 9;                   /* LBAF0.LBADS: 512 bytes */
     d->n_irqs = (mode & 4u) ? 1u : 0u;
     unsigned want = 1u + ((mode >> 3) & 3u) % 3u;
@@ -1150,8 +1115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t a = size > 1 ? data[1] : 0, body = size > 2 ? size - 2 : 0;
     if (a > body)
         a = body;
-    struct rd r = {data + (size > 2 ? 2 : size), body - a};
-    struct rd dr = {data + size - a, a}; /* the controller's part */
+    struct fuzz_rd r = {data + (size > 2 ? 2 : size), body - a};
+    struct fuzz_rd dr = {data + size - a, a}; /* the controller's part */
     struct harness *h = calloc(1, sizeof *h);
     struct dev *d = calloc(1, sizeof *d);
     FUZZ_CHECK(h && d);

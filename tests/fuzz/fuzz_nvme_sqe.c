@@ -101,41 +101,6 @@ enum op {
     OP_RELEASE_GRANT /* release the NVMe grant (and everything derived) */
 };
 
-struct rd {
-    const uint8_t *p;
-    size_t n;
-};
-
-static uint8_t rd8(struct rd *r)
-{
-    if (r->n == 0)
-        return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static uint64_t rdn(struct rd *r, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)rd8(r) << (8 * i);
-    return v;
-}
-
-static void put_le(uint8_t *p, unsigned n, uint64_t v)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 struct queue {
     bool live;        /* the driver believes the controller has it */
     uint16_t tail;    /* SQ tail the shim accepted */
@@ -353,13 +318,13 @@ static int cq_reap(struct drv *d, unsigned q)
     unsigned n = 0;
     while (cq && n < QD) {
         const uint8_t *e = cq + 16u * Q->head;
-        uint16_t sf = (uint16_t)get_le(e + 14, 2);
+        uint16_t sf = (uint16_t)fuzz_get_le(e + 14, 2);
         if ((sf & 1u) != Q->phase)
             break;
         status = (sf >> 1) & 0x7ff;
         if (fuzz_verbose())
             fprintf(stderr, "fuzz_nvme_sqe: CQ %u: CID %u status 0x%x\n", q,
-                    (unsigned)get_le(e + 12, 2), (unsigned)status);
+                    (unsigned)fuzz_get_le(e + 12, 2), (unsigned)status);
         Q->head = (uint16_t)((Q->head + 1u) % QD);
         if (Q->head == 0)
             Q->phase ^= 1u;
@@ -374,8 +339,8 @@ static void sqe_base(struct drv *d, uint8_t *s, uint8_t opc, uint32_t nsid)
 {
     memset(s, 0, 64);
     s[0] = opc;
-    put_le(s + 2, 2, ++d->cid);
-    put_le(s + 4, 4, nsid);
+    fuzz_put_le(s + 2, 2, ++d->cid);
+    fuzz_put_le(s + 4, 4, nsid);
 }
 
 /* Submit one admin/IO command and reap; status or -1 (no completion) or
@@ -420,15 +385,15 @@ static bool drv_create_io(struct drv *d, unsigned q)
     memset(qmem(d, cq_off(q)), 0, PAGE);
     d->q[q] = (struct queue){.phase = 1};
     sqe_base(d, s, 0x05, 0);
-    put_le(s + 24, 8, ref(d, B_QUEUES, cq_off(q)));
-    put_le(s + 40, 4, (QD - 1u) << 16 | q);
-    put_le(s + 44, 4, 1u);
+    fuzz_put_le(s + 24, 8, ref(d, B_QUEUES, cq_off(q)));
+    fuzz_put_le(s + 40, 4, (QD - 1u) << 16 | q);
+    fuzz_put_le(s + 44, 4, 1u);
     if (cmd(d, 0, s) != 0)
         return false;
     sqe_base(d, s, 0x01, 0);
-    put_le(s + 24, 8, ref(d, B_QUEUES, sq_off(q)));
-    put_le(s + 40, 4, (QD - 1u) << 16 | q);
-    put_le(s + 44, 4, (uint32_t)q << 16 | 1u);
+    fuzz_put_le(s + 24, 8, ref(d, B_QUEUES, sq_off(q)));
+    fuzz_put_le(s + 40, 4, (QD - 1u) << 16 | q);
+    fuzz_put_le(s + 44, 4, (uint32_t)q << 16 | 1u);
     if (cmd(d, 0, s) != 0)
         return false;
     d->q[q].live = true;
@@ -444,36 +409,36 @@ static unsigned any_buf(uint8_t b)
 
 /* A data pointer / reference chosen by one selector byte (bits 7:5 kind,
  * bits 2:0 buffer), with further bytes for offsets or raw values. */
-static uint64_t pick_ref(struct drv *d, struct rd *r)
+static uint64_t pick_ref(struct drv *d, struct fuzz_rd *r)
 {
-    uint8_t s = rd8(r);
+    uint8_t s = fuzz_rd8(r);
     unsigned b = any_buf(s & 7u);
     switch (s >> 5) {
     case 0:
         return 0;
     case 1: /* valid (if live) reference, dword offset */
-        return ref(d, b, (uint64_t)rd8(r) * 4u);
+        return ref(d, b, (uint64_t)fuzz_rd8(r) * 4u);
     case 2: /* page-aligned reference inside (or just past) the buffer */
-        return ref(d, b, (uint64_t)(rd8(r) % 17u) * PAGE);
+        return ref(d, b, (uint64_t)(fuzz_rd8(r) % 17u) * PAGE);
     case 3: /* stale: a released buffer */
-        return d->n_stale ? d->stale[s % d->n_stale] + (uint64_t)rd8(r) * 64u
+        return d->n_stale ? d->stale[s % d->n_stale] + (uint64_t)fuzz_rd8(r) * 64u
                           : ref(d, b, 0);
     case 4: /* the other grant's buffer */
-        return ref(d, B_OTHER, (uint64_t)rd8(r) * 16u);
+        return ref(d, B_OTHER, (uint64_t)fuzz_rd8(r) * 16u);
     case 5: /* raw 64-bit value */
-        return rdn(r, 8);
+        return fuzz_rdn(r, 8);
     case 6: /* the list buffer, qword offset */
-        return ref(d, B_LIST, (uint64_t)rdn(r, 2) * 8u % (2u * PAGE + 64u));
+        return ref(d, B_LIST, (uint64_t)fuzz_rdn(r, 2) * 8u % (2u * PAGE + 64u));
     default: /* any offset, possibly past the end or unaligned */
-        return ref(d, b, rdn(r, 4));
+        return ref(d, b, fuzz_rdn(r, 4));
     }
 }
 
-static uint32_t pick_nsid(struct rd *r)
+static uint32_t pick_nsid(struct fuzz_rd *r)
 {
     static const uint32_t v[8] = {0, 1, 2, 3, 0xffffffffu, 0xfffffffeu, 0x80000001u, 1};
-    uint8_t b = rd8(r);
-    return b & 0x80 ? (uint32_t)rdn(r, 4) : v[b & 7u];
+    uint8_t b = fuzz_rd8(r);
+    return b & 0x80 ? (uint32_t)fuzz_rdn(r, 4) : v[b & 7u];
 }
 
 /* ---- operations ----------------------------------------------------------- */
@@ -481,52 +446,52 @@ static uint32_t pick_nsid(struct rd *r)
 /* OP_SQE: queue byte (bits 1:0 SQ id, bit 2 MPTR picked, bit 3 CDW13-15 raw),
  * opcode, flags (FUSE/PSDT), NSID, PRP1/SGL addr, PRP2/SGL len+type (pick,
  * or raw when the flags say SGL), CDW10, CDW11, CDW12. */
-static void op_sqe(struct drv *d, struct rd *r)
+static void op_sqe(struct drv *d, struct fuzz_rd *r)
 {
-    uint8_t qb = rd8(r);
+    uint8_t qb = fuzz_rd8(r);
     unsigned q = (qb & 3u) % N_QUEUES;
     uint8_t s[64];
-    sqe_base(d, s, rd8(r), 0);
-    s[1] = rd8(r);
-    put_le(s + 4, 4, pick_nsid(r));
+    sqe_base(d, s, fuzz_rd8(r), 0);
+    s[1] = fuzz_rd8(r);
+    fuzz_put_le(s + 4, 4, pick_nsid(r));
     if (qb & 4u)
-        put_le(s + 16, 8, pick_ref(d, r));
-    put_le(s + 24, 8, pick_ref(d, r));
+        fuzz_put_le(s + 16, 8, pick_ref(d, r));
+    fuzz_put_le(s + 24, 8, pick_ref(d, r));
     if ((s[1] >> 6) == 1u) {
-        put_le(s + 32, 4, rdn(r, 4) & 0xffffu); /* SGL length */
-        s[39] = rd8(r);                          /* SGL type / sub type */
+        fuzz_put_le(s + 32, 4, fuzz_rdn(r, 4) & 0xffffu); /* SGL length */
+        s[39] = fuzz_rd8(r);                          /* SGL type / sub type */
     } else {
-        put_le(s + 32, 8, pick_ref(d, r));
+        fuzz_put_le(s + 32, 8, pick_ref(d, r));
     }
-    put_le(s + 40, 4, rdn(r, 4));
-    put_le(s + 44, 4, rdn(r, 4));
-    put_le(s + 48, 4, rdn(r, 2)); /* NLB and friends: low half */
+    fuzz_put_le(s + 40, 4, fuzz_rdn(r, 4));
+    fuzz_put_le(s + 44, 4, fuzz_rdn(r, 4));
+    fuzz_put_le(s + 48, 4, fuzz_rdn(r, 2)); /* NLB and friends: low half */
     if (qb & 8u)
         for (unsigned i = 52; i < 64; i++)
-            s[i] = rd8(r);
+            s[i] = fuzz_rd8(r);
     (void)sq_put(d, q, s);
 }
 
 /* OP_GOOD_CMD: kind byte, then parameters; a correct command a real driver
  * would send, so the fuzzer reaches deep states (queues full of work,
  * lists in use) before the hostile parts. */
-static void op_good(struct drv *d, struct rd *r)
+static void op_good(struct drv *d, struct fuzz_rd *r)
 {
-    uint8_t k = rd8(r);
+    uint8_t k = fuzz_rd8(r);
     uint8_t s[64];
     if (!d->live[B_DATA])
         return;
     switch (k & 7u) {
     case 0: /* Identify, CNS 0/1/2 */
         sqe_base(d, s, 0x06, (k >> 3) & 1u);
-        put_le(s + 24, 8, ref(d, B_DATA, (uint64_t)(rd8(r) & 7u) * PAGE));
-        put_le(s + 40, 4, (k >> 4) % 3u);
+        fuzz_put_le(s + 24, 8, ref(d, B_DATA, (uint64_t)(fuzz_rd8(r) & 7u) * PAGE));
+        fuzz_put_le(s + 40, 4, (k >> 4) % 3u);
         (void)sq_put(d, 0, s);
         return;
     case 1: /* Get Log Page: SMART, 512 bytes */
         sqe_base(d, s, 0x02, 0xffffffffu);
-        put_le(s + 24, 8, ref(d, B_DATA, (uint64_t)(rd8(r) & 63u) * 64u));
-        put_le(s + 40, 4, 127u << 16 | 0x02u);
+        fuzz_put_le(s + 24, 8, ref(d, B_DATA, (uint64_t)(fuzz_rd8(r) & 63u) * 64u));
+        fuzz_put_le(s + 40, 4, 127u << 16 | 0x02u);
         (void)sq_put(d, 0, s);
         return;
     case 2: /* Flush */
@@ -534,7 +499,7 @@ static void op_good(struct drv *d, struct rd *r)
         (void)sq_put(d, 1u + ((k >> 3) & 1u), s);
         return;
     default: { /* Read/Write, 1..32 blocks at a dword offset, PRP2 or a list */
-        uint8_t nb = rd8(r), ob = rd8(r);
+        uint8_t nb = fuzz_rd8(r), ob = fuzz_rd8(r);
         unsigned lba = (k & 0x80u) ? 4096u : 512u; /* the driver's guess */
         unsigned nlb = 1u + nb % 32u;
         uint64_t off = (uint64_t)(ob & 0x3fu) * 4u + (uint64_t)((ob >> 6) & 1u) * PAGE;
@@ -545,19 +510,19 @@ static void op_good(struct drv *d, struct rd *r)
             return;
         len = (uint64_t)nlb * lba;
         sqe_base(d, s, (k & 8u) ? 0x01 : 0x02, 1u + ((k >> 4) & 1u));
-        put_le(s + 24, 8, ref(d, B_DATA, off));
+        fuzz_put_le(s + 24, 8, ref(d, B_DATA, off));
         uint64_t first = PAGE - (off % PAGE), rem = len > first ? len - first : 0;
         if (rem > 0 && rem <= PAGE) {
-            put_le(s + 32, 8, ref(d, B_DATA, off + first));
+            fuzz_put_le(s + 32, 8, ref(d, B_DATA, off + first));
         } else if (rem > PAGE && d->live[B_LIST]) {
             uint8_t *l = d->info[B_LIST].cpu;
             unsigned n = (unsigned)((rem + PAGE - 1u) / PAGE);
             for (unsigned i = 0; i < n && i < 512u; i++)
-                put_le(l + 8u * i, 8, ref(d, B_DATA, off + first + (uint64_t)i * PAGE));
-            put_le(s + 32, 8, ref(d, B_LIST, 0));
+                fuzz_put_le(l + 8u * i, 8, ref(d, B_DATA, off + first + (uint64_t)i * PAGE));
+            fuzz_put_le(s + 32, 8, ref(d, B_LIST, 0));
         }
-        put_le(s + 40, 4, (uint32_t)(rd8(r) % 64u)); /* SLBA (some beyond the namespace) */
-        put_le(s + 48, 4, nlb - 1u);
+        fuzz_put_le(s + 40, 4, (uint32_t)(fuzz_rd8(r) % 64u)); /* SLBA (some beyond the namespace) */
+        fuzz_put_le(s + 48, 4, nlb - 1u);
         (void)sq_put(d, 1u + ((k >> 5) & 1u), s);
         return;
     }
@@ -566,10 +531,10 @@ static void op_good(struct drv *d, struct rd *r)
 
 /* OP_LIST: kind byte (bit 0: SGL descriptor, else PRP entries; bits 7:1
  * start index), count, then per entry a reference (+ SGL length and type). */
-static void op_list(struct drv *d, struct rd *r)
+static void op_list(struct drv *d, struct fuzz_rd *r)
 {
-    uint8_t k = rd8(r);
-    unsigned n = 1u + rd8(r) % 8u;
+    uint8_t k = fuzz_rd8(r);
+    unsigned n = 1u + fuzz_rd8(r) % 8u;
     if (!d->live[B_LIST])
         return;
     uint8_t *l = d->info[B_LIST].cpu;
@@ -577,62 +542,62 @@ static void op_list(struct drv *d, struct rd *r)
     if (k & 1u) {
         size_t i = (size_t)(k >> 1) * 16u;
         for (unsigned j = 0; j < n && i + 16u <= cap; j++, i += 16u) {
-            put_le(l + i, 8, pick_ref(d, r));
-            uint8_t lb = rd8(r);
-            put_le(l + i + 8, 4, lb & 0x80u ? rdn(r, 4) : (uint64_t)lb * 512u);
-            put_le(l + i + 12, 3, 0);
-            l[i + 15] = rd8(r);
+            fuzz_put_le(l + i, 8, pick_ref(d, r));
+            uint8_t lb = fuzz_rd8(r);
+            fuzz_put_le(l + i + 8, 4, lb & 0x80u ? fuzz_rdn(r, 4) : (uint64_t)lb * 512u);
+            fuzz_put_le(l + i + 12, 3, 0);
+            l[i + 15] = fuzz_rd8(r);
         }
     } else {
         /* Indices reach both pages: the last entry of page 0 is a chain. */
         size_t i = (size_t)(k >> 1) * 8u + ((k & 0x80u) ? PAGE - 64u : 0u);
         for (unsigned j = 0; j < n && i + 8u <= cap; j++, i += 8u)
-            put_le(l + i, 8, pick_ref(d, r));
+            fuzz_put_le(l + i, 8, pick_ref(d, r));
     }
 }
 
 /* OP_SQ_DB: queue byte (bits 1:0 qid 0..3; bit 7: raw 4-byte value; bit 6:
  * a doorbell index anywhere in the window). */
-static void op_sq_db(struct drv *d, struct rd *r)
+static void op_sq_db(struct drv *d, struct fuzz_rd *r)
 {
-    uint8_t qb = rd8(r);
+    uint8_t qb = fuzz_rd8(r);
     unsigned q = qb & 3u;
     if (qb & 0x40u) {
-        uint64_t off = R_DB + (uint64_t)rd8(r) * 4u;
-        (void)reg_wr(d, off, 4, rdn(r, 4));
+        uint64_t off = R_DB + (uint64_t)fuzz_rd8(r) * 4u;
+        (void)reg_wr(d, off, 4, fuzz_rdn(r, 4));
         return;
     }
     if ((qb & 0x80u) || q >= N_QUEUES) {
-        (void)reg_wr(d, R_DB + 2u * q * d->stride, 4, rdn(r, 4));
+        (void)reg_wr(d, R_DB + 2u * q * d->stride, 4, fuzz_rdn(r, 4));
         return;
     }
     (void)sq_ring(d, q);
 }
 
 /* OP_CQ_DB: queue byte (bits 1:0; bit 7: raw head value instead). */
-static void op_cq_db(struct drv *d, struct rd *r)
+static void op_cq_db(struct drv *d, struct fuzz_rd *r)
 {
-    uint8_t qb = rd8(r);
+    uint8_t qb = fuzz_rd8(r);
     unsigned q = (qb & 3u) % N_QUEUES;
     if (qb & 0x80u) {
-        (void)reg_wr(d, R_DB + (2u * q + 1u) * d->stride, 4, rdn(r, 4));
+        (void)reg_wr(d, R_DB + (2u * q + 1u) * d->stride, 4, fuzz_rdn(r, 4));
         return;
     }
     (void)cq_reap(d, q);
 }
 
 /* OP_REG_W: register selector, then value bytes. */
-static void op_reg_w(struct drv *d, struct rd *r)
+static void op_reg_w(struct drv *d, struct fuzz_rd *r)
 {
     static const uint32_t ccv[8] = {0, CC_ON, CC_ON | CC_SHN_NORMAL, CC_ON & ~1u,
                                     CC_ON | 1u << 7, CC_ON | 1u << 4, 1u, CC_ON | 2u << 14};
-    uint8_t sel = rd8(r);
+    uint8_t sel = fuzz_rd8(r);
     switch (sel & 15u) {
     case 0:
-        (void)reg_wr(d, R_CC, 4, (sel & 0x80u) ? (uint32_t)rdn(r, 4) : ccv[(sel >> 4) & 7u]);
+        (void)reg_wr(d, R_CC, 4, (sel & 0x80u) ? (uint32_t)fuzz_rdn(r, 4) : ccv[(sel >> 4) & 7u]);
         return;
     case 1:
-        (void)reg_wr(d, R_AQA, 4, (sel & 0x80u) ? rdn(r, 4) : (uint64_t)(rd8(r) % 16u) * 0x10001u);
+        (void)reg_wr(d, R_AQA, 4, (sel & 0x80u) ? fuzz_rdn(r, 4) : (uint64_t)(fuzz_rd8(r) % 16u) * 0x10001u);
         return;
     case 2:
         (void)reg_wr(d, R_ASQ, 8, pick_ref(d, r));
@@ -647,37 +612,37 @@ static void op_reg_w(struct drv *d, struct rd *r)
         (void)reg_wr(d, R_ACQ + ((sel >> 4) & 1u) * 4u, 4, pick_ref(d, r) >> (32u * ((sel >> 5) & 1u)));
         return;
     case 6:
-        (void)reg_wr(d, (sel & 0x10u) ? R_INTMC : R_INTMS, 4, rdn(r, 4));
+        (void)reg_wr(d, (sel & 0x10u) ? R_INTMC : R_INTMS, 4, fuzz_rdn(r, 4));
         return;
     case 7:
         (void)reg_wr(d, R_NSSR, 4, 0x4e564d65u); /* "NVMe": a subsystem reset */
         return;
     case 8:
-        (void)reg_wr(d, (sel & 0x10u) ? R_CAP : R_CSTS, 4, rdn(r, 4));
+        (void)reg_wr(d, (sel & 0x10u) ? R_CAP : R_CSTS, 4, fuzz_rdn(r, 4));
         return;
     default: { /* raw offset (anywhere in the window and a bit past), width, value */
-        uint64_t off = rdn(r, 2) % (WINDOW_LEN + 64u);
-        (void)reg_wr(d, off, 1u << (sel >> 6), rdn(r, 8));
+        uint64_t off = fuzz_rdn(r, 2) % (WINDOW_LEN + 64u);
+        (void)reg_wr(d, off, 1u << (sel >> 6), fuzz_rdn(r, 8));
         return;
     }
     }
 }
 
 /* OP_REG_R: offset selector: a known register, or raw offset and width. */
-static void op_reg_r(struct drv *d, struct rd *r)
+static void op_reg_r(struct drv *d, struct fuzz_rd *r)
 {
     static const uint32_t regs[8] = {R_CAP, R_CAP + 4, R_VS, R_CC, R_CSTS, R_AQA, R_ASQ, R_ACQ};
-    uint8_t sel = rd8(r);
+    uint8_t sel = fuzz_rd8(r);
     uint64_t v;
     if (sel & 0x80u)
-        (void)reg_rd(d, rdn(r, 2) % (WINDOW_LEN + 64u), 1u << ((sel >> 4) & 3u), &v);
+        (void)reg_rd(d, fuzz_rdn(r, 2) % (WINDOW_LEN + 64u), 1u << ((sel >> 4) & 3u), &v);
     else
         (void)reg_rd(d, regs[sel & 7u], (sel & 8u) && (sel & 7u) == 0 ? 8u : 4u, &v);
 }
 
-static void op_disable(struct drv *d, struct rd *r)
+static void op_disable(struct drv *d, struct fuzz_rd *r)
 {
-    uint8_t k = rd8(r);
+    uint8_t k = fuzz_rd8(r);
     uint32_t cc = (k & 1u) ? (CC_ON | CC_SHN_NORMAL) : (CC_ON & ~1u);
     (void)reg_wr(d, R_CC, 4, cc);
     if (k & 2u)
@@ -686,16 +651,16 @@ static void op_disable(struct drv *d, struct rd *r)
         d->q[q].live = false;
 }
 
-static void op_scribble(struct drv *d, struct rd *r)
+static void op_scribble(struct drv *d, struct fuzz_rd *r)
 {
-    unsigned b = any_buf(rd8(r));
-    uint64_t off = rdn(r, 2);
-    unsigned n = 1u + rd8(r) % 16u;
+    unsigned b = any_buf(fuzz_rd8(r));
+    uint64_t off = fuzz_rdn(r, 2);
+    unsigned n = 1u + fuzz_rd8(r) % 16u;
     if (!d->live[b])
         return;
     uint8_t *p = d->info[b].cpu;
     for (unsigned i = 0; i < n; i++)
-        p[(off + i) % d->info[b].size] = rd8(r);
+        p[(off + i) % d->info[b].size] = fuzz_rd8(r);
 }
 
 /* OP_RESET: a function reset makes every capability derived from the
@@ -721,10 +686,10 @@ static void op_reset(struct drv *d)
         (void)alloc_buf(d, b);
 }
 
-static void run(struct drv *d, struct rd *r)
+static void run(struct drv *d, struct fuzz_rd *r)
 {
     for (unsigned ops = 0; r->n > 0 && ops < MAX_OPS; ops++) {
-        uint8_t op = rd8(r);
+        uint8_t op = fuzz_rd8(r);
         switch (op & 15u) {
         case OP_SQE:
             op_sqe(d, r);
@@ -824,8 +789,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (manifest_len == 0)
         build_manifest();
-    struct rd r = {data, size};
-    uint8_t mode = rd8(&r);
+    struct fuzz_rd r = {data, size};
+    uint8_t mode = fuzz_rd8(&r);
 
     struct capdrv_env_hosted_opts eo = {.log_level = -1};
     struct capdrv_env *env = capdrv_env_hosted_new(&eo);

@@ -50,27 +50,6 @@
 /* ------------------------------------------------------------------ */
 /* Input reader                                                       */
 
-struct rd {
-    const uint8_t *p;
-    size_t n;
-};
-
-static uint8_t rd8(struct rd *r)
-{
-    if (r->n == 0)
-        return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static uint64_t rdn(struct rd *r, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)rd8(r) << (8 * i);
-    return v;
-}
-
 /* ------------------------------------------------------------------ */
 /* List pages with canaries                                           */
 
@@ -84,10 +63,10 @@ struct lpage {
 static struct lpage lp[MAX_LISTS];
 static struct capdrv_dma_page pages[MAX_LISTS];
 
-static void lists_make(struct rd *r, unsigned n, size_t size)
+static void lists_make(struct fuzz_rd *r, unsigned n, size_t size)
 {
     for (unsigned j = 0; j < n; j++) {
-        uint8_t f = rd8(r);
+        uint8_t f = fuzz_rd8(r);
         lp[j].size = size;
         lp[j].block = malloc(CANARY + size + 4 + CANARY);
         FUZZ_CHECK(lp[j].block != NULL);
@@ -410,23 +389,23 @@ static void sgl_decode(const struct capdrv_sgl_cfg *cfg, const union capdrv_nvme
 
 static struct capdrv_dma_seg segs[MAX_SEGS];
 
-static unsigned read_segs(struct rd *r, uint64_t psize)
+static unsigned read_segs(struct fuzz_rd *r, uint64_t psize)
 {
-    unsigned n = rd8(r) % (MAX_SEGS + 1);
+    unsigned n = fuzz_rd8(r) % (MAX_SEGS + 1);
     for (unsigned i = 0; i < n; i++) {
-        uint8_t kind = rd8(r);
+        uint8_t kind = fuzz_rd8(r);
         uint64_t ref;
         switch (kind & 3u) {
-        case 0: ref = rdn(r, 2) * psize; break;
-        case 1: ref = rdn(r, 2) * psize + (rdn(r, 2) & (psize - 1)); break;
-        case 2: ref = rdn(r, 8); break;
-        default: ref = UINT64_MAX - rdn(r, 2); break;
+        case 0: ref = fuzz_rdn(r, 2) * psize; break;
+        case 1: ref = fuzz_rdn(r, 2) * psize + (fuzz_rdn(r, 2) & (psize - 1)); break;
+        case 2: ref = fuzz_rdn(r, 8); break;
+        default: ref = UINT64_MAX - fuzz_rdn(r, 2); break;
         }
         uint32_t len;
         switch ((kind >> 2) & 3u) {
-        case 0: len = (uint32_t)((rd8(r) + 1u) * psize); break;
-        case 1: len = (uint32_t)rdn(r, 2) + 1u; break;
-        case 2: len = (uint32_t)rdn(r, 4); break;
+        case 0: len = (uint32_t)((fuzz_rd8(r) + 1u) * psize); break;
+        case 1: len = (uint32_t)fuzz_rdn(r, 2) + 1u; break;
+        case 2: len = (uint32_t)fuzz_rdn(r, 4); break;
         default: len = (uint32_t)(psize - (ref & (psize - 1))); break;
         }
         segs[i].ref = ref;
@@ -435,9 +414,9 @@ static unsigned read_segs(struct rd *r, uint64_t psize)
     return n;
 }
 
-static uint64_t read_max_xfer(struct rd *r)
+static uint64_t read_max_xfer(struct fuzz_rd *r)
 {
-    return rd8(r) < 128 ? 0 : rdn(r, 4);
+    return fuzz_rd8(r) < 128 ? 0 : fuzz_rdn(r, 4);
 }
 
 static void check_failed(int rc, const struct expect *e, const struct capdrv_dptr_diag *diag,
@@ -451,9 +430,9 @@ static void check_failed(int rc, const struct expect *e, const struct capdrv_dpt
         lists_check_untouched(j, 0);
 }
 
-static void run_prp(struct rd *r, uint8_t mode)
+static void run_prp(struct fuzz_rd *r, uint8_t mode)
 {
-    uint64_t psize = (mode & 2u) ? rdn(r, 8) : (uint64_t)1 << (12 + rd8(r) % 3);
+    uint64_t psize = (mode & 2u) ? fuzz_rdn(r, 8) : (uint64_t)1 << (12 + fuzz_rd8(r) % 3);
     uint64_t max_xfer = read_max_xfer(r);
     struct capdrv_prp_cfg cfg;
     memset(&cfg, FILL, sizeof cfg);
@@ -465,7 +444,7 @@ static void run_prp(struct rd *r, uint8_t mode)
         return; /* list pages of larger sizes are not worth the memory here */
     FUZZ_CHECK(cfg.page_size == psize && cfg.max_xfer == (max_xfer ? max_xfer : UINT64_MAX));
 
-    unsigned nlists = rd8(r) % (MAX_LISTS + 1);
+    unsigned nlists = fuzz_rd8(r) % (MAX_LISTS + 1);
     lists_make(r, nlists, psize);
     unsigned n = read_segs(r, psize);
 
@@ -508,10 +487,10 @@ static void run_prp(struct rd *r, uint8_t mode)
     lists_free(nlists);
 }
 
-static void run_sgl(struct rd *r, uint8_t mode)
+static void run_sgl(struct fuzz_rd *r, uint8_t mode)
 {
-    uint32_t sgls = rd8(r);
-    uint32_t list_bytes = (mode & 2u) ? (uint32_t)rdn(r, 4) : SGL_DESC * (2u + rd8(r) % 255u);
+    uint32_t sgls = fuzz_rd8(r);
+    uint32_t list_bytes = (mode & 2u) ? (uint32_t)fuzz_rdn(r, 4) : SGL_DESC * (2u + fuzz_rd8(r) % 255u);
     uint64_t max_xfer = read_max_xfer(r);
     struct capdrv_sgl_cfg cfg;
     memset(&cfg, FILL, sizeof cfg);
@@ -525,7 +504,7 @@ static void run_sgl(struct rd *r, uint8_t mode)
         return;
     FUZZ_CHECK(cfg.list_bytes == list_bytes && cfg.dword_gran == (sup == CAPDRV_NVME_SGLS_DWORD));
 
-    unsigned nlists = rd8(r) % (MAX_LISTS + 1);
+    unsigned nlists = fuzz_rd8(r) % (MAX_LISTS + 1);
     lists_make(r, nlists, list_bytes);
     unsigned n = read_segs(r, 4096);
 
@@ -564,8 +543,8 @@ static void run_sgl(struct rd *r, uint8_t mode)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct rd r = {data, size};
-    uint8_t mode = rd8(&r);
+    struct fuzz_rd r = {data, size};
+    uint8_t mode = fuzz_rd8(&r);
     if (mode & 1u)
         run_sgl(&r, mode);
     else

@@ -102,16 +102,6 @@ static struct mgr *manager(void)
     return m;
 }
 
-struct rd {
-    const uint8_t *p;
-    size_t n, at;
-};
-
-static unsigned rd8(struct rd *r)
-{
-    return r->at < r->n ? r->p[r->at++] : 0u;
-}
-
 static int connect_to(const char *path)
 {
     int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -193,8 +183,8 @@ static void wait_gone(struct mgr *m)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct mgr *m = manager();
-    struct rd r = {data, size, 0};
-    unsigned flags = rd8(&r);
+    struct fuzz_rd r = {data, size};
+    unsigned flags = fuzz_rd8(&r);
     int fd = connect_to(m->path);
     uint32_t seq = 1;
     bool up = true;
@@ -206,23 +196,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(pkt + sizeof(struct cdw_hdr), &h, sizeof h);
         up = exchange(fd, pkt, sizeof(struct cdw_hdr) + sizeof h);
     }
-    for (unsigned k = 0; up && r.at < r.n && k < 64; k++) {
-        unsigned c = rd8(&r);
+    for (unsigned k = 0; up && r.n > 0 && k < 64; k++) {
+        unsigned c = fuzz_rd8(&r);
         size_t len;
         if (c % 4u == 0) {
-            len = rd8(&r);
+            len = fuzz_rd8(&r);
             for (size_t i = 0; i < len; i++)
-                pkt[i] = (uint8_t)rd8(&r);
+                pkt[i] = (uint8_t)fuzz_rd8(&r);
             if (len == 0)
                 continue; /* a zero-length packet is an EOF to SOCK_SEQPACKET */
         } else {
-            uint16_t type = (uint16_t)(rd8(&r) % 24u);
+            uint16_t type = (uint16_t)(fuzz_rd8(&r) % 24u);
             size_t pay = cdw_payload_size(type);
             if (pay > 1024)
                 pay = 1024;
             cdw_hdr_init((struct cdw_hdr *)pkt, type, (uint32_t)pay, seq++);
             for (size_t i = 0; i < pay; i++)
-                pkt[sizeof(struct cdw_hdr) + i] = (uint8_t)rd8(&r);
+                pkt[sizeof(struct cdw_hdr) + i] = (uint8_t)fuzz_rd8(&r);
             len = sizeof(struct cdw_hdr) + pay;
         }
         up = exchange(fd, pkt, len);

@@ -26,14 +26,6 @@
 
 #include "../unit/virtio/fake_vdev.h"
 
-static uint64_t le(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static void check_closed(struct fv *f, size_t keep)
 {
     FUZZ_CHECK_MSG(f->pool_used == keep, "pool bytes left", (long long)f->pool_used);
@@ -56,7 +48,7 @@ static void exercise(struct fv *f, struct capdrv_virtio_blk *blk, const uint8_t 
     FUZZ_CHECK(info.seg_max >= 1 && info.seg_max <= CAPDRV_VIRTIO_BLK_MAX_SEGS);
     bool has_seg_max = (info.features >> CAPDRV_VIRTIO_BLK_F_SEG_MAX) & 1u;
     if (has_seg_max)
-        FUZZ_CHECK(info.seg_max <= le(f->devcfg + 0x0c, 4));
+        FUZZ_CHECK(info.seg_max <= fuzz_get_le(f->devcfg + 0x0c, 4));
     FUZZ_CHECK(info.blk_size >= 512 && (info.blk_size & (info.blk_size - 1u)) == 0);
     FUZZ_CHECK(info.features & (1ull << 32)); /* VERSION_1 */
 
@@ -96,16 +88,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fv *f = malloc(sizeof *f);
     FUZZ_CHECK(f != NULL);
     fv_init(f, 0, (in[0] & 1u) ? CAPDRV_LANE_DIRECT : CAPDRV_LANE_BROKERED);
-    f->dev_features = le(in + 1, 8);
+    f->dev_features = fuzz_get_le(in + 1, 8);
     memcpy(f->devcfg, in + 9, 64);
     for (unsigned q = 0; q < FV_MAX_QUEUES; q++)
-        f->q[q].max_size = (uint16_t)le(in + 73 + 2 * q, 2);
-    f->num_queues = (uint16_t)le(in + 81, 2);
+        f->q[q].max_size = (uint16_t)fuzz_get_le(in + 73 + 2 * q, 2);
+    f->num_queues = (uint16_t)fuzz_get_le(in + 81, 2);
     f->gen_flaps = (in[0] >> 5) & 7u;
 
     struct capdrv_virtio_blk_opts o = {.pool = FV_POOL,
                                        .num_queues = 1u + ((in[0] >> 2) & 7u),
-                                       .queue_size = (unsigned)le(in + 83, 2),
+                                       .queue_size = (unsigned)fuzz_get_le(in + 83, 2),
                                        .irq = (in[0] >> 1) & 1u};
     struct capdrv_virtio_blk *blk = NULL;
     char why[256] = "";

@@ -36,38 +36,6 @@ enum op {
     OP_RECV_KEEP = 3 /* receive up to 2 frames, check, keep them lent */
 };
 
-struct rd {
-    const uint8_t *p;
-    size_t n, at;
-};
-
-static unsigned rd8(struct rd *r)
-{
-    return r->at < r->n ? r->p[r->at++] : 0u;
-}
-
-static uint64_t rdn(struct rd *r, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)rd8(r) << (8 * i);
-    return v;
-}
-
-static void put(uint8_t *p, unsigned n, uint64_t v)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get(const uint8_t *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 struct h {
     struct fv *f;
     struct capdrv_virtio_net *net;
@@ -95,15 +63,15 @@ static bool take(struct fv *f, uint16_t *head, uint8_t **p, uint32_t *len)
     struct fv_queue *q = &f->q[0];
     uint8_t *avail = avail_ring(f);
     FUZZ_CHECK(avail != NULL);
-    if (q->last_avail == (uint16_t)get(avail + 2, 2))
+    if (q->last_avail == (uint16_t)fuzz_get_le(avail + 2, 2))
         return false;
-    *head = (uint16_t)get(avail + 4 + 2u * (q->last_avail % q->size), 2);
+    *head = (uint16_t)fuzz_get_le(avail + 4 + 2u * (q->last_avail % q->size), 2);
     q->last_avail++;
     FUZZ_CHECK(*head < q->size); /* the driver is trusted here */
     const uint8_t *d = fv_ref(f, q->desc + 16u * *head, 16);
     FUZZ_CHECK(d != NULL);
-    *len = (uint32_t)get(d + 8, 4);
-    *p = fv_ref(f, get(d, 8), *len);
+    *len = (uint32_t)fuzz_get_le(d + 8, 4);
+    *p = fv_ref(f, fuzz_get_le(d, 8), *len);
     FUZZ_CHECK(*p != NULL);
     return true;
 }
@@ -112,28 +80,28 @@ static void used(struct fv *f, uint32_t id, uint32_t len)
 {
     struct fv_queue *q = &f->q[0];
     uint8_t *e = used_ring(f) + 4 + 8u * (q->used_idx % q->size);
-    put(e, 4, id);
-    put(e + 4, 4, len);
+    fuzz_put_le(e, 4, id);
+    fuzz_put_le(e + 4, 4, len);
     q->used_idx++;
 }
 
 static void flush(struct fv *f)
 {
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    put(used_ring(f) + 2, 2, f->q[0].used_idx);
+    fuzz_put_le(used_ring(f) + 2, 2, f->q[0].used_idx);
 }
 
-static void dev_packet(struct h *h, struct rd *r)
+static void dev_packet(struct h *h, struct fuzz_rd *r)
 {
-    unsigned k = 1u + rd8(r) % 4u;
+    unsigned k = 1u + fuzz_rd8(r) % 4u;
     uint8_t hdr[12];
     for (unsigned i = 0; i < 12; i++)
-        hdr[i] = (uint8_t)rd8(r);
+        hdr[i] = (uint8_t)fuzz_rd8(r);
     for (unsigned i = 0; i < k; i++) {
         uint16_t head;
         uint8_t *p;
         uint32_t blen;
-        uint32_t ulen = (uint32_t)rdn(r, 2);
+        uint32_t ulen = (uint32_t)fuzz_rdn(r, 2);
         if (!take(h->f, &head, &p, &blen))
             break;
         for (uint32_t b = 0; b < blen; b++)
@@ -225,9 +193,9 @@ static void do_recv(struct h *h, unsigned max, bool keep)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct rd r = {data, size, 0};
-    unsigned flags = rd8(&r);
-    unsigned mtu = (unsigned)rdn(&r, 2);
+    struct fuzz_rd r = {data, size};
+    unsigned flags = fuzz_rd8(&r);
+    unsigned mtu = (unsigned)fuzz_rdn(&r, 2);
     uint64_t feat = (1ull << CAPDRV_VIRTIO_NET_F_MAC) | (1ull << CAPDRV_VIRTIO_NET_F_CSUM);
     if (flags & 2u)
         feat |= 1ull << CAPDRV_VIRTIO_NET_F_MRG_RXBUF;
@@ -243,15 +211,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     h.f = calloc(1, sizeof *h.f);
     FUZZ_CHECK(h.f != NULL);
     fv_init(h.f, feat, (flags & 1u) ? CAPDRV_LANE_DIRECT : CAPDRV_LANE_BROKERED);
-    put(h.f->cfg + 0x02, 2, 0x1041);
+    fuzz_put_le(h.f->cfg + 0x02, 2, 0x1041);
     h.f->num_queues = 2;
     h.f->manual = true;
     memset(h.f->devcfg, 0, sizeof h.f->devcfg);
     static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
     memcpy(h.f->devcfg, mac, 6);
-    put(h.f->devcfg + 6, 2, (flags >> 5) & 3u); /* status: LINK_UP, ANNOUNCE, as given */
-    put(h.f->devcfg + 8, 2, 1);
-    put(h.f->devcfg + 10, 2, mtu);
+    fuzz_put_le(h.f->devcfg + 6, 2, (flags >> 5) & 3u); /* status: LINK_UP, ANNOUNCE, as given */
+    fuzz_put_le(h.f->devcfg + 8, 2, 1);
+    fuzz_put_le(h.f->devcfg + 10, 2, mtu);
 
     struct capdrv_virtio_net_opts o = {.pool = FV_POOL, .queue_size = QSIZE};
     char why[256] = "";
@@ -270,11 +238,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(h.info.mtu >= 68u && h.info.mtu <= 65535u);
         if (!(feat & (1ull << CAPDRV_VIRTIO_NET_F_MTU)))
             FUZZ_CHECK(h.info.mtu == 1500u);
-        for (unsigned steps = 0; r.at < r.n && steps < 64; steps++) {
-            switch (rd8(&r) % 4u) {
+        for (unsigned steps = 0; r.n > 0 && steps < 64; steps++) {
+            switch (fuzz_rd8(&r) % 4u) {
             case OP_PACKET: dev_packet(&h, &r); break;
             case OP_RAW_USED: {
-                uint32_t id = (uint32_t)rdn(&r, 2), len = (uint32_t)rdn(&r, 4);
+                uint32_t id = (uint32_t)fuzz_rdn(&r, 2), len = (uint32_t)fuzz_rdn(&r, 4);
                 used(h.f, id, len);
                 flush(h.f);
                 break;

@@ -48,27 +48,6 @@
 #define RING_REF 0x0000100000000000ull
 #define IND_REF 0x0000200000000000ull
 
-struct rd {
-    const uint8_t *p;
-    size_t n;
-};
-
-static uint8_t rd8(struct rd *r)
-{
-    if (r->n == 0)
-        return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static uint32_t rdn(struct rd *r, unsigned bytes)
-{
-    uint32_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint32_t)rd8(r) << (8 * i);
-    return v;
-}
-
 /* Request model. */
 enum { R_ADDED = 1, R_PUBLISHED, R_DONE, R_DETACHED };
 struct req {
@@ -171,14 +150,14 @@ static void take(struct ctx *c, const struct capdrv_virtq_completion *comp, int 
     }
 }
 
-static void op_add(struct ctx *c, struct rd *r)
+static void op_add(struct ctx *c, struct fuzz_rd *r)
 {
-    unsigned nseg = 1u + rd8(r) % MAX_SEGS;
-    unsigned n_out = rd8(r) % (nseg + 1u);
+    unsigned nseg = 1u + fuzz_rd8(r) % MAX_SEGS;
+    unsigned n_out = fuzz_rd8(r) % (nseg + 1u);
     struct capdrv_virtq_seg segs[MAX_SEGS];
     uint64_t w = 0;
     for (unsigned i = 0; i < nseg; i++) {
-        uint8_t b = rd8(r);
+        uint8_t b = fuzz_rd8(r);
         /* mostly small; 255 means "huge" to reach the 2^32 total limit */
         segs[i].len = b == 255 ? 0xffffffffu : (uint32_t)b * 16u + 1u;
         segs[i].ref = DATA_REF + ((uint64_t)c->nreq << 8) + 16u * i;
@@ -311,20 +290,20 @@ static void op_pop(struct ctx *c)
     }
 }
 
-static void op_used_elem(struct ctx *c, struct rd *r, uint8_t b)
+static void op_used_elem(struct ctx *c, struct fuzz_rd *r, uint8_t b)
 {
     uint32_t id, len;
     switch ((b >> 3) & 3u) {
-    case 0: id = rdn(r, 4); break;
-    case 1: id = c->npopped ? c->popped[rd8(r) % c->npopped] : 0; break;
-    case 2: id = rd8(r) % (c->size + 2u); break;
-    default: id = c->size + rd8(r); break;
+    case 0: id = fuzz_rdn(r, 4); break;
+    case 1: id = c->npopped ? c->popped[fuzz_rd8(r) % c->npopped] : 0; break;
+    case 2: id = fuzz_rd8(r) % (c->size + 2u); break;
+    default: id = c->size + fuzz_rd8(r); break;
     }
     switch ((b >> 5) & 3u) {
-    case 0: len = rdn(r, 4); break;
+    case 0: len = fuzz_rdn(r, 4); break;
     case 1: len = 0; break;
-    case 2: len = rd8(r); break;
-    default: len = rdn(r, 2); break;
+    case 2: len = fuzz_rd8(r); break;
+    default: len = fuzz_rdn(r, 2); break;
     }
     unsigned char *e = c->ring + c->lay.used_off + 4u + 8u * (c->dev_used & (c->size - 1u));
     put32(e, id);
@@ -332,11 +311,11 @@ static void op_used_elem(struct ctx *c, struct rd *r, uint8_t b)
     c->dev_used++;
 }
 
-static void op_used_idx(struct ctx *c, struct rd *r, uint8_t b)
+static void op_used_idx(struct ctx *c, struct fuzz_rd *r, uint8_t b)
 {
     uint16_t v;
     if (b & 0x80u)
-        v = (uint16_t)rdn(r, 2);
+        v = (uint16_t)fuzz_rdn(r, 2);
     else
         v = (uint16_t)(get16(c->ring + c->lay.used_off + 2) + ((b >> 3) % 4u));
     put16(c->ring + c->lay.used_off + 2, v);
@@ -367,10 +346,10 @@ static void op_cb(struct ctx *c, uint8_t b)
     FUZZ_CHECK(rc == -CAPDRV_EPROTO || rc == 0 || rc == 1);
 }
 
-static void op_scribble(struct ctx *c, struct rd *r)
+static void op_scribble(struct ctx *c, struct fuzz_rd *r)
 {
-    uint8_t sel = rd8(r);
-    uint16_t v = (uint16_t)rdn(r, 2);
+    uint8_t sel = fuzz_rd8(r);
+    uint16_t v = (uint16_t)fuzz_rdn(r, 2);
     size_t off;
     switch (sel % 6u) {
     case 0: off = c->lay.avail_off; break;
@@ -385,12 +364,12 @@ static void op_scribble(struct ctx *c, struct rd *r)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct rd r = {data, size};
+    struct fuzz_rd r = {data, size};
     struct ctx cx;
     struct ctx *c = &cx;
     memset(c, 0, sizeof *c);
 
-    uint8_t cfgb = rd8(&r);
+    uint8_t cfgb = fuzz_rd8(&r);
     unsigned log2 = cfgb & 7u;
     if (log2 > MAX_LOG2)
         log2 = MAX_LOG2;
@@ -400,7 +379,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         flags |= CAPDRV_VIRTQ_F_EVENT_IDX;
     if (cfgb & 0x80u) {
         flags |= CAPDRV_VIRTQ_F_INDIRECT;
-        c->imax = 1u + rd8(&r) % c->size;
+        c->imax = 1u + fuzz_rd8(&r) % c->size;
     }
     FUZZ_CHECK(capdrv_virtq_layout(c->size, flags, &c->lay) == 0);
     void *p;
@@ -424,7 +403,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(capdrv_virtq_init(&c->vq, &cfg) == 0);
 
     for (unsigned ops = 0; ops < MAX_OPS && r.n > 0; ops++) {
-        uint8_t b = rd8(&r);
+        uint8_t b = fuzz_rd8(&r);
         switch (b & 7u) {
         case 0: op_add(c, &r); break;
         case 1: op_publish(c); break;
