@@ -154,6 +154,21 @@ static int rpc_cap(capdrv_sys *s, uint16_t type, const void *req, size_t req_len
     return r.rc;
 }
 
+/* A call whose reply is a value (MMIO_READ, CFG_READ). */
+static int rpc_val(capdrv_sys *s, uint16_t type, const void *req, size_t req_len, uint64_t *out)
+{
+    struct remote_conn *c = conn(s);
+    struct cdw_r_val r;
+    pthread_mutex_lock(&c->lock);
+    int rc = rpc_locked(c, type, req, req_len, &r, sizeof r, NULL);
+    pthread_mutex_unlock(&c->lock);
+    if (rc < 0)
+        return rc;
+    if (r.rc == 0)
+        *out = r.val;
+    return r.rc;
+}
+
 /* ---- local mapping bookkeeping (lock held) ---- */
 
 static void buf_drop_at(struct remote_conn *c, size_t i)
@@ -338,17 +353,8 @@ static int op_mmio_open(capdrv_sys *s, capdrv_cap_t g, unsigned w, capdrv_cap_t 
 
 static int op_mmio_read(capdrv_sys *s, capdrv_cap_t m, uint64_t off, unsigned w, uint64_t *v)
 {
-    struct remote_conn *c = conn(s);
     struct cdw_mmio_rd q = {.cap = m, .offset = off, .width = w};
-    struct cdw_r_val r;
-    pthread_mutex_lock(&c->lock);
-    int rc = rpc_locked(c, CDW_MMIO_READ, &q, sizeof q, &r, sizeof r, NULL);
-    pthread_mutex_unlock(&c->lock);
-    if (rc < 0)
-        return rc;
-    if (r.rc == 0)
-        *v = r.val;
-    return r.rc;
+    return rpc_val(s, CDW_MMIO_READ, &q, sizeof q, v);
 }
 
 static int op_mmio_write(capdrv_sys *s, capdrv_cap_t m, uint64_t off, unsigned w, uint64_t v)
@@ -359,17 +365,12 @@ static int op_mmio_write(capdrv_sys *s, capdrv_cap_t m, uint64_t off, unsigned w
 
 static int op_cfg_read(capdrv_sys *s, capdrv_cap_t g, uint32_t off, unsigned w, uint32_t *v)
 {
-    struct remote_conn *c = conn(s);
     struct cdw_cfg q = {.cap = g, .offset = off, .width = w};
-    struct cdw_r_val r;
-    pthread_mutex_lock(&c->lock);
-    int rc = rpc_locked(c, CDW_CFG_READ, &q, sizeof q, &r, sizeof r, NULL);
-    pthread_mutex_unlock(&c->lock);
-    if (rc < 0)
-        return rc;
-    if (r.rc == 0)
-        *v = (uint32_t)r.val;
-    return r.rc;
+    uint64_t val = 0;
+    int rc = rpc_val(s, CDW_CFG_READ, &q, sizeof q, &val);
+    if (rc == 0)
+        *v = (uint32_t)val;
+    return rc;
 }
 
 static int op_cfg_write(capdrv_sys *s, capdrv_cap_t g, uint32_t off, unsigned w, uint32_t v)
