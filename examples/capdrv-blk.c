@@ -5,8 +5,12 @@
  *
  *   capdrv-blk [--lane brokered|direct] [--size BYTES] [--offset BYTES]
  *              [--bs BYTES] [--qd N] [--queues N] [--poll|--irq] [--delay]
- *              [--verify] [--file PATH] [--manifest FILE.dtb]
+ *              [--verify] [--file PATH] [--manifest FILE.dtb] [--mmio]
  *              [--platform sim|vfio:SLOT]
+ *
+ * --mmio builds the sim's virtio-blk behind virtio-mmio (VIRTIO 1.2 §4.2)
+ * instead of PCI, with the manifest blk-demo-mmio.dtb: the provider is
+ * unchanged, capdrv_virtio_blk_open() picks the transport from the grant.
  *
  * --platform vfio:SLOT drives a real virtio-blk function bound to vfio-pci
  * (e.g. vfio:0000:01:00.0, docs/VFIO.md) instead of the sim; --lane,
@@ -44,7 +48,7 @@ struct opts {
     const char *lane, *manifest, *file, *platform;
     size_t size, offset, bs;
     unsigned qd, queues;
-    int irq, delay, verify;
+    int irq, delay, verify, mmio;
 };
 
 /* The platform side the provider may not touch; the example owns both. */
@@ -249,8 +253,9 @@ static int provider(capdrv_sys *sys, struct machine *m, const struct opts *o)
         return 1;
     }
     TRY("info", capdrv_virtio_blk_info(io.blk, &io.info));
-    printf("lane: %s; %u queue(s) of %u, %s; capacity %llu sectors; features %#llx\n",
-           io.info.lane == CAPDRV_LANE_DIRECT ? "direct" : "brokered", io.info.num_queues,
+    printf("lane: %s; %s; %u queue(s) of %u, %s; capacity %llu sectors; features %#llx\n",
+           io.info.lane == CAPDRV_LANE_DIRECT ? "direct" : "brokered",
+           o->mmio ? "virtio-mmio" : "virtio-pci", io.info.num_queues,
            io.info.queue_size, o->irq ? "interrupts" : "polling",
            (unsigned long long)io.info.capacity, (unsigned long long)io.info.features);
     if (o->bs / PAGE > io.info.seg_max) {
@@ -327,7 +332,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: capdrv-blk [--lane brokered|direct] [--size BYTES] [--offset BYTES]\n"
                     "                  [--bs BYTES] [--qd N] [--queues N] [--poll|--irq] [--delay]\n"
-                    "                  [--verify] [--file PATH] [--manifest FILE.dtb]\n");
+                    "                  [--verify] [--file PATH] [--manifest FILE.dtb] [--mmio]\n"
+                    "                  [--platform sim|vfio:SLOT]\n");
     return 2;
 }
 
@@ -342,7 +348,9 @@ int main(int argc, char **argv)
         {"poll", no_argument, NULL, 'p'},         {"irq", no_argument, NULL, 'i'},
         {"delay", no_argument, NULL, 'd'},        {"verify", no_argument, NULL, 'v'},
         {"manifest", required_argument, NULL, 'm'}, {"file", required_argument, NULL, 'f'},
-        {"platform", required_argument, NULL, 'P'}, {NULL, 0, NULL, 0}};
+        {"platform", required_argument, NULL, 'P'}, {"mmio", no_argument, NULL, 'M'},
+        {NULL, 0, NULL, 0}};
+    const char *manifest = NULL;
     for (int ch; (ch = getopt_long(argc, argv, "l:s:o:b:q:Q:pidvm:f:", lo, NULL)) != -1;) {
         switch (ch) {
         case 'l': o.lane = optarg; break;
@@ -355,12 +363,17 @@ int main(int argc, char **argv)
         case 'i': o.irq = 1; break;
         case 'd': o.delay = 1; break;
         case 'v': o.verify = 1; break;
-        case 'm': o.manifest = optarg; break;
+        case 'm': manifest = optarg; break;
         case 'f': o.file = optarg; break;
         case 'P': o.platform = optarg; break;
+        case 'M': o.mmio = 1; break;
         default: return usage();
         }
     }
+    if (manifest)
+        o.manifest = manifest;
+    else if (o.mmio)
+        o.manifest = CAPDRV_EXAMPLE_MANIFEST_MMIO;
     if (o.lane && strcmp(o.lane, "brokered") != 0 && strcmp(o.lane, "direct") != 0)
         return usage();
     if (o.size == 0 || o.size % CAPDRV_VIRTIO_BLK_SECTOR_SIZE || o.size > (256u << 20) ||
@@ -382,8 +395,8 @@ int main(int argc, char **argv)
     int plat = example_platform_open("capdrv-blk", o.platform, &vfio, &hw);
     if (plat < 0)
         return 1;
-    if (plat > 0 && (o.lane || o.file || o.delay)) {
-        fprintf(stderr, "capdrv-blk: --lane, --file and --delay are for the sim platform\n");
+    if (plat > 0 && (o.lane || o.file || o.delay || o.mmio)) {
+        fprintf(stderr, "capdrv-blk: --lane, --file, --delay and --mmio are for the sim platform\n");
         capdrv_vfio_destroy(vfio);
         return 2;
     }
@@ -405,7 +418,9 @@ int main(int argc, char **argv)
     }
     if (plat == 0) {
         TRY("sim", capdrv_sim_create(&cfg, &m.sim));
-        int rc_dev = capdrv_sim_add_virtio_blk(m.sim, &addr, &bc, &m.fn);
+        /* --mmio: the base blk-demo-mmio.dts matches. */
+        int rc_dev = o.mmio ? capdrv_sim_add_virtio_mmio_blk(m.sim, 0x0a000000, &bc, &m.fn)
+                            : capdrv_sim_add_virtio_blk(m.sim, &addr, &bc, &m.fn);
         if (rc_dev == -CAPDRV_ENOTSUP && o.file) {
             printf("capdrv-blk: SKIP: io_uring is unavailable here, no file-backed disk\n");
             capdrv_sim_destroy(m.sim);

@@ -1,5 +1,8 @@
 /* virtio-blk cases: the provider library (capdrv/virtio_blk.h) against the
- * platform's virtio-blk function "vblk", on both lanes. */
+ * platform's virtio-blk function "vblk" (PCI modern, virtio-blk.*) and its
+ * virtio-mmio virtio-blk "vmblk" (virtio-blk-mmio.*: the same cases, the
+ * provider picking the transport from the grant), on both lanes. A
+ * platform without one of the grants SKIPs its cases (conf_open). */
 #include "../conf.h"
 
 #include <capdrv/virtio_blk.h>
@@ -16,16 +19,16 @@ struct vb {
     struct capdrv_virtio_blk_info info;
 };
 
-static bool vb_open(struct conf_ctx *c, struct vb *v, bool irq)
+static bool vb_open(struct conf_ctx *c, struct vb *v, const char *grant, bool irq)
 {
     memset(v, 0, sizeof *v);
-    v->g = conf_open(c, c->conf, "vblk");
+    v->g = conf_open(c, c->conf, grant);
     if (v->g == CAPDRV_CAP_INVALID)
         return false;
     char why[256] = "";
     struct capdrv_virtio_blk_opts o = {.queue_size = 64, .irq = irq};
     if (capdrv_pool_open(c->conf, v->g, &v->pool) < 0)
-        return conf_fail(c, __FILE__, __LINE__, "cannot open the pool of \"vblk\"");
+        return conf_fail(c, __FILE__, __LINE__, "cannot open the pool of \"%s\"", grant);
     o.pool = v->pool;
     int rc = capdrv_virtio_blk_open(c->conf, v->g, &o, &v->blk, why, sizeof why);
     if (rc < 0)
@@ -73,10 +76,10 @@ static int vb_do(struct conf_ctx *c, struct vb *v, uint32_t type, uint64_t secto
 /* Writes of sizes from one sector to 128 KiB at odd sectors read back
  * exactly, including multi-segment requests whose segments start at odd
  * offsets of their buffers. */
-static void data_integrity(struct conf_ctx *c)
+static void data_integrity(struct conf_ctx *c, const char *grant)
 {
     struct vb v;
-    if (!vb_open(c, &v, false))
+    if (!vb_open(c, &v, grant, false))
         return;
     static const struct { uint64_t sector; uint32_t bytes, off; unsigned segs; } shapes[] = {
         {0, 512, 0, 1},     {1, 512, 512, 1},      {7, 4096, 0, 1},        {33, 4608, 1024, 1},
@@ -122,11 +125,12 @@ out:
     vb_close(&v);
 }
 
-/* A request completes through the queue's MSI-X vector. */
-static void irq_completion(struct conf_ctx *c)
+/* A request completes through the queue's MSI-X vector (PCI) or the
+ * device's interrupt line (virtio-mmio). */
+static void irq_completion(struct conf_ctx *c, const char *grant)
 {
     struct vb v;
-    if (!vb_open(c, &v, true))
+    if (!vb_open(c, &v, grant, true))
         return;
     memset(v.wi.cpu, 0x3c, 4096);
     struct capdrv_virtq_seg s = {capdrv_dma_ref(&v.wi, 0), 4096};
@@ -138,10 +142,10 @@ static void irq_completion(struct conf_ctx *c)
 
 /* A data reference outside the ledger is refused at the doorbell and the
  * device touches nothing. */
-static void out_of_ledger(struct conf_ctx *c)
+static void out_of_ledger(struct conf_ctx *c, const char *grant)
 {
     struct vb v;
-    if (!vb_open(c, &v, false))
+    if (!vb_open(c, &v, grant, false))
         return;
     long before = c->plat->oracle_violations ? c->plat->oracle_violations(c) : 0;
     /* brokered: a token one generation off; direct: an IOVA past the buffer */
@@ -162,10 +166,10 @@ static void out_of_ledger(struct conf_ctx *c)
 
 /* After a device reset (close) a new driver instance sees the data the
  * previous one wrote (§2.1.2: reset loses no stored data). */
-static void reset_and_recover(struct conf_ctx *c)
+static void reset_and_recover(struct conf_ctx *c, const char *grant)
 {
     struct vb v;
-    if (!vb_open(c, &v, false))
+    if (!vb_open(c, &v, grant, false))
         return;
     memset(v.wi.cpu, 0x77, 4096);
     struct capdrv_virtq_seg ws = {capdrv_dma_ref(&v.wi, 0), 4096};
@@ -185,15 +189,41 @@ static void reset_and_recover(struct conf_ctx *c)
     vb_close(&v);
 }
 
+/* The cases on each transport. */
+#define ON_GRANT(fn, grant) \
+    static void fn##_##grant(struct conf_ctx *c) { fn(c, #grant); }
+ON_GRANT(data_integrity, vblk)
+ON_GRANT(irq_completion, vblk)
+ON_GRANT(out_of_ledger, vblk)
+ON_GRANT(reset_and_recover, vblk)
+ON_GRANT(data_integrity, vmblk)
+ON_GRANT(irq_completion, vmblk)
+ON_GRANT(out_of_ledger, vmblk)
+ON_GRANT(reset_and_recover, vmblk)
+
 const struct conf_case conf_cases_virtio_blk[] = {
     {"virtio-blk.data-integrity",
      "VIRTIO 1.2 §5.2.6: reads return what was written, 1 sector to 128 KiB, odd offsets, multi-segment",
-     CONF_BOTH_LANES, data_integrity},
+     CONF_BOTH_LANES, data_integrity_vblk},
     {"virtio-blk.irq-completion", "VIRTIO 1.2 §4.1.5.1.2: a queue's used buffers signal its MSI-X vector",
-     CONF_BOTH_LANES, irq_completion},
+     CONF_BOTH_LANES, irq_completion_vblk},
     {"virtio-blk.out-of-ledger-refused", "DESIGN: a descriptor outside the ledger is refused at notify",
-     CONF_BOTH_LANES, out_of_ledger},
+     CONF_BOTH_LANES, out_of_ledger_vblk},
     {"virtio-blk.reset-recovery", "VIRTIO 1.2 §2.1.2, §3.1.1: reset, re-initialise, data intact",
-     CONF_BOTH_LANES, reset_and_recover},
+     CONF_BOTH_LANES, reset_and_recover_vblk},
+    {"virtio-blk-mmio.data-integrity",
+     "VIRTIO 1.2 §5.2.6 over §4.2: the provider on a virtio-mmio grant; reads return what was "
+     "written, 1 sector to 128 KiB, odd offsets, multi-segment",
+     CONF_BOTH_LANES, data_integrity_vmblk},
+    {"virtio-blk-mmio.irq-completion",
+     "VIRTIO 1.2 §4.2.3.4: used buffers raise the device's line; the provider reads "
+     "InterruptStatus and acknowledges it",
+     CONF_BOTH_LANES, irq_completion_vmblk},
+    {"virtio-blk-mmio.out-of-ledger",
+     "DESIGN: a descriptor outside the ledger is refused at QueueNotify (§4.2.3.3)",
+     CONF_BOTH_LANES, out_of_ledger_vmblk},
+    {"virtio-blk-mmio.reset-recovery",
+     "VIRTIO 1.2 §4.2.2 Status, §2.1.2: reset, re-initialise, data intact",
+     CONF_BOTH_LANES, reset_and_recover_vmblk},
 };
 const size_t conf_cases_virtio_blk_n = sizeof conf_cases_virtio_blk / sizeof conf_cases_virtio_blk[0];

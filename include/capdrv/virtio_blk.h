@@ -1,7 +1,18 @@
 /**
  * @file capdrv/virtio_blk.h
  * @brief virtio-blk driver (VIRTIO 1.2 §5.2) over the PCI modern transport
- *        (capdrv/virtio.h) and split virtqueues (capdrv/virtq.h).
+ *        (capdrv/virtio.h) or virtio-mmio version 2 (capdrv/virtio_mmio.h),
+ *        and split virtqueues (capdrv/virtq.h).
+ *
+ * **Transport.** capdrv_virtio_blk_open() picks the transport from the
+ * grant: a grant without PCI configuration space (capdrv_cfg_read()
+ * answers -CAPDRV_ENOTSUP, as the kernel does for a device-tree MMIO
+ * device, capdrv/hw.h) is a virtio-mmio device reached through window
+ * capdrv_virtio_blk_opts::mmio_window (default 0); any other grant is a PCI
+ * function. Everything below works the same over both, except interrupts:
+ * PCI routes each queue to its own MSI-X vector, virtio-mmio has one line
+ * per device (§4.2.3.4) that capdrv_virtio_blk_wait() reads and
+ * acknowledges (InterruptStatus, InterruptACK) on every queue's behalf.
  *
  * capdrv_virtio_blk_open() brings a granted virtio-blk function up
  * (§3.1.1), negotiating SEG_MAX, BLK_SIZE, FLUSH, MQ, DISCARD, WRITE_ZEROES,
@@ -129,10 +140,14 @@ struct capdrv_virtio_blk_opts {
     capdrv_cap_t pool;   /**< the caller's open DMA pool (required) */
     unsigned num_queues; /**< queues wanted (default 1); capped by the device */
     unsigned queue_size; /**< power of two (default 256); capped by the device */
-    int irq;             /**< non-zero: route completions to MSI-X vectors (config
-                              change: vector 0, queue i: vector i + 1); zero: polling only */
+    int irq;             /**< non-zero: route completions to interrupts. PCI: MSI-X
+                              (config change: vector 0, queue i: vector i + 1);
+                              virtio-mmio: the device's one line (vector 0) for all.
+                              Zero: polling only */
     uint64_t features;   /**< driver features to ask for (default
                               CAPDRV_VIRTIO_BLK_DEFAULT_FEATURES); others are not asked */
+    unsigned mmio_window; /**< virtio-mmio only: the grant's window over the register
+                               block (default 0); ignored for a PCI function */
 };
 
 /** What the device is and what was negotiated. */
@@ -170,13 +185,16 @@ struct capdrv_virtio_blk_done {
 /**
  * @brief Bring up a virtio-blk function and its queues (§3.1.1).
  *
- * Binds the transport (capdrv_virtio_pci_open()), negotiates features,
- * reads the configuration (§5.2.4) and sets up `num_queues` queues with
- * memory from @p opts->pool, opening the grant's interrupt vectors when
- * @p opts->irq is set, then sets DRIVER_OK.
+ * Binds the transport (capdrv_virtio_pci_open(), or
+ * capdrv_virtio_mmio_open() for a grant without PCI configuration space:
+ * see "Transport" above), negotiates features, reads the configuration
+ * (§5.2.4) and sets up `num_queues` queues with memory from
+ * @p opts->pool, opening the grant's interrupt vectors (virtio-mmio: its
+ * line) when @p opts->irq is set, then sets DRIVER_OK.
  *
  * @param sys connection.
- * @param grant open grant of a virtio-blk function (class DMA_CAPABLE).
+ * @param grant open grant of a virtio-blk function or virtio-mmio device
+ *        (class DMA_CAPABLE).
  * @param opts options; pool required.
  * @param out receives the handle.
  * @param why receives a one-line reason on failure (may be NULL).
@@ -185,7 +203,8 @@ struct capdrv_virtio_blk_done {
  *         a modern virtio-blk device); -CAPDRV_ENOTSUP (the device refused
  *         the features, or offers queues smaller than 4); -CAPDRV_EPROTO
  *         (malformed configuration); -CAPDRV_ENOMEM; errors of
- *         capdrv_virtio_pci_open() and of capdrv/sys.h (e.g.
+ *         capdrv_virtio_pci_open() or capdrv_virtio_mmio_open() and of
+ *         capdrv/sys.h (e.g.
  *         -CAPDRV_ENOSPC when the pool quota is too small).
  */
 int capdrv_virtio_blk_open(capdrv_sys *sys, capdrv_cap_t grant,
@@ -215,7 +234,7 @@ int capdrv_virtio_blk_info(const struct capdrv_virtio_blk *blk, struct capdrv_vi
  * Every request is checked first; if any is malformed nothing is
  * submitted. Then requests are added in order until the queue is full, made
  * visible with one publish (§2.7.13), and the device is notified once
- * (capdrv_virtio_pci_kick()).
+ * (as capdrv_virtio_pci_kick() or capdrv_virtio_mmio_kick()).
  *
  * @param blk handle.
  * @param q queue index (< num_queues).
@@ -256,6 +275,11 @@ int capdrv_virtio_blk_reap(struct capdrv_virtio_blk *blk, unsigned q,
  * Re-arms used-buffer notifications (capdrv_virtq_enable_cb(), §2.7.14);
  * if completions are already pending returns at once, else waits on the
  * queue's vector and the configuration vector and acknowledges what fired.
+ * Over virtio-mmio it waits on the device's one line instead, reads
+ * InterruptStatus and acknowledges its causes through InterruptACK
+ * (§4.2.3.4): a completion on another queue also returns 1, and since one
+ * waiter takes the line for all queues, wait on at most one queue at a
+ * time (or with a bounded timeout) when several threads drive the queues.
  * A configuration interrupt with DEVICE_NEEDS_RESET set gives -CAPDRV_EIO.
  * Reap afterwards.
  *

@@ -6,8 +6,10 @@
 #include <stdbool.h>
 
 #include <capdrv/virtio_blk.h>
+#include <capdrv/virtio_mmio.h>
 
 #include "queue.h"
+#include "transport.h"
 
 /* struct virtio_blk_config (VIRTIO 1.2 §5.2.4), byte offsets. */
 #define VBLK_CFG_CAPACITY 0x00u                 /* le64 */
@@ -53,8 +55,11 @@ struct capdrv_virtio_blk {
     capdrv_sys *sys;
     capdrv_cap_t grant;
     capdrv_cap_t pool;
-    capdrv_cap_t cfg_irq;            /* vector 0, or 0 */
+    capdrv_cap_t cfg_irq;            /* PCI: MSI-X vector 0 (configuration changes);
+                                        MMIO: the device's one line (§4.2.3.4); or 0 */
+    bool mmio;                       /* transport: virtio-mmio (vm), else PCI (vp) */
     struct capdrv_virtio_pci vp;
+    struct capdrv_virtio_mmio vm;
     struct capdrv_virtio_blk_info info;
     unsigned seg_limit;              /* data segments per request */
     struct vblk_queue q[CAPDRV_VIRTIO_BLK_MAX_QUEUES];
@@ -62,5 +67,9 @@ struct capdrv_virtio_blk {
     unsigned cancel_q;               /* queue capdrv_virtio_blk_cancel() resumes at */
     bool cancelled;                  /* the device was reset: only cancel/close work */
 };
+
+/* The transport view (transport.h) of the handle's device, either
+ * transport (blk.c). */
+void vblk_transport(struct capdrv_virtio_blk *b, struct vt *v);
 
 #endif

@@ -3,6 +3,8 @@
 #include "blk_internal.h"
 #include "pci_internal.h"
 
+#include <capdrv/virtio_mmio.h>
+
 #include <string.h>
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -171,8 +173,13 @@ int capdrv_virtio_blk_submit(struct capdrv_virtio_blk *blk, unsigned q,
     /* One release store of avail->idx for the whole batch (§2.7.13.3),
      * then one doorbell (§2.7.13.4; always in the brokered lane). */
     int rc = capdrv_virtq_publish(&vq->io.vq);
-    if (rc >= 0)
-        rc = capdrv_virtio_pci_kick(&blk->vp, &vq->io.pq, &vq->io.vq);
+    if (rc >= 0) {
+        /* PCI: the queue's notify address (§4.1.5.2); MMIO: QueueNotify
+         * (§4.2.3.3). */
+        struct vt v;
+        vblk_transport(blk, &v);
+        rc = vt_kick(&v, vq->io.pq.lane, vq->io.pq.index, vq->io.pq.notify_off, &vq->io.vq);
+    }
     if (rc < 0) {
         /* The requests are in the ring but the kernel refused the doorbell
          * (e.g. a reference outside the ledger): every later doorbell would
@@ -241,6 +248,34 @@ int capdrv_virtio_blk_reap(struct capdrv_virtio_blk *blk, unsigned q,
     return (int)got;
 }
 
+/* virtio-mmio: one line for every queue and for configuration changes
+ * (§4.2.3.4). Read InterruptStatus, acknowledge what it reports through
+ * InterruptACK (the device then drops the line), then acknowledge the
+ * kernel's capability so the next assertion is delivered. A used buffer of
+ * another queue wakes this wait too: the caller reaps nothing and waits
+ * again. */
+static int wait_line(struct capdrv_virtio_blk *blk, struct vblk_queue *vq, int64_t timeout_ns)
+{
+    int rc = capdrv_virtq_enable_cb(&vq->io.vq); /* §2.7.14: arm, then re-check */
+    if (rc != 0)
+        return rc < 0 ? rc : 1;
+    uint64_t ready = 0;
+    if ((rc = capdrv_irq_wait(blk->sys, &blk->cfg_irq, 1, timeout_ns, &ready)) < 0)
+        return rc;
+    uint32_t cause = 0;
+    if ((rc = capdrv_virtio_mmio_irq_status(&blk->vm, &cause)) < 0)
+        return rc;
+    cause &= CAPDRV_VIRTIO_MMIO_INT_VRING | CAPDRV_VIRTIO_MMIO_INT_CONFIG;
+    if (cause && (rc = capdrv_virtio_mmio_irq_ack(&blk->vm, cause)) < 0)
+        return rc;
+    if ((rc = capdrv_irq_ack(blk->sys, blk->cfg_irq)) < 0)
+        return rc;
+    /* A configuration change may be DEVICE_NEEDS_RESET (§2.1.2). */
+    if ((cause & CAPDRV_VIRTIO_MMIO_INT_CONFIG) && (rc = capdrv_virtio_mmio_check(&blk->vm)) < 0)
+        return rc;
+    return 1;
+}
+
 int capdrv_virtio_blk_wait(struct capdrv_virtio_blk *blk, unsigned q, int64_t timeout_ns)
 {
     if (!blk || q >= blk->info.num_queues)
@@ -248,6 +283,8 @@ int capdrv_virtio_blk_wait(struct capdrv_virtio_blk *blk, unsigned q, int64_t ti
     if (blk->cancelled)
         return -CAPDRV_ECANCELED;
     struct vblk_queue *vq = &blk->q[q];
+    if (blk->mmio)
+        return blk->cfg_irq ? wait_line(blk, vq, timeout_ns) : -CAPDRV_ENOTSUP;
     if (!vq->io.irq || !blk->cfg_irq)
         return -CAPDRV_ENOTSUP;
     /* §2.7.14: arm, then re-check, so a completion that raced with the
@@ -265,7 +302,9 @@ int capdrv_virtio_blk_wait(struct capdrv_virtio_blk *blk, unsigned q, int64_t ti
     if (ready & 2u) {
         (void)capdrv_irq_ack(blk->sys, blk->cfg_irq);
         /* A configuration change may be DEVICE_NEEDS_RESET (§2.1.2). */
-        if ((rc = capdrv_virtio_check(&blk->vp)) < 0)
+        struct vt v;
+        vblk_transport(blk, &v);
+        if ((rc = vt_check(&v)) < 0)
             return rc;
     }
     return 1;
@@ -277,9 +316,11 @@ int capdrv_virtio_blk_cancel(struct capdrv_virtio_blk *blk, struct capdrv_virtio
     if (!blk || (max && !out))
         return -CAPDRV_EINVAL;
     if (!blk->cancelled) {
-        /* §2.4 / §4.1.4.3.2: once device_status reads back 0 the device
+        /* §2.4 / §4.1.4.3.2 / §4.2.2 Status: once it reads back 0 the device
          * no longer uses the rings or the buffers they name. */
-        blk->cancel_rc = capdrv_virtio_reset(&blk->vp);
+        struct vt v;
+        vblk_transport(blk, &v);
+        blk->cancel_rc = vt_reset(&v);
         blk->cancelled = true;
     }
     enum { CHUNK = 32 };

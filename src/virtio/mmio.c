@@ -2,9 +2,7 @@
  * block reached through one grant window, map the abstract registers of
  * transport.h onto it, and expose the verbs of capdrv/virtio_mmio.h over
  * the transport-neutral logic of device.c. */
-#include "transport.h"
-
-#include <capdrv/virtio_mmio.h>
+#include "mmio_internal.h"
 
 #include <string.h>
 
@@ -102,7 +100,7 @@ static const struct vt_ops mmio_ops = {
     .check_unused = 1, /* §4.2.3.2 step 2 */
 };
 
-static void bind(struct capdrv_virtio_mmio *vm, struct vt *v)
+void vm_transport(struct capdrv_virtio_mmio *vm, struct vt *v)
 {
     v->ops = &mmio_ops;
     v->t = vm;
@@ -211,7 +209,7 @@ int capdrv_virtio_mmio_open(capdrv_sys *sys, capdrv_cap_t grant, unsigned window
         rc = 0;
     }
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     /* §4.2.3.1 / §3.1.1 steps 1-3: reset, ACKNOWLEDGE, DRIVER. */
     if (rc == 0 && (rc = vt_reset(&v)) < 0)
         vp_say(why, why_len, "device reset: %s", capdrv_strerror(rc));
@@ -248,7 +246,7 @@ int capdrv_virtio_mmio_reset(struct capdrv_virtio_mmio *vm)
     if (!vm || !vm->sys)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_reset(&v);
 }
 
@@ -257,7 +255,7 @@ int capdrv_virtio_mmio_get_status(struct capdrv_virtio_mmio *vm, uint8_t *status
     if (!vm || !vm->sys || !status)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_get_status(&v, status);
 }
 
@@ -266,7 +264,7 @@ int capdrv_virtio_mmio_check(struct capdrv_virtio_mmio *vm)
     if (!vm || !vm->sys)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_check(&v);
 }
 
@@ -275,7 +273,7 @@ int capdrv_virtio_mmio_fail(struct capdrv_virtio_mmio *vm)
     if (!vm || !vm->sys)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_fail(&v);
 }
 
@@ -284,7 +282,7 @@ int capdrv_virtio_mmio_device_features(struct capdrv_virtio_mmio *vm, uint64_t *
     if (!vm || !vm->sys || !features)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_device_features(&v, features);
 }
 
@@ -294,7 +292,7 @@ int capdrv_virtio_mmio_negotiate(struct capdrv_virtio_mmio *vm, uint64_t wanted,
     if (!vm || !vm->sys)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_negotiate(&v, wanted, accepted);
 }
 
@@ -303,7 +301,7 @@ int capdrv_virtio_mmio_driver_ok(struct capdrv_virtio_mmio *vm)
     if (!vm || !vm->sys)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_driver_ok(&v);
 }
 
@@ -313,7 +311,7 @@ int capdrv_virtio_mmio_config_read(struct capdrv_virtio_mmio *vm, uint32_t offse
     if (!vm || !vm->sys || (!buf && len))
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_config_read(&v, offset, buf, len);
 }
 
@@ -322,7 +320,7 @@ int capdrv_virtio_mmio_queue_max(struct capdrv_virtio_mmio *vm, unsigned index, 
     if (!vm || !vm->sys || !max)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_queue_max(&v, index, max);
 }
 
@@ -333,7 +331,7 @@ int capdrv_virtio_mmio_queue_setup(struct capdrv_virtio_mmio *vm, unsigned index
     if (!vm || !vm->sys || !vq || !q)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     uint64_t off;
     int rc = vt_queue_setup(&v, index, vq, CAPDRV_VIRTIO_MSI_NO_VECTOR, &off);
     if (rc < 0)
@@ -358,7 +356,7 @@ int capdrv_virtio_mmio_kick(struct capdrv_virtio_mmio *vm, const struct capdrv_v
     if (!vm || !vm->sys || !q || !vq)
         return -CAPDRV_EINVAL;
     struct vt v;
-    bind(vm, &v);
+    vm_transport(vm, &v);
     return vt_kick(&v, q->lane, q->index, 0, vq);
 }
 

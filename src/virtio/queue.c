@@ -15,7 +15,8 @@ int vio_queue_setup(struct vio_queue *q, const struct vio_queue_params *p, size_
                     char *why, size_t why_len)
 {
     unsigned flags = 0, size = p->size;
-    if (capdrv_virtio_has(p->vp, CAPDRV_VIRTIO_F_EVENT_IDX))
+    uint64_t features = p->vt ? *p->vt->features : capdrv_virtio_features(p->vp);
+    if ((features >> CAPDRV_VIRTIO_F_EVENT_IDX) & 1u)
         flags |= CAPDRV_VIRTQ_F_EVENT_IDX;
     if (p->ind_max)
         flags |= CAPDRV_VIRTQ_F_INDIRECT;
@@ -65,11 +66,21 @@ int vio_queue_setup(struct vio_queue *q, const struct vio_queue_params *p, size_
                    capdrv_strerror(rc));
             return rc;
         }
-    } else {
+    } else if (!p->shared_line) {
         /* Polling: tell the device interrupts are not wanted (§2.7.7). */
         (void)capdrv_virtq_disable_cb(&q->vq);
     }
-    if ((rc = capdrv_virtio_queue_setup(p->vp, p->index, &q->vq, p->vector, &q->pq)) < 0) {
+    if (p->vt) {
+        /* The same steps as capdrv_virtio_queue_setup(), over any transport. */
+        uint64_t off = 0;
+        if ((rc = vt_queue_setup(p->vt, p->index, &q->vq, p->vector, &off)) == 0)
+            q->pq = (struct capdrv_virtio_pci_queue){
+                .notify_off = off, .index = (uint16_t)p->index, .lane = p->lane,
+                .vector = p->vt->ops->has_vectors ? p->vector : CAPDRV_VIRTIO_MSI_NO_VECTOR};
+    } else {
+        rc = capdrv_virtio_queue_setup(p->vp, p->index, &q->vq, p->vector, &q->pq);
+    }
+    if (rc < 0) {
         vp_say(why, why_len, "queue %u setup: %s%s", p->index, capdrv_strerror(rc),
                rc == -CAPDRV_EIO ? " (vector refused or queue not enabled)" : "");
         return rc;

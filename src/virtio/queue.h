@@ -4,12 +4,15 @@
 #ifndef CAPDRV_VIRTIO_QUEUE_H
 #define CAPDRV_VIRTIO_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <capdrv/sys.h>
 #include <capdrv/virtio.h>
 #include <capdrv/virtq.h>
+
+#include "transport.h"
 
 struct vio_queue {
     struct capdrv_virtq vq;
@@ -26,12 +29,17 @@ struct vio_queue {
 struct vio_queue_params {
     capdrv_sys *sys;
     capdrv_cap_t grant, pool;
-    struct capdrv_virtio_pci *vp;
+    struct capdrv_virtio_pci *vp; /* the PCI transport, when vt is NULL */
+    struct vt *vt;     /* or any transport (transport.h); then lane names its lane */
+    int lane;          /* enum capdrv_lane, with vt */
     unsigned index;    /* queue index on the device */
     unsigned size;     /* Queue Size (already capped by the device) */
     unsigned ind_max;  /* descriptors per indirect table, 0: none */
     size_t extra;      /* bytes after the ring and tables (64-byte aligned) */
     uint16_t vector;   /* MSI-X vector (opened here), or CAPDRV_VIRTIO_MSI_NO_VECTOR: polling */
+    bool shared_line;  /* with NO_VECTOR: interrupts come on the transport's one line,
+                          which the caller owns (virtio-mmio, VIRTIO 1.2 §4.2.3.4), so
+                          used-buffer notifications stay on */
 };
 
 /* Allocate the queue's DMA buffer, initialise the ring, open its vector and

@@ -178,7 +178,9 @@ static void serve_queue(struct fv *f, unsigned qi)
     }
     /* avail_event = next index we will look at (EVENT_IDX, §2.7.10). */
     wr(used + 4 + 8 * q->size, 2, q->last_avail);
-    if (q->vector != 0xffff && q->vector < 64)
+    if (f->mmio)
+        f->int_status |= 1u; /* §4.2.3.4: the line, cause "used buffer" */
+    else if (q->vector != 0xffff && q->vector < 64)
         f->irq_pending |= 1ull << q->vector;
 }
 
@@ -223,6 +225,7 @@ static int common_read(struct fv *f, uint64_t off, unsigned width, uint64_t *v)
 static void do_reset(struct fv *f)
 {
     f->status = 0;
+    f->int_status = 0;
     f->drv_features = 0;
     f->config_vector = 0xffff;
     for (unsigned i = 0; i < FV_MAX_QUEUES; i++) {
@@ -294,8 +297,105 @@ static int common_write(struct fv *f, uint64_t off, unsigned width, uint64_t v)
     }
 }
 
+/* ---- virtio-mmio register block (§4.2.2) --------------------------------- */
+
+static struct fv_queue *mmio_q(struct fv *f)
+{
+    return f->queue_select < FV_MAX_QUEUES ? &f->q[f->queue_select] : NULL;
+}
+
+/* Control registers: 32-bit accesses only (§4.2.2.2); -1 refuses. */
+static int mmio_read(struct fv *f, uint64_t off, unsigned width, uint64_t *v)
+{
+    if (off >= 0x100) { /* device configuration, at most 32 bits at a time */
+        if (width > 4)
+            return -1;
+        uint64_t c = off - 0x100;
+        *v = c + width <= FV_DEVCFG_LEN ? rd(f->devcfg + c, width) : 0;
+        return 0;
+    }
+    if (width != 4)
+        return -1;
+    struct fv_queue *q = mmio_q(f);
+    switch (off) {
+    case 0x000: *v = f->mmio_magic; return 0;
+    case 0x004: *v = f->mmio_version; return 0;
+    case 0x008: *v = f->mmio_device_id; return 0;
+    case 0x00c: *v = 0x554d4551u; return 0;
+    case 0x010: *v = (uint32_t)(f->dfsel < 2 ? f->dev_features >> (32 * f->dfsel) : 0); return 0;
+    case 0x034: *v = q ? q->max_size : 0; return 0; /* 0: no such queue */
+    case 0x044: *v = q ? q->enable : 0; return 0;
+    case 0x060: *v = f->int_status; return 0;
+    case 0x070:
+        *v = f->reset_stuck ? 1 : (uint64_t)(f->status | (f->needs_reset ? 64 : 0));
+        return 0;
+    case 0x0fc:
+        if (f->gen_flaps) {
+            f->gen_flaps--;
+            f->generation++;
+        }
+        *v = f->generation;
+        return 0;
+    default: return -1; /* write-only or reserved */
+    }
+}
+
+static int mmio_write(struct fv *f, uint64_t off, unsigned width, uint64_t v)
+{
+    if (off >= 0x100 || width != 4)
+        return -1; /* the configuration is read-only here */
+    struct fv_queue *q = mmio_q(f);
+    switch (off) {
+    case 0x014: f->dfsel = (uint32_t)v; return 0;
+    case 0x020:
+        if (f->drvsel >= 2)
+            return -1;
+        f->drv_features &= ~(0xffffffffull << (32 * f->drvsel));
+        f->drv_features |= v << (32 * f->drvsel);
+        return 0;
+    case 0x024: f->drvsel = (uint32_t)v; return 0;
+    case 0x030: f->queue_select = v > 0xffff ? 0xffff : (uint16_t)v; return 0;
+    case 0x038:
+        if (!q || v == 0 || v > q->max_size || q->enable)
+            return -1;
+        q->size = (uint16_t)v;
+        return 0;
+    case 0x044:
+        if (!q || v > 1)
+            return -1;
+        q->enable = (uint16_t)v;
+        return 0;
+    case 0x050:
+        /* §4.2.3.3: the queue index (no VIRTIO_F_NOTIFICATION_DATA). */
+        f->last_notify = (uint32_t)v;
+        if (v >= FV_MAX_QUEUES || !f->q[v].enable)
+            return -1;
+        f->q[v].notifies++;
+        if (!f->manual)
+            serve_queue(f, (unsigned)v);
+        return 0;
+    case 0x064:
+        f->int_acks++;
+        f->int_acked |= (uint32_t)v;
+        f->int_status &= ~(uint32_t)v;
+        return 0;
+    case 0x070:
+        return common_write(f, 0x14, 1, v & 0xffu);
+    case 0x080: case 0x084: case 0x090: case 0x094: case 0x0a0: case 0x0a4: {
+        if (!q || q->enable)
+            return -1;
+        uint64_t *field = off < 0x90 ? &q->desc : off < 0xa0 ? &q->driver : &q->device;
+        *field = (off & 4) ? (*field & 0xffffffffu) | (v << 32) : (*field & ~0xffffffffull) | v;
+        return 0;
+    }
+    default: return -1;
+    }
+}
+
 static int bar_read(struct fv *f, uint64_t off, unsigned width, uint64_t *v)
 {
+    if (f->mmio)
+        return mmio_read(f, off, width, v);
     if (off < FV_COMMON + 0x40)
         return common_read(f, off - FV_COMMON, width, v);
     if (off == FV_ISR && width == 1) {
@@ -312,6 +412,8 @@ static int bar_read(struct fv *f, uint64_t off, unsigned width, uint64_t *v)
 
 static int bar_write(struct fv *f, uint64_t off, unsigned width, uint64_t v)
 {
+    if (f->mmio)
+        return mmio_write(f, off, width, v);
     if (off < FV_COMMON + 0x40)
         return common_write(f, off - FV_COMMON, width, v);
     if (off >= FV_NOTIFY && off < FV_NOTIFY + 0x100) {
@@ -448,6 +550,8 @@ static int op_cfg_read(capdrv_sys *s, capdrv_cap_t grant, uint32_t off, unsigned
     struct fv *f = F(s);
     if (grant != FV_GRANT)
         return -CAPDRV_EBADF;
+    if (f->mmio)
+        return -CAPDRV_ENOTSUP; /* an MMIO device has no configuration space */
     if ((width != 1 && width != 2 && width != 4) || off % width)
         return -CAPDRV_EINVAL;
     if (off >= 4096)
@@ -465,6 +569,8 @@ static int op_cfg_write(capdrv_sys *s, capdrv_cap_t grant, uint32_t off, unsigne
     struct fv *f = F(s);
     if (grant != FV_GRANT)
         return -CAPDRV_EBADF;
+    if (f->mmio)
+        return -CAPDRV_ENOTSUP;
     if (off != 4 || width != 2 || (v & ~0x0406u) != (f->command & ~0x0406u))
         return -CAPDRV_EPERM;
     f->command = (uint16_t)v;
@@ -526,8 +632,8 @@ static int op_irq_open(capdrv_sys *s, capdrv_cap_t grant, unsigned v, capdrv_cap
     struct fv *f = F(s);
     if (grant != FV_GRANT)
         return -CAPDRV_EBADF;
-    if (v >= 8)
-        return -CAPDRV_ENOENT;
+    if (v >= 8 || (f->mmio && v != 0))
+        return -CAPDRV_ENOENT; /* MMIO: one line (§4.2.3.4) */
     if (f->irq_open[v])
         return -CAPDRV_EBUSY;
     f->irq_open[v] = true;
@@ -550,7 +656,8 @@ static int op_irq_wait(capdrv_sys *s, const capdrv_cap_t *irqs, unsigned n, int6
         uint64_t v = irqs[i] - IRQ_HANDLE(0);
         if (v >= 8 || !f->irq_open[v])
             return -CAPDRV_EBADF;
-        if (f->irq_pending & (1ull << v)) {
+        /* MMIO: level-triggered, asserted while InterruptStatus != 0. */
+        if (f->mmio ? f->int_status != 0 : (f->irq_pending & (1ull << v)) != 0) {
             m |= 1ull << i;
             c++;
         }
@@ -676,6 +783,19 @@ void fv_init(struct fv *f, uint64_t blk_features, int lane)
     wr(f->devcfg + 0x28, 4, 1);    /* max_discard_seg */
     wr(f->devcfg + 0x30, 4, 512);  /* max_write_zeroes_sectors */
     wr(f->devcfg + 0x34, 4, 1);    /* max_write_zeroes_seg */
+}
+
+void fv_init_mmio(struct fv *f, uint64_t blk_features, int lane)
+{
+    fv_init(f, blk_features, lane);
+    f->mmio = true;
+    f->mmio_magic = 0x74726976u; /* "virt" */
+    f->mmio_version = 2;
+    f->mmio_device_id = 2;
+    memset(f->cfg, 0, sizeof f->cfg);
+    f->win[0] = (struct capdrv_window_info){.name = "regs", .bar = 0, .offset = 0,
+                                            .length = FV_MMIO_LEN,
+                                            .flags = CAPDRV_WINDOW_READ | CAPDRV_WINDOW_WRITE};
 }
 
 capdrv_sys *fv_sys(struct fv *f)

@@ -15,7 +15,16 @@
  *   through direct and indirect chains, and raises the queue's vector.
  *
  * Knobs in struct fv let a test refuse FEATURES_OK, stall a reset, refuse
- * MSI-X vectors, flap config_generation, or corrupt completions. */
+ * MSI-X vectors, flap config_generation, or corrupt completions.
+ *
+ * fv_init_mmio() makes the same device a virtio-mmio version 2 device
+ * instead (VIRTIO 1.2 §4.2.2): no configuration space (cfg access
+ * -CAPDRV_ENOTSUP, as the kernel answers for an MMIO device), window 0
+ * over the FV_MMIO_LEN-byte register block with the device configuration
+ * from 0x100, 32-bit control accesses only (§4.2.2.2; others are refused
+ * and counted in bad_accesses), and one level-triggered interrupt line,
+ * vector 0, pending while InterruptStatus is non-zero (§4.2.3.4). The
+ * block back end, the DMA pool and the knobs are shared. */
 #ifndef CAPDRV_TEST_FAKE_VDEV_H
 #define CAPDRV_TEST_FAKE_VDEV_H
 
@@ -37,6 +46,7 @@
 #define FV_NOTIFY 0x3000u
 #define FV_NOTIFY_MULT 4u
 #define FV_DISK_SECTORS 2048u /* 1 MiB */
+#define FV_MMIO_LEN 0x200u    /* virtio-mmio register block (as QEMU's) */
 
 #define FV_GRANT 0x0100000000000001ull /* handle values the fake issues */
 #define FV_POOL 0x0300000000000001ull
@@ -82,6 +92,13 @@ struct fv {
     int len_override;        /* >= 0: used len the device reports */
     bool corrupt_used_id;    /* used id out of range */
     bool manual;             /* do not serve queues at the doorbell (fv_serve()) */
+    /* virtio-mmio mode (fv_init_mmio()). */
+    bool mmio;
+    uint32_t mmio_magic, mmio_version, mmio_device_id;
+    uint32_t int_status;     /* InterruptStatus: bit 0 used buffer, bit 1 config */
+    uint32_t int_acked;      /* OR of the values written to InterruptACK */
+    unsigned int_acks;       /* InterruptACK writes */
+    uint32_t last_notify;    /* last value written to QueueNotify */
     /* Observations. */
     unsigned status_writes;
     uint8_t status_log[32];  /* values written to device_status */
@@ -104,6 +121,9 @@ struct fv {
 /* A modern virtio-blk function (1af4:1042), one window over BAR0, caps at
  * 0x40.., features VERSION_1 | ACCESS_PLATFORM | the blk features given. */
 void fv_init(struct fv *f, uint64_t blk_features, int lane);
+/* The same block device behind virtio-mmio version 2 (see above): magic
+ * "virt", Version 2, DeviceID 2, window 0 "regs" of FV_MMIO_LEN bytes. */
+void fv_init_mmio(struct fv *f, uint64_t blk_features, int lane);
 /* Rewrite the capability chain: @n caps of (type, bar, offset, length)
  * starting at 0x40, 20 bytes apart, notify caps carrying FV_NOTIFY_MULT. */
 struct fv_cap {
