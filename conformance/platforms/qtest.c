@@ -5,8 +5,7 @@
  *
  * Grants "vblk", "vnet" and "nvme" exist for the cases (the NVMe
  * controller's registers are in BAR0, so device_reg reads BAR0 for it);
- * there is no nvme_stall hook (QEMU cannot be told to hold commands), so
- * the reset case checks only commands never rung. Cases needing the dmatest
+ * nvme_stall holds NVMe commands in QEMU's block layer (below). Cases needing the dmatest
  * grants SKIP. Provider "other" holds a grant no case uses (qtest-brokered.dts). Brokered
  * lane only: there is no IOMMU, so --lane direct SKIPs every case.
  * Observer hooks: no DMA oracle (QEMU's devices reach all guest RAM; the
@@ -28,7 +27,34 @@
  * packets only while the VM runs, which the platform's halt-loop firmware
  * provides. P2 is found by binding port 0 and closing the socket again;
  * should another process take it in between, QEMU fails to bind and setup
- * retries with fresh ports. */
+ * retries with fresh ports.
+ *
+ * nvme_stall: QEMU's block layer holds the commands. QEMU's NVMe
+ * controller (hw/nvme/ctrl.c) fetches every rung command from its SQ and
+ * hands the read or write to the namespace's drive ("d1") as asynchronous
+ * I/O; the CQE is posted only when that I/O completes. Stalling puts an
+ * I/O throttle on that drive over QMP (`block_set_io_throttle device=d1
+ * bps=1`, one byte per second for reads and writes together) and then
+ * fills the throttle's bucket with one 1 MiB read of the drive's own
+ * (HMP `qemu-io d1 "read 0 1M"`; the device sees nothing of it). A
+ * throttle lets the first request in an empty bucket through, which is why
+ * the bucket is filled first. From then on every request the controller
+ * submits waits in QEMU's throttle queue for about 2^20 seconds (12 days):
+ * the controller has taken the command and holds it, incomplete. QEMU's
+ * controller reset (CC.EN 1 -> 0, NVMe Base 2.0 §3.7.2) drains the
+ * namespace's drive first; a drain lifts the throttle
+ * (blk_root_drained_begin restarts throttled requests), so the held I/O
+ * finishes inside QEMU during the reset, and its completion is dropped
+ * with the queues the reset deletes: nothing reaches the host's CQ, and
+ * the driver must complete those commands itself. Unstalling removes the
+ * throttle (all limits 0), which releases anything still held.
+ * The stall is per drive, not per queue: @qid is not used. That is
+ * equivalent for the case that uses it: it stalls the one I/O queue pair
+ * it submits on, and admin commands never touch the drive.
+ * blkdebug breakpoints (`qemu-io d1 "break read_aio tag"`) would hold
+ * requests too, but a suspended blkdebug request is not released by a
+ * drain: the CC.EN=0 write would block QEMU's main loop forever (no qtest
+ * or QMP command is served during a drain, so nothing could resume it). */
 #define _GNU_SOURCE
 #include "../conf.h"
 
@@ -61,6 +87,11 @@ struct qtest_plat {
 };
 
 static const char *const qtest_grants[] = {"vblk", "vnet", "nvme", NULL};
+
+/* QMP names of the NVMe namespace's drive and the stall's parameters. */
+#define NVME_DRIVE "d1"
+#define STALL_BPS 1u          /* throttle while stalled: bytes per second */
+#define STALL_FILL "1M"       /* the read that fills the bucket: ~2^20 s of hold */
 
 /* A sparse raw image in TMPDIR; the caller unlinks it once QEMU has it. */
 static int make_disk(char *path, size_t len)
@@ -139,7 +170,7 @@ static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
         return rc;
     }
     snprintf(drive, sizeof drive, "if=none,id=d0,file=%s,format=raw", disk);
-    snprintf(ndrive, sizeof ndrive, "if=none,id=d1,file=%s,format=raw", ndisk);
+    snprintf(ndrive, sizeof ndrive, "if=none,id=" NVME_DRIVE ",file=%s,format=raw", ndisk);
     snprintf(netdev, sizeof netdev, "socket,id=n0,udp=127.0.0.1:%u,localaddr=127.0.0.1:%u",
              (unsigned)p1, (unsigned)p2);
     /* romfile= (empty): no option ROM, which QEMU would otherwise load from
@@ -149,7 +180,8 @@ static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
         "-netdev", netdev, "-device",
         "virtio-net-pci,netdev=n0,disable-legacy=on,addr=07.0,romfile=,mac=" VNET_MAC,
         /* QEMU's NVMe controller: namespace 1 is the 4 MiB image, 512-byte LBAs. */
-        "-drive", ndrive, "-device", "nvme,serial=capdrv-qtest,drive=d1,addr=08.0", NULL};
+        "-drive", ndrive, "-device", "nvme,serial=capdrv-qtest,drive=" NVME_DRIVE ",addr=08.0",
+        NULL};
     struct capdrv_qtest_config qc = {.device_args = args};
     rc = capdrv_qtest_create(&qc, &p->q, why, why_len);
     unlink(disk); /* QEMU holds them open from here on */
@@ -298,6 +330,35 @@ static int qtest_net_take(struct conf_ctx *c, const char *grant, void *buf, size
     return 0;
 }
 
+/* Hold (or release) every I/O command of the NVMe namespace: see the
+ * comment at the top of this file. */
+static int qtest_nvme_stall(struct conf_ctx *c, const char *grant, unsigned qid, bool on)
+{
+    struct qtest_plat *p = c->pdata;
+    (void)qid; /* per drive: see the top of this file */
+    if (strcmp(grant, "nvme") != 0)
+        return -CAPDRV_ENOENT;
+    char cmd[256], reply[512];
+    snprintf(cmd, sizeof cmd,
+             "{\"execute\":\"block_set_io_throttle\",\"arguments\":{\"device\":\"" NVME_DRIVE
+             "\",\"bps\":%u,\"bps_rd\":0,\"bps_wr\":0,\"iops\":0,\"iops_rd\":0,\"iops_wr\":0}}",
+             on ? STALL_BPS : 0u);
+    int rc = capdrv_qtest_qmp(p->q, cmd, reply, sizeof reply);
+    if (rc < 0 || !on) {
+        if (rc < 0)
+            fprintf(stderr, "qtest: block_set_io_throttle: %s\n", reply);
+        return rc;
+    }
+    /* Fill the bucket; qemu-io prints to QEMU's stdout, not the reply, so
+     * the case's own check (nothing completes while stalled) is what
+     * proves the hold. */
+    rc = capdrv_qtest_hmp(p->q, "qemu-io " NVME_DRIVE " \"read 0 " STALL_FILL "\"", reply,
+                          sizeof reply);
+    if (rc < 0)
+        fprintf(stderr, "qtest: qemu-io: %s\n", reply);
+    return rc;
+}
+
 const struct conf_platform conf_platform_qtest = {
     .name = "qtest",
     .setup = qtest_setup,
@@ -308,5 +369,6 @@ const struct conf_platform conf_platform_qtest = {
     .reset_count = qtest_reset_count,
     .net_inject = qtest_net_inject,
     .net_take = qtest_net_take,
+    .nvme_stall = qtest_nvme_stall,
     .grants = qtest_grants,
 };

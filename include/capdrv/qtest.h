@@ -70,6 +70,14 @@
  * and waits for it to read back 0 (§4.2.2.1). capdrv_qtest_find() finds
  * PCI functions only; use capdrv_qtest_find_mmio().
  *
+ * **QMP.** Each machine also has a QMP monitor on a private socketpair
+ * (`-mon mode=control`): capdrv_qtest_qmp() sends one command and returns
+ * its reply, capdrv_qtest_hmp() runs one human-monitor command through it
+ * (e.g. `block_set_io_throttle`, `qemu-io`, `info status`). It has its own
+ * lock and the same bound (timeout_ms per command). Note that QEMU's main
+ * loop serves both streams: a device stuck inside a register write (e.g.
+ * draining its disk) answers neither until it returns.
+ *
  * Limits: q35 and aarch64 virt; bus 0 only (functions behind bridges or root ports
  * are not enumerated; bridges themselves are not reported); guest RAM 16 MiB
  * to 2 GiB; no DMA oracle (a device can write anywhere in guest RAM; use
@@ -290,6 +298,50 @@ int capdrv_qtest_dma_stats(struct capdrv_qtest *q, struct capdrv_qtest_dma_stats
  *         malformed, -CAPDRV_EINVAL for NULL @p line or @p value when needed.
  */
 int capdrv_qtest_parse_reply(const char *line, size_t len, bool want_value, uint64_t *value);
+
+/**
+ * @brief Send one QMP command to the machine's monitor and wait for its
+ *        reply (QEMU docs/interop/qmp-spec).
+ *
+ * The first call reads QEMU's greeting and negotiates capabilities
+ * (`qmp_capabilities`). Asynchronous events that arrive before the reply
+ * are skipped. The whole exchange waits at most
+ * capdrv_qtest_config::timeout_ms. A timeout, EOF or malformed message
+ * closes the monitor for good: later calls return -CAPDRV_EIO at once,
+ * with the reason in @p reply. QEMU itself is not stopped (see
+ * capdrv_qtest_status() for the qtest stream).
+ * @param q the machine.
+ * @param command one JSON object on one line, without a newline, e.g.
+ *        `{"execute":"query-status"}`; it is not checked beyond that.
+ * @param reply receives the reply line (the JSON object as QEMU sent it,
+ *        truncated to fit, NUL-terminated); may be NULL.
+ * @param reply_len bytes of @p reply.
+ * @return 0 for a `return` reply; -CAPDRV_EIO for an `error` reply (the
+ *         error object is in @p reply) or a closed monitor;
+ *         -CAPDRV_ETIMEDOUT; -CAPDRV_EPROTO for a message that is neither
+ *         a reply nor an event; -CAPDRV_EINVAL for NULL or empty arguments
+ *         or a @p command containing a line break; -CAPDRV_ENOMEM.
+ */
+int capdrv_qtest_qmp(struct capdrv_qtest *q, const char *command, char *reply, size_t reply_len);
+
+/**
+ * @brief Run one human-monitor (HMP) command through QMP
+ *        (`human-monitor-command`) and return its output.
+ *
+ * @p command_line is escaped as a JSON string (quotes, backslashes,
+ * control characters), so it is passed to HMP exactly. Some commands print
+ * to QEMU's stdout instead of the monitor (`qemu-io` does): their output
+ * is then empty here.
+ * @param q the machine.
+ * @param command_line e.g. `info status`.
+ * @param out receives the command's output, unescaped (characters outside
+ *        ASCII become '?'), truncated to fit, NUL-terminated; on an `error`
+ *        reply the error object as QEMU sent it. May be NULL.
+ * @param out_len bytes of @p out.
+ * @return as capdrv_qtest_qmp(); -CAPDRV_EPROTO also when the reply holds
+ *         no string.
+ */
+int capdrv_qtest_hmp(struct capdrv_qtest *q, const char *command_line, char *out, size_t out_len);
 
 #ifdef __cplusplus
 }

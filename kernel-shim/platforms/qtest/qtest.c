@@ -9,6 +9,8 @@
  *   vector 0xfffffff0, so the vCPU idles instead of running a BIOS that
  *   would program the PCI devices behind our back;
  * - qtest: one end of a socketpair as `-chardev socket,fd=N`;
+ * - QMP: one end of a second socketpair as `-chardev socket,fd=M
+ *   -mon mode=control` (qtest_qmp.c speaks it);
  * - stderr: a memfd, read back to explain a failure.
  * Exec failure is reported through a close-on-exec pipe (the child writes
  * errno when execvp returns). */
@@ -216,13 +218,13 @@ static int make_firmware(int fd, bool virt)
     return n == (ssize_t)FW_SIZE ? 0 : -CAPDRV_EIO;
 }
 
-static void child(const struct argv_build *b, int sock, const struct capdrv_qtest *q, int exec_w,
-                  int devnull, pid_t parent)
+static void child(const struct argv_build *b, int sock, int qmp, const struct capdrv_qtest *q,
+                  int exec_w, int devnull, pid_t parent)
 {
     /* Only async-signal-safe calls between fork and exec. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
         _exit(126);
-    int keep[] = {sock, q->ram_fd, q->fw_fd};
+    int keep[] = {sock, qmp, q->ram_fd, q->fw_fd};
     for (unsigned i = 0; i < sizeof keep / sizeof keep[0]; i++)
         if (keep[i] >= 0 && fcntl(keep[i], F_SETFD, 0) < 0)
             _exit(126);
@@ -236,10 +238,11 @@ static void child(const struct argv_build *b, int sock, const struct capdrv_qtes
 }
 
 /* The QEMU command line: the machine, RAM, firmware, the caller's devices,
- * and either the qtest chardev on @qtest_fd or (@dump) a device-tree dump
- * to the file @dump, after which QEMU exits. */
+ * and either the qtest chardev on @qtest_fd and the QMP monitor on @qmp_fd
+ * or (@dump) a device-tree dump to the file @dump, after which QEMU exits. */
 static void build_args(struct argv_build *b, const struct capdrv_qtest *q,
-                       const struct capdrv_qtest_config *cfg, int qtest_fd, const char *dump)
+                       const struct capdrv_qtest_config *cfg, int qtest_fd, int qmp_fd,
+                       const char *dump)
 {
     size_t mib = q->ram_bytes >> 20;
     const char *qemu = q->virt ? CAPDRV_QTEST_DEFAULT_QEMU_AARCH64 : CAPDRV_QTEST_DEFAULT_QEMU;
@@ -277,6 +280,10 @@ static void build_args(struct argv_build *b, const struct capdrv_qtest *q,
         argf(b, "socket,id=capdrv-qtest,fd=%d", qtest_fd);
         arg(b, "-object");
         arg(b, "qtest,id=capdrv-qt,chardev=capdrv-qtest,log=/dev/null");
+        arg(b, "-chardev");
+        argf(b, "socket,id=capdrv-qmp,fd=%d", qmp_fd);
+        arg(b, "-mon");
+        arg(b, "chardev=capdrv-qmp,mode=control");
     }
     for (unsigned i = 0; cfg && cfg->device_args && cfg->device_args[i]; i++)
         arg(b, cfg->device_args[i]);
@@ -303,7 +310,7 @@ static int dump_dtb(struct capdrv_qtest *q, const struct capdrv_qtest_config *cf
         rc = -CAPDRV_ENOMEM;
         goto out;
     }
-    build_args(b, q, cfg, -1, path);
+    build_args(b, q, cfg, -1, -1, path);
     if (b->overflow) {
         say(why, why_len, "qtest: too many or too long QEMU arguments");
         rc = -CAPDRV_EINVAL;
@@ -317,7 +324,7 @@ static int dump_dtb(struct capdrv_qtest *q, const struct capdrv_qtest_config *cf
         goto out;
     }
     if (pid == 0)
-        child(b, -1, q, -1, devnull, parent);
+        child(b, -1, -1, q, -1, devnull, parent);
     int status = 0;
     bool done = false;
     for (int64_t waited = 0; waited <= q->timeout_ms && !done; waited++) {
@@ -379,17 +386,18 @@ out:
 static int spawn(struct capdrv_qtest *q, const struct capdrv_qtest_config *cfg, char *why,
                  size_t why_len)
 {
-    int sv[2] = {-1, -1}, ep[2] = {-1, -1}, devnull = -1, rc = 0;
+    int sv[2] = {-1, -1}, mv[2] = {-1, -1}, ep[2] = {-1, -1}, devnull = -1, rc = 0;
     struct argv_build *b = calloc(1, sizeof *b);
     if (!b)
         return -CAPDRV_ENOMEM;
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 || pipe2(ep, O_CLOEXEC) < 0 ||
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, mv) < 0 || pipe2(ep, O_CLOEXEC) < 0 ||
         (devnull = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
         say(why, why_len, "qtest: cannot create sockets or pipes: %s", strerror(errno));
         rc = -CAPDRV_EIO;
         goto out;
     }
-    build_args(b, q, cfg, sv[1], NULL);
+    build_args(b, q, cfg, sv[1], mv[1], NULL);
     if (b->overflow) {
         say(why, why_len, "qtest: too many or too long QEMU arguments");
         rc = -CAPDRV_EINVAL;
@@ -403,10 +411,12 @@ static int spawn(struct capdrv_qtest *q, const struct capdrv_qtest_config *cfg, 
         goto out;
     }
     if (pid == 0)
-        child(b, sv[1], q, ep[1], devnull, parent);
+        child(b, sv[1], mv[1], q, ep[1], devnull, parent);
     q->pid = pid;
     q->sock = sv[0];
     sv[0] = -1;
+    q->qmp_sock = mv[0];
+    mv[0] = -1;
     close(ep[1]);
     ep[1] = -1;
     /* The pipe closes at exec (success) or carries errno (failure). */
@@ -423,6 +433,8 @@ out:
     for (int i = 0; i < 2; i++) {
         if (sv[i] >= 0)
             close(sv[i]);
+        if (mv[i] >= 0)
+            close(mv[i]);
         if (ep[i] >= 0)
             close(ep[i]);
     }
@@ -466,6 +478,10 @@ static void release(struct capdrv_qtest *q)
     if (q->sock >= 0)
         close(q->sock);
     q->sock = -1;
+    if (q->qmp_sock >= 0)
+        close(q->qmp_sock);
+    q->qmp_sock = -1;
+    free(q->qmp_buf);
     /* SIGTERM lets QEMU flush its disk images. */
     stop_qemu(q, SIGTERM, q->timeout_ms < KILL_GRACE_MS ? (long)q->timeout_ms : KILL_GRACE_MS,
               NULL);
@@ -479,6 +495,7 @@ static void release(struct capdrv_qtest *q)
         if (fds[i] >= 0)
             close(fds[i]);
     pthread_mutex_destroy(&q->lock);
+    pthread_mutex_destroy(&q->qmp_lock);
     free(q);
 }
 
@@ -499,7 +516,7 @@ int capdrv_qtest_create(const struct capdrv_qtest_config *cfg, struct capdrv_qte
     struct capdrv_qtest *q = calloc(1, sizeof *q);
     if (!q)
         return -CAPDRV_ENOMEM;
-    q->sock = q->ram_fd = q->fw_fd = q->err_fd = -1;
+    q->sock = q->qmp_sock = q->ram_fd = q->fw_fd = q->err_fd = -1;
     q->ram_bytes = ram;
     q->timeout_ms = timeout;
     q->next_bar = CAPDRV_QTEST_BAR_BASE;
@@ -507,6 +524,11 @@ int capdrv_qtest_create(const struct capdrv_qtest_config *cfg, struct capdrv_qte
     q->virt = cfg && cfg->machine && strcmp(cfg->machine, "virt") == 0;
     q->ram_gpa = q->virt ? CAPDRV_QTEST_VIRT_RAM_BASE : 0;
     if (pthread_mutex_init(&q->lock, NULL) != 0) {
+        free(q);
+        return -CAPDRV_ENOMEM;
+    }
+    if (pthread_mutex_init(&q->qmp_lock, NULL) != 0) {
+        pthread_mutex_destroy(&q->lock);
         free(q);
         return -CAPDRV_ENOMEM;
     }

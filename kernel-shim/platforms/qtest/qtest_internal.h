@@ -17,6 +17,7 @@
 #define QT_ECAM_BASE 0xb0000000ull          /* q35 MCH PCIEXBAR, 256 buses */
 #define QT_BAR_LIMIT 0xfec00000ull          /* IOAPIC and up are not ours */
 #define QT_LINE_MAX 256u                    /* longest reply line accepted */
+#define QT_QMP_LINE_MAX 65536u              /* longest QMP message accepted */
 
 /* One DMA region of guest RAM. */
 struct qt_region {
@@ -72,6 +73,14 @@ struct capdrv_qtest {
     size_t n_regions, cap_regions;
     uint64_t next_id;
     size_t live_bytes;
+    /* QMP monitor (qtest_qmp.c), serialised by its own lock so a QMP
+     * exchange never waits for a qtest one or the other way round. */
+    pthread_mutex_t qmp_lock;
+    int qmp_sock;     /* -1: none, or closed after a failure (qmp_why) */
+    bool qmp_ready;   /* greeting seen, capabilities negotiated */
+    char *qmp_buf;    /* QT_QMP_LINE_MAX bytes, received and not consumed */
+    size_t qmp_len;
+    char qmp_why[128];
 };
 
 /* qtest_proto.c: the wire protocol; the caller holds q->lock. A failed
