@@ -30,13 +30,27 @@ static void put_desc(struct capdrv_vring_desc *d, uint64_t addr, uint32_t len, u
     d->next = vq_le16(next);
 }
 
-int capdrv_virtq_add(struct capdrv_virtq *vq, const struct capdrv_virtq_seg *segs, unsigned n_out,
+/* Record @p head as queued and put it in the available ring now
+ * (§2.7.13.2); only the idx update at publish exposes it to the device
+ * (§2.7.13.3). */
+static inline void queue_head(struct capdrv_virtq *vq, uint16_t head, uint16_t ndesc, void *cookie,
+                              uint32_t wlen)
+{
+    struct capdrv_virtq_slot *s = &vq->slot[head];
+    s->state = VQ_SLOT_QUEUED;
+    s->ndesc = ndesc;
+    s->cookie = cookie;
+    s->wlen = wlen;
+    uint16_t pos = (uint16_t)(vq->avail_next & vq->mask);
+    vq_write16(&vq->avail_ring[pos], head);
+    vq->avail_shadow[pos] = head;
+    vq->avail_next++;
+}
+
+/* Chains of two or more segments (direct or indirect): the general path. */
+static int add_chain(struct capdrv_virtq *vq, const struct capdrv_virtq_seg *segs, unsigned n_out,
                      unsigned n_in, void *cookie)
 {
-    if (vq == NULL || segs == NULL)
-        return -CAPDRV_EINVAL;
-    if (vq->fault != CAPDRV_VIRTQ_OK)
-        return -CAPDRV_EPROTO;
     /* "A driver MUST NOT create a descriptor chain longer than the Queue
      * Size" (§2.7.5.3.1; an indirect table's entries count as the chain).
      * Each count is bounded first so the sum cannot wrap. */
@@ -107,17 +121,35 @@ int capdrv_virtq_add(struct capdrv_virtq *vq, const struct capdrv_virtq_seg *seg
     }
     vq->num_free -= need;
 
-    s[head].state = VQ_SLOT_QUEUED;
-    s[head].ndesc = (uint16_t)need;
-    s[head].cookie = cookie;
-    s[head].wlen = wtotal > UINT32_MAX ? UINT32_MAX : (uint32_t)wtotal;
+    queue_head(vq, head, (uint16_t)need, cookie,
+               wtotal > UINT32_MAX ? UINT32_MAX : (uint32_t)wtotal);
+    return 0;
+}
 
-    /* Ring entry now (§2.7.13.2), idx at publish: only the idx update
-     * exposes the entry to the device (§2.7.13.3). */
-    uint16_t pos = (uint16_t)(vq->avail_next & vq->mask);
-    vq_write16(&vq->avail_ring[pos], head);
-    vq->avail_shadow[pos] = head;
-    vq->avail_next++;
+int capdrv_virtq_add(struct capdrv_virtq *vq, const struct capdrv_virtq_seg *segs, unsigned n_out,
+                     unsigned n_in, void *cookie)
+{
+    if (vq == NULL || segs == NULL)
+        return -CAPDRV_EINVAL;
+    if (vq->fault != CAPDRV_VIRTQ_OK)
+        return -CAPDRV_EPROTO;
+    if (n_out + n_in != 1u || n_out > 1u)
+        return add_chain(vq, segs, n_out, n_in, cookie);
+    /* One segment (the common case: a receive buffer, a single-buffer
+     * request): one descriptor, never indirect, no chain to walk. The same
+     * rules as the general path: a non-empty segment (§2.7.5), a free
+     * descriptor. */
+    uint32_t len = segs[0].len;
+    if (len == 0)
+        return -CAPDRV_EINVAL;
+    if (vq->num_free == 0)
+        return -CAPDRV_ENOSPC;
+    uint16_t head = vq->free_head;
+    vq->free_head = vq->slot[head].next;
+    vq->num_free--;
+    put_desc(&vq->desc[head], segs[0].ref, len, n_in ? (uint16_t)CAPDRV_VRING_DESC_F_WRITE : 0u,
+             0);
+    queue_head(vq, head, 1, cookie, n_in ? len : 0u);
     return 0;
 }
 
@@ -154,14 +186,25 @@ int capdrv_virtq_publish(struct capdrv_virtq *vq)
 
     /* At most Queue Size heads are queued (each holds a descriptor). */
     uint32_t n = (uint16_t)(vq->avail_next - vq->avail_pub);
-    if (check_avail_header(vq) != 0 || check_avail_entries(vq, vq->avail_pub, n) != 0)
+    if (check_avail_header(vq) != 0)
         return -CAPDRV_EPROTO;
     if (n == 0)
         return 0;
 
+    /* One pass: each new entry still holds what the driver wrote, and its
+     * head goes in flight. On a rewritten entry the queue breaks and
+     * nothing is published: the heads already marked go back to queued
+     * (detach counts in-flight heads against in_flight). */
     for (uint32_t k = 0; k < n; k++) {
         uint16_t pos = (uint16_t)((vq->avail_pub + k) & vq->mask);
-        vq->slot[vq->avail_shadow[pos]].state = VQ_SLOT_INFLIGHT;
+        uint16_t head = vq->avail_shadow[pos];
+        if (vq_read16(&vq->avail_ring[pos]) != head) {
+            while (k-- > 0)
+                vq->slot[vq->avail_shadow[(vq->avail_pub + k) & vq->mask]].state = VQ_SLOT_QUEUED;
+            vq_break(vq, CAPDRV_VIRTQ_FAULT_AVAIL_RING);
+            return -CAPDRV_EPROTO;
+        }
+        vq->slot[head].state = VQ_SLOT_INFLIGHT;
     }
     vq->in_flight += n;
     vq->since_kick = vq->since_kick > UINT32_MAX - n ? UINT32_MAX : vq->since_kick + n;
