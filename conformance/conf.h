@@ -41,7 +41,10 @@ struct conf_ctx;
  *                     grant "nvme"  (NVMe controller, nvme-controller class, 5 vectors,
  *                                     4 MiB pool in 128 buffers, window 0 = BAR0 0..8 KiB;
  *                                     namespace 1 of at least 1 MiB, SGLs optional)
- *   provider "other": grant "peer"  (a second DMA device) */
+ *   provider "other": grant "peer"  (a second DMA device)
+ * QEMU and VFIO machines have no dmatest ("dev", "plain", "peer"): the
+ * authority, dma and irq cases then drive "nvme" (cases/engine.h), and
+ * provider "other" holds "bystander" (any-function, no windows). */
 struct conf_platform {
     const char *name;
     /* Build a fresh machine and shim for @lane; connect "conf" and "other". */
@@ -61,6 +64,9 @@ struct conf_platform {
     /* NVMe grant @grant: make the controller take the commands of I/O
      * submission queue @qid and never complete them (@on), or behave again. */
     int (*nvme_stall)(struct conf_ctx *c, const char *grant, unsigned qid, bool on);
+    /* true when a command held by nvme_stall may still complete, with its
+     * real status, while the controller resets (QEMU drains the drive). */
+    bool nvme_stall_may_finish;
     /* Grants this machine offers, NULL-terminated; NULL: all of the above.
      * A case that opens a grant missing from this list SKIPs (conf_open). */
     const char *const *grants;

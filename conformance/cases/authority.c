@@ -1,58 +1,105 @@
-/* Authority cases: the seed's lifecycle rules, provable on any backend. */
-#include "../conf.h"
+/* Authority cases: the seed's lifecycle rules, provable on any backend.
+ * The DMA device is the platform's engine (engine.h): dmatest on the sim,
+ * the NVMe controller on QEMU and VFIO machines. */
+#include "engine.h"
 
-#include <capdrv/dev/dmatest.h>
+#include <string.h>
 
 static void stale_handle(struct conf_ctx *c)
 {
-    capdrv_cap_t g = conf_open(c, c->conf, "dev"), m;
-    CONF_CHECK(c, g != CAPDRV_CAP_INVALID);
-    CONF_EQ(c, capdrv_mmio_open(c->conf, g, 0, &m), 0);
+    struct conf_engine e;
+    struct conf_engine_regs r;
+    if (!conf_engine_open(c, &e, CONF_ENGINE_REGS))
+        return;
+    if (conf_engine_regs(&e, &r) < 0) {
+        conf_skip(c, "platform %s cannot read device registers directly", c->plat->name);
+        return;
+    }
+    capdrv_cap_t g = e.g, m = e.m;
     uint64_t v;
+    CONF_EQ(c, capdrv_mmio_read(c->conf, m, r.id, 4, &v), 0);
+    CONF_EQ(c, v, r.id_value);
     CONF_EQ(c, capdrv_cap_release(c->conf, m), 0);
-    CONF_EQ(c, capdrv_mmio_read(c->conf, m, CAPDRV_DMATEST_ID, 4, &v), -CAPDRV_ESTALE);
-    CONF_EQ(c, capdrv_mmio_write(c->conf, m, CAPDRV_DMATEST_PATTERN, 4, 1), -CAPDRV_ESTALE);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, m, r.id, 4, &v), -CAPDRV_ESTALE);
+    CONF_EQ(c, capdrv_mmio_write(c->conf, m, r.addr, 4, 1), -CAPDRV_ESTALE);
     capdrv_cap_t m2;
     CONF_EQ(c, capdrv_mmio_open(c->conf, g, 0, &m2), 0); /* may reuse the slot */
-    CONF_EQ(c, capdrv_mmio_read(c->conf, m, CAPDRV_DMATEST_ID, 4, &v), -CAPDRV_ESTALE);
-    CONF_EQ(c, capdrv_mmio_read(c->conf, m2, CAPDRV_DMATEST_ID, 4, &v), 0);
-    CONF_EQ(c, v, CAPDRV_DMATEST_ID_VALUE);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, m, r.id, 4, &v), -CAPDRV_ESTALE);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, m2, r.id, 4, &v), 0);
+    CONF_EQ(c, v, r.id_value);
     CONF_EQ(c, capdrv_mmio_read(c->conf, CAPDRV_CAP_INVALID, 0, 4, &v), -CAPDRV_EBADF);
+}
+
+/* A grant of class any-function: "plain" of provider "conf" where the
+ * machine has it, else "bystander" of provider "other" (QEMU, VFIO). */
+static capdrv_cap_t open_plain(struct conf_ctx *c, capdrv_sys **sys, const char **name)
+{
+    bool bystander = false;
+    if (c->plat->grants) {
+        bool plain = false;
+        for (const char *const *g = c->plat->grants; *g; g++) {
+            plain |= !strcmp(*g, "plain");
+            bystander |= !strcmp(*g, "bystander");
+        }
+        bystander &= !plain;
+    }
+    *sys = bystander ? c->other : c->conf;
+    *name = bystander ? "bystander" : "plain";
+    return conf_open(c, *sys, *name);
 }
 
 static void wrong_grant_class(struct conf_ctx *c)
 {
-    capdrv_cap_t g = conf_open(c, c->conf, "plain"), pool;
+    capdrv_sys *sys;
+    const char *name;
+    capdrv_cap_t g = open_plain(c, &sys, &name), pool;
     CONF_CHECK(c, g != CAPDRV_CAP_INVALID);
-    CONF_EQ(c, capdrv_pool_open(c->conf, g, &pool), -CAPDRV_EACCES);
+    CONF_EQ(c, capdrv_pool_open(sys, g, &pool), -CAPDRV_EACCES);
     struct capdrv_grant_info gi;
-    CONF_EQ(c, capdrv_grant_info(c->conf, (unsigned)capdrv_grant_find(c->conf, "plain"), &gi), 0);
+    CONF_EQ(c, capdrv_grant_info(sys, (unsigned)capdrv_grant_find(sys, name), &gi), 0);
     CONF_EQ(c, gi.cls, CAPDRV_GRANT_ANY_FUNCTION);
 }
 
 static void out_of_window(struct conf_ctx *c)
 {
-    capdrv_cap_t g = conf_open(c, c->conf, "plain"), all, ro;
-    CONF_CHECK(c, g != CAPDRV_CAP_INVALID);
-    CONF_EQ(c, capdrv_mmio_open(c->conf, g, 0, &all), 0);
-    CONF_EQ(c, capdrv_mmio_open(c->conf, g, 1, &ro), 0);
     uint64_t v;
-    CONF_EQ(c, capdrv_mmio_read(c->conf, all, 0x1000, 4, &v), -CAPDRV_EFAULT);
-    CONF_EQ(c, capdrv_mmio_read(c->conf, all, 0xffe, 4, &v), -CAPDRV_EINVAL);
-    CONF_EQ(c, capdrv_mmio_read(c->conf, ro, 0x100, 1, &v), -CAPDRV_EFAULT);
-    CONF_EQ(c, capdrv_mmio_write(c->conf, ro, 0x0, 4, 1), -CAPDRV_EPERM);
-    capdrv_cap_t d = conf_open(c, c->conf, "dev"), dm;
-    CONF_EQ(c, capdrv_mmio_open(c->conf, d, 0, &dm), 0);
-    CONF_EQ(c, capdrv_mmio_write(c->conf, dm, CAPDRV_DMATEST_ID, 4, 0), -CAPDRV_EPERM);
-    CONF_EQ(c, capdrv_mmio_read(c->conf, dm, 0x200, 4, &v), -CAPDRV_EFAULT);
+    /* The 4 KiB window and the read-only window of "plain" (sim only). */
+    bool plain = !c->plat->grants;
+    for (const char *const *g = c->plat->grants; g && *g; g++)
+        plain |= !strcmp(*g, "plain");
+    if (plain) {
+        capdrv_cap_t g = conf_open(c, c->conf, "plain"), all, ro;
+        CONF_CHECK(c, g != CAPDRV_CAP_INVALID);
+        CONF_EQ(c, capdrv_mmio_open(c->conf, g, 0, &all), 0);
+        CONF_EQ(c, capdrv_mmio_open(c->conf, g, 1, &ro), 0);
+        CONF_EQ(c, capdrv_mmio_read(c->conf, all, 0x1000, 4, &v), -CAPDRV_EFAULT);
+        CONF_EQ(c, capdrv_mmio_read(c->conf, all, 0xffe, 4, &v), -CAPDRV_EINVAL);
+        CONF_EQ(c, capdrv_mmio_read(c->conf, ro, 0x100, 1, &v), -CAPDRV_EFAULT);
+        CONF_EQ(c, capdrv_mmio_write(c->conf, ro, 0x0, 4, 1), -CAPDRV_EPERM);
+    }
+    /* The DMA device: its read-only identity register, offsets past its
+     * registers, a misaligned access at the end. */
+    struct conf_engine e;
+    struct conf_engine_regs r;
+    if (!conf_engine_open(c, &e, CONF_ENGINE_REGS))
+        return;
+    int rr = conf_engine_regs(&e, &r); /* only the offsets are needed here */
+    CONF_CHECK(c, rr == 0 || rr == -CAPDRV_ENOTSUP);
+    CONF_EQ(c, capdrv_mmio_write(c->conf, e.m, r.id, 4, 0), -CAPDRV_EPERM);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, e.m, r.beyond, 4, &v), -CAPDRV_EFAULT);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, e.m, r.beyond - 2, 4, &v), -CAPDRV_EINVAL);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, e.m, r.id, 3, &v), -CAPDRV_EINVAL);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, e.m, r.id, 4, &v), 0); /* the window itself works */
 }
 
 static void quota(struct conf_ctx *c)
 {
-    capdrv_cap_t g = conf_open(c, c->conf, "dev"), pool, b;
-    CONF_EQ(c, capdrv_pool_open(c->conf, g, &pool), 0);
+    struct conf_engine e;
+    if (!conf_engine_open(c, &e, CONF_ENGINE_REGS))
+        return;
+    capdrv_cap_t pool = e.pool, b;
     struct capdrv_grant_info gi;
-    CONF_EQ(c, capdrv_grant_info(c->conf, (unsigned)capdrv_grant_find(c->conf, "dev"), &gi), 0);
+    CONF_EQ(c, capdrv_grant_info(c->conf, (unsigned)capdrv_grant_find(c->conf, e.grant), &gi), 0);
     struct capdrv_dmabuf_info bi;
     CONF_EQ(c, capdrv_dma_alloc(c->conf, pool, gi.pool_quota_bytes + 1, &b, &bi), -CAPDRV_ENOSPC);
     uint64_t used = 0;
@@ -65,18 +112,15 @@ static void quota(struct conf_ctx *c)
     CONF_EQ(c, capdrv_dma_alloc(c->conf, pool, 4096, &b, &bi), -CAPDRV_ENOSPC);
 }
 
-/* Start a slow FILL on "dev"; fills *buf, *mmio, *grant. */
-static bool start_slow_fill(struct conf_ctx *c, capdrv_cap_t *grant, capdrv_cap_t *mmio,
+/* Start a slow fill on the engine; the buffer gets *buf, *bi. */
+static bool start_slow_fill(struct conf_ctx *c, struct conf_engine *e, unsigned flags,
                             capdrv_cap_t *buf, struct capdrv_dmabuf_info *bi)
 {
-    capdrv_cap_t pool;
-    *grant = conf_open(c, c->conf, "dev");
-    if (*grant == CAPDRV_CAP_INVALID || capdrv_mmio_open(c->conf, *grant, 0, mmio) < 0 ||
-        capdrv_pool_open(c->conf, *grant, &pool) < 0 ||
-        capdrv_dma_alloc(c->conf, pool, 4096, buf, bi) < 0)
+    if (!conf_engine_open(c, e, flags))
+        return false;
+    if (capdrv_dma_alloc(c->conf, e->pool, 4096, buf, bi) < 0)
         return conf_fail(c, __FILE__, __LINE__, "setup of the slow command failed");
-    int rc = conf_dmatest(c->conf, *mmio, capdrv_dma_ref(bi, 0), 4096, CAPDRV_DMATEST_CMD_FILL,
-                          0x5a5a5a5au, 50000);
+    int rc = conf_engine_start(e, capdrv_dma_ref(bi, 0), 4096, 0x5a5a5a5au, 50000);
     if (rc < 0)
         return conf_fail(c, __FILE__, __LINE__, "doorbell: %s", capdrv_strerror(rc));
     return true;
@@ -91,73 +135,115 @@ static bool need_observer(struct conf_ctx *c)
     return true;
 }
 
-static void revoke_then_no_dma(struct conf_ctx *c)
+static void revoke_then_no_dma_in(struct conf_ctx *c, struct conf_engine *e)
 {
     if (!need_observer(c))
         return;
-    capdrv_cap_t g, m, b;
+    capdrv_cap_t b;
     struct capdrv_dmabuf_info bi;
-    if (!start_slow_fill(c, &g, &m, &b, &bi))
+    if (!start_slow_fill(c, e, 0, &b, &bi))
         return;
+    struct capdrv_shim_stats st;
+    CONF_EQ(c, capdrv_shim_stats(c->shim, &st), 0);
+    uint64_t buffers = st.dma_buffers; /* the revoked one and any of the engine's own */
     CONF_EQ(c, conf_revoke(c, c->conf, b), 0);
     struct capdrv_dmabuf_info again;
     CONF_EQ(c, capdrv_dmabuf_info(c->conf, b, &again), -CAPDRV_ESTALE);
     c->plat->advance(c, 1000000);
     CONF_EQ(c, c->plat->oracle_violations(c), 0);
-    struct capdrv_shim_stats st;
     CONF_EQ(c, capdrv_shim_stats(c->shim, &st), 0);
-    CONF_EQ(c, st.dma_buffers, 0);
+    CONF_EQ(c, st.dma_buffers, buffers - 1);
 }
 
-static void release_teardown(struct conf_ctx *c)
+static void release_teardown_in(struct conf_ctx *c, struct conf_engine *e)
 {
-    capdrv_cap_t g, m, b, irq;
+    capdrv_cap_t b;
     struct capdrv_dmabuf_info bi;
-    if (!start_slow_fill(c, &g, &m, &b, &bi))
+    if (!start_slow_fill(c, e, 0, &b, &bi))
         return;
-    CONF_EQ(c, capdrv_irq_open(c->conf, g, 0, &irq), 0);
-    CONF_EQ(c, capdrv_cap_release(c->conf, g), 0);
+    /* A vector the engine does not use (the NVMe library holds vector 0). */
+    capdrv_cap_t irq;
+    CONF_EQ(c, capdrv_irq_open(c->conf, e->g, e->kind == CONF_ENGINE_DMATEST ? 0 : 1, &irq), 0);
+    CONF_EQ(c, capdrv_cap_release(c->conf, e->g), 0);
+    conf_engine_orphan(e); /* its queues' memory went with the grant */
     uint64_t v, ready;
-    CONF_EQ(c, capdrv_mmio_read(c->conf, m, 0, 4, &v), -CAPDRV_ESTALE);
+    capdrv_cap_t m2;
+    if (e->m != CAPDRV_CAP_INVALID) /* NVMe: the library's window, checked below */
+        CONF_EQ(c, capdrv_mmio_read(c->conf, e->m, 0, 4, &v), -CAPDRV_ESTALE);
+    CONF_EQ(c, capdrv_mmio_open(c->conf, e->g, 0, &m2), -CAPDRV_ESTALE);
     CONF_EQ(c, capdrv_dmabuf_info(c->conf, b, &bi), -CAPDRV_ESTALE);
     CONF_EQ(c, capdrv_irq_wait(c->conf, &irq, 1, 0, &ready), -CAPDRV_ESTALE);
     if (c->plat->advance)
         c->plat->advance(c, 1000000);
     if (c->plat->oracle_violations)
         CONF_EQ(c, c->plat->oracle_violations(c), 0);
-    capdrv_cap_t again = conf_open(c, c->conf, "dev"); /* claimable again */
+    struct capdrv_shim_stats st;
+    CONF_EQ(c, capdrv_shim_stats(c->shim, &st), 0);
+    CONF_EQ(c, st.dma_buffers, 0);
+    capdrv_cap_t again = conf_open(c, c->conf, e->grant); /* claimable again */
     CONF_CHECK(c, again != CAPDRV_CAP_INVALID);
 }
 
-static void function_reset(struct conf_ctx *c)
+static void function_reset_in(struct conf_ctx *c, struct conf_engine *e)
 {
-    capdrv_cap_t g, m, b;
+    capdrv_cap_t b;
     struct capdrv_dmabuf_info bi;
-    if (!start_slow_fill(c, &g, &m, &b, &bi))
+    if (!start_slow_fill(c, e, 0, &b, &bi))
         return;
-    unsigned before = c->plat->reset_count ? c->plat->reset_count(c, "dev") : 0;
-    CONF_EQ(c, capdrv_grant_reset(c->conf, g), 0);
+    unsigned before = c->plat->reset_count ? c->plat->reset_count(c, e->grant) : 0;
+    CONF_EQ(c, capdrv_grant_reset(c->conf, e->g), 0);
+    conf_engine_orphan(e); /* its queues' memory went with the reset */
     if (c->plat->reset_count)
-        CONF_EQ(c, c->plat->reset_count(c, "dev"), before + 1);
+        CONF_EQ(c, c->plat->reset_count(c, e->grant), before + 1);
     uint64_t v;
-    CONF_EQ(c, capdrv_mmio_read(c->conf, m, 0, 4, &v), -CAPDRV_ESTALE);
-    CONF_EQ(c, capdrv_grant_lane(c->conf, g), c->lane);
+    if (e->m != CAPDRV_CAP_INVALID)
+        CONF_EQ(c, capdrv_mmio_read(c->conf, e->m, 0, 4, &v), -CAPDRV_ESTALE);
+    CONF_EQ(c, capdrv_dmabuf_info(c->conf, b, &bi), -CAPDRV_ESTALE);
+    CONF_EQ(c, capdrv_grant_lane(c->conf, e->g), c->lane);
     if (c->plat->advance)
         c->plat->advance(c, 1000000);
     if (c->plat->oracle_violations)
         CONF_EQ(c, c->plat->oracle_violations(c), 0);
+    /* The grant itself survives: a fresh window opens (on NVMe only because
+     * the library's window was revoked) and works. */
+    capdrv_cap_t m2;
+    CONF_EQ(c, capdrv_mmio_open(c->conf, e->g, 0, &m2), 0);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, m2, 0, 4, &v), 0);
 }
 
-static void provider_death(struct conf_ctx *c)
+/* The other provider's grant and a check that it is still served: the
+ * second DMA device "peer" (its registers), else "bystander" (its
+ * configuration space: vendor id as granted). */
+static bool other_served(struct conf_ctx *c, const char *name, capdrv_cap_t g, capdrv_cap_t pm)
 {
-    capdrv_cap_t g, m, b;
+    if (!strcmp(name, "peer")) {
+        uint64_t v;
+        return capdrv_mmio_read(c->other, pm, 0, 4, &v) == 0;
+    }
+    struct capdrv_grant_info gi;
+    uint32_t id;
+    return capdrv_grant_info(c->other, (unsigned)capdrv_grant_find(c->other, name), &gi) == 0 &&
+           capdrv_cfg_read(c->other, g, 0, 2, &id) == 0 && id == gi.id.vendor;
+}
+
+static void provider_death_in(struct conf_ctx *c, struct conf_engine *e)
+{
+    capdrv_cap_t b;
     struct capdrv_dmabuf_info bi;
-    if (!start_slow_fill(c, &g, &m, &b, &bi))
+    if (!start_slow_fill(c, e, 0, &b, &bi))
         return;
-    capdrv_cap_t peer = conf_open(c, c->other, "peer"), pm;
-    CONF_EQ(c, capdrv_mmio_open(c->other, peer, 0, &pm), 0);
+    bool peer = !c->plat->grants;
+    for (const char *const *g = c->plat->grants; g && *g; g++)
+        peer |= !strcmp(*g, "peer");
+    const char *name = peer ? "peer" : "bystander";
+    capdrv_cap_t pg = conf_open(c, c->other, name), pm = CAPDRV_CAP_INVALID;
+    CONF_CHECK(c, pg != CAPDRV_CAP_INVALID);
+    if (peer)
+        CONF_EQ(c, capdrv_mmio_open(c->other, pg, 0, &pm), 0);
+    CONF_CHECK(c, other_served(c, name, pg, pm));
     capdrv_sys_close(c->conf); /* death with a command in flight */
     c->conf = NULL;
+    conf_engine_orphan(e);
     if (c->plat->advance)
         c->plat->advance(c, 1000000);
     if (c->plat->oracle_violations)
@@ -166,20 +252,39 @@ static void provider_death(struct conf_ctx *c)
     CONF_EQ(c, capdrv_shim_stats(c->shim, &st), 0);
     CONF_EQ(c, st.dma_buffers, 0);
     CONF_EQ(c, st.grants_claimed, 1); /* only the other provider's */
-    uint64_t v; /* the other provider is unaffected */
-    CONF_EQ(c, capdrv_mmio_read(c->other, pm, CAPDRV_DMATEST_ID, 4, &v), 0);
+    CONF_CHECK(c, other_served(c, name, pg, pm)); /* the other provider is unaffected */
     CONF_EQ(c, conf_connect(c, "conf", &c->conf), 0);
-    CONF_CHECK(c, conf_open(c, c->conf, "dev") != CAPDRV_CAP_INVALID);
+    CONF_CHECK(c, conf_open(c, c->conf, e->grant) != CAPDRV_CAP_INVALID);
 }
 
-static void isolation(struct conf_ctx *c)
+static void isolation_in(struct conf_ctx *c, struct conf_engine *e)
 {
-    CONF_EQ(c, capdrv_grant_find(c->other, "dev"), -CAPDRV_ENOENT);
-    capdrv_cap_t g = conf_open(c, c->conf, "dev"), m;
-    CONF_EQ(c, capdrv_mmio_open(c->conf, g, 0, &m), 0);
+    struct conf_engine_regs r;
+    if (!conf_engine_open(c, e, CONF_ENGINE_REGS))
+        return;
+    CONF_EQ(c, capdrv_grant_find(c->other, e->grant), -CAPDRV_ENOENT);
+    int rr = conf_engine_regs(e, &r); /* only the offsets are needed here */
+    CONF_CHECK(c, rr == 0 || rr == -CAPDRV_ENOTSUP);
     uint64_t v; /* a handle means nothing in another provider's table */
-    CONF_CHECK(c, capdrv_mmio_read(c->other, m, CAPDRV_DMATEST_ID, 4, &v) < 0);
+    CONF_EQ(c, capdrv_mmio_read(c->conf, e->m, r.id, 4, &v), 0);
+    CONF_CHECK(c, capdrv_mmio_read(c->other, e->m, r.id, 4, &v) < 0);
+    CONF_CHECK(c, capdrv_pool_open(c->other, e->g, &(capdrv_cap_t){0}) < 0);
 }
+
+/* Each case body runs with an engine that is shut down afterwards,
+ * however the body ended. */
+#define WITH_ENGINE(name)                          \
+    static void name(struct conf_ctx *c)           \
+    {                                              \
+        struct conf_engine e = {0};                \
+        name##_in(c, &e);                          \
+        conf_engine_close(&e);                     \
+    }
+WITH_ENGINE(revoke_then_no_dma)
+WITH_ENGINE(release_teardown)
+WITH_ENGINE(function_reset)
+WITH_ENGINE(provider_death)
+WITH_ENGINE(isolation)
 
 const struct conf_case conf_cases_authority[] = {
     {"authority.stale-handle", "seed: stale-authority rejection (generation-checked handles)",

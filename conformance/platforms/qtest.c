@@ -4,9 +4,10 @@
  * per case.
  *
  * Grants "vblk", "vnet" and "nvme" exist for the cases (the NVMe
- * controller's registers are in BAR0, so device_reg reads BAR0 for it);
- * nvme_stall holds NVMe commands in QEMU's block layer (below). Cases needing the dmatest
- * grants SKIP. Provider "other" holds a grant no case uses (qtest-brokered.dts). Brokered
+ * controller's registers are in BAR0, so device_reg reads BAR0 for it).
+ * There is no dmatest: the authority, dma and irq cases use "nvme" as their
+ * DMA engine (cases/engine.h). Provider "other" holds "bystander", the
+ * any-function grant of the authority cases (qtest-brokered.dts). Brokered
  * lane only: there is no IOMMU, so --lane direct SKIPs every case.
  * Observer hooks: no DMA oracle (QEMU's devices reach all guest RAM; the
  * later substitute is a canary check of guest RAM outside the ledger via
@@ -86,7 +87,7 @@ struct qtest_plat {
     int wire; /* UDP socket bound to P1, connected to QEMU's P2; -1 when none */
 };
 
-static const char *const qtest_grants[] = {"vblk", "vnet", "nvme", NULL};
+static const char *const qtest_grants[] = {"vblk", "vnet", "nvme", "bystander", NULL};
 
 /* QMP names of the NVMe namespace's drive and the stall's parameters. */
 #define NVME_DRIVE "d1"
@@ -370,5 +371,6 @@ const struct conf_platform conf_platform_qtest = {
     .net_inject = qtest_net_inject,
     .net_take = qtest_net_take,
     .nvme_stall = qtest_nvme_stall,
+    .nvme_stall_may_finish = true, /* the reset's drain lifts the throttle */
     .grants = qtest_grants,
 };

@@ -4,6 +4,9 @@
  * (manifests/vfio-machine.dtsi) expects them: virtio-blk 01:00.0,
  * virtio-net 02:00.0, NVMe 03:00.0 (each behind a PCIe root port) and the
  * SMBus bystander 00:1f.3, all bound to vfio-pci. Both lanes run: VFIO always has an IOMMU.
+ * There is no dmatest: the authority, dma and irq cases use "nvme" as their
+ * DMA engine (cases/engine.h) and "bystander" (provider "other") as their
+ * any-function grant.
  *
  * Each case opens the functions afresh and resets the three DMA functions
  * (VFIO_DEVICE_RESET) before the shim starts, so no case inherits device
@@ -52,7 +55,7 @@ struct vfio_plat {
     int wire; /* AF_PACKET socket on CAPDRV_VFIO_WIRE, -1 when none */
 };
 
-static const char *const vfio_grants[] = {"vblk", "vnet", "nvme", NULL};
+static const char *const vfio_grants[] = {"vblk", "vnet", "nvme", "bystander", NULL};
 
 static int wire_open(struct vfio_plat *p, char *why, size_t why_len)
 {
