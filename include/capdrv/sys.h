@@ -312,7 +312,10 @@ int capdrv_mmio_write(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t offset, unsig
  * @param width 1, 2 or 4.
  * @param val receives the value.
  * @return 0; -CAPDRV_EFAULT (beyond config space), -CAPDRV_EINVAL,
- *         -CAPDRV_ESTALE, -CAPDRV_EBADF, -CAPDRV_EIO.
+ *         -CAPDRV_ESTALE, -CAPDRV_EBADF, -CAPDRV_EIO; -CAPDRV_ENOTSUP when
+ *         the grant is not a PCI function (an MMIO device found in a device
+ *         tree has no configuration space: capdrv_virtio_blk_open() uses
+ *         this to pick the virtio-mmio transport).
  */
 int capdrv_cfg_read(capdrv_sys *sys, capdrv_cap_t grant, uint32_t offset, unsigned width,
                     uint32_t *val);
@@ -330,7 +333,8 @@ int capdrv_cfg_read(capdrv_sys *sys, capdrv_cap_t grant, uint32_t offset, unsign
  * @param width 2.
  * @param val new COMMAND value; other bits must equal their current value.
  * @return 0; -CAPDRV_EPERM (field or bit not writable), -CAPDRV_EINVAL,
- *         -CAPDRV_ESTALE, -CAPDRV_EBADF, -CAPDRV_EIO.
+ *         -CAPDRV_ESTALE, -CAPDRV_EBADF, -CAPDRV_EIO; -CAPDRV_ENOTSUP when
+ *         the grant is not a PCI function.
  */
 int capdrv_cfg_write(capdrv_sys *sys, capdrv_cap_t grant, uint32_t offset, unsigned width,
                      uint32_t val);
