@@ -135,6 +135,10 @@ void conf_shim_stop(struct conf_ctx *c);
 
 /* Manager actions a case needs, on whichever side holds the shim: revoke a
  * capability of @sys (c->conf or c->other), connect a provider again. */
+/* advance() of a platform whose devices run in real time (QEMU, real
+ * hardware): letting device time pass is sleeping. */
+void conf_advance_realtime(struct conf_ctx *c, uint64_t ns);
+
 int conf_revoke(struct conf_ctx *c, capdrv_sys *sys, capdrv_cap_t cap);
 int conf_connect(struct conf_ctx *c, const char *provider, capdrv_sys **sys);
 

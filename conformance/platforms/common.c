@@ -1,12 +1,15 @@
 /* What every conformance platform does the same way: build the shim from a
  * compiled manifest in CONF_MANIFEST_DIR, connect the two providers, and
  * take it all down again. */
+#define _GNU_SOURCE /* nanosleep */
 #include "../conf.h"
 
 #include <capdrv/remote.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static void *slurp(const char *path, size_t *len)
 {
@@ -76,4 +79,12 @@ void conf_shim_stop(struct conf_ctx *c)
         conf_remote_unwrap(c);
     c->conf = c->other = NULL;
     c->shim = NULL;
+}
+
+void conf_advance_realtime(struct conf_ctx *c, uint64_t ns)
+{
+    (void)c;
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
 }

@@ -247,15 +247,6 @@ static void qtest_teardown(struct conf_ctx *c)
     c->pdata = NULL;
 }
 
-/* QEMU's devices run in real time: letting device time pass is sleeping. */
-static void qtest_advance(struct conf_ctx *c, uint64_t ns)
-{
-    (void)c;
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 /* Platform function of a grant, or -1 for a grant this machine lacks. */
 static int fn_of(const struct qtest_plat *p, const char *grant)
 {
@@ -365,7 +356,7 @@ const struct conf_platform conf_platform_qtest = {
     .setup = qtest_setup,
     .teardown = qtest_teardown,
     .oracle_violations = NULL,
-    .advance = qtest_advance,
+    .advance = conf_advance_realtime, /* QEMU/hardware run in real time */
     .device_reg = qtest_device_reg,
     .reset_count = qtest_reset_count,
     .net_inject = qtest_net_inject,

@@ -93,14 +93,6 @@ static void qv_teardown(struct conf_ctx *c)
     c->pdata = NULL;
 }
 
-static void qv_advance(struct conf_ctx *c, uint64_t ns)
-{
-    (void)c;
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 static int qv_device_reg(struct conf_ctx *c, const char *grant, uint64_t off, unsigned width,
                          uint64_t *val)
 {
@@ -121,7 +113,7 @@ const struct conf_platform conf_platform_qtest_virt = {
     .name = "qtest-virt",
     .setup = qv_setup,
     .teardown = qv_teardown,
-    .advance = qv_advance,
+    .advance = conf_advance_realtime, /* QEMU/hardware run in real time */
     .device_reg = qv_device_reg,
     .reset_count = qv_reset_count,
     .grants = qv_grants,

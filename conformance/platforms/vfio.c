@@ -145,14 +145,6 @@ static void vfio_teardown(struct conf_ctx *c)
     c->pdata = NULL;
 }
 
-static void vfio_advance(struct conf_ctx *c, uint64_t ns)
-{
-    (void)c;
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u)};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
 static int fn_of(const struct vfio_plat *p, const char *grant)
 {
     return !strcmp(grant, "vblk")   ? (int)p->fn_vblk
@@ -235,7 +227,7 @@ const struct conf_platform conf_platform_vfio = {
     .setup = vfio_setup,
     .teardown = vfio_teardown,
     .oracle_violations = NULL,
-    .advance = vfio_advance,
+    .advance = conf_advance_realtime, /* QEMU/hardware run in real time */
     .device_reg = vfio_device_reg,
     .reset_count = vfio_reset_count,
     .net_inject = vfio_net_inject,
