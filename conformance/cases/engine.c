@@ -38,6 +38,13 @@ static bool nvme_up(struct conf_ctx *c, struct conf_engine *e)
     /* Polling: I/O completion queues without interrupts (IEN = 0); the
      * admin queue still interrupts on vector 0 when the case holds it. */
     struct capdrv_nvme_ctrl_opts o = {.pool = e->pool, .io_queues = 1, .polling = true};
+    /* When the case holds vector 0, the library has no interrupt to sleep
+     * on: its waits then count time by polling slices, not by a clock
+     * (capdrv/nvme.h), so on a real-time platform (QEMU, VFIO under TCG)
+     * its default deadlines pass in milliseconds of spinning. Give it
+     * deadlines that stand for seconds of polling there. */
+    if (e->irq != CAPDRV_CAP_INVALID)
+        o.admin_timeout_ns = o.io_timeout_ns = 3600ull * 1000000000ull;
     char why[256] = "";
     int rc = capdrv_nvme_ctrl_open(c->conf, e->g, &o, &e->ctrl, why, sizeof why);
     if (rc < 0)
