@@ -310,18 +310,25 @@ static int op_grant_lane(capdrv_sys *s, capdrv_cap_t g)
     return rpc_rc(s, CDW_GRANT_LANE, &q, sizeof q);
 }
 
-static int op_grant_reset(capdrv_sys *s, capdrv_cap_t g)
+/* A call on @p cap after which the manager has dropped everything derived
+ * from it (result 0 or @p also_gone): drop the local mappings too. */
+static int rpc_dropping(capdrv_sys *s, uint16_t type, capdrv_cap_t cap, int also_gone)
 {
     struct remote_conn *c = conn(s);
-    struct cdw_cap q = {g};
+    struct cdw_cap q = {cap};
     struct cdw_r_rc r;
     pthread_mutex_lock(&c->lock);
-    int rc = rpc_locked(c, CDW_GRANT_RESET, &q, sizeof q, &r, sizeof r, NULL);
-    /* sys.h: derived capabilities are revoked even when the reset fails */
-    if (rc == 0 && (r.rc == 0 || r.rc == -CAPDRV_EIO))
-        forget_derived(c, g);
+    int rc = rpc_locked(c, type, &q, sizeof q, &r, sizeof r, NULL);
+    if (rc == 0 && (r.rc == 0 || r.rc == also_gone))
+        forget_derived(c, cap);
     pthread_mutex_unlock(&c->lock);
     return rc < 0 ? rc : r.rc;
+}
+
+static int op_grant_reset(capdrv_sys *s, capdrv_cap_t g)
+{
+    /* sys.h: derived capabilities are revoked even when the reset fails */
+    return rpc_dropping(s, CDW_GRANT_RESET, g, -CAPDRV_EIO);
 }
 
 static int op_window_info(capdrv_sys *s, capdrv_cap_t g, unsigned w, struct capdrv_window_info *o)
@@ -486,15 +493,8 @@ static int op_irq_mask(capdrv_sys *s, capdrv_cap_t i, bool m)
 
 static int op_cap_release(capdrv_sys *s, capdrv_cap_t cap)
 {
-    struct remote_conn *c = conn(s);
-    struct cdw_cap q = {cap};
-    struct cdw_r_rc r;
-    pthread_mutex_lock(&c->lock);
-    int rc = rpc_locked(c, CDW_CAP_RELEASE, &q, sizeof q, &r, sizeof r, NULL);
-    if (rc == 0 && (r.rc == 0 || r.rc == -CAPDRV_ESTALE))
-        forget_derived(c, cap);
-    pthread_mutex_unlock(&c->lock);
-    return rc < 0 ? rc : r.rc;
+    /* -ESTALE: already gone on the manager's side */
+    return rpc_dropping(s, CDW_CAP_RELEASE, cap, -CAPDRV_ESTALE);
 }
 
 static void conn_free(struct remote_conn *c)
