@@ -309,7 +309,9 @@ int capdrv_qtest_parse_reply(const char *line, size_t len, bool want_value, uint
  * capdrv_qtest_config::timeout_ms. A timeout, EOF or malformed message
  * closes the monitor for good: later calls return -CAPDRV_EIO at once,
  * with the reason in @p reply. QEMU itself is not stopped (see
- * capdrv_qtest_status() for the qtest stream).
+ * capdrv_qtest_status() for the qtest stream). A command that ends QEMU
+ * (`quit`) may see either its reply or -CAPDRV_EIO: QEMU can close the
+ * monitor before the reply is flushed.
  * @param q the machine.
  * @param command one JSON object on one line, without a newline, e.g.
  *        `{"execute":"query-status"}`; it is not checked beyond that.

@@ -942,13 +942,24 @@ struct capdrv_sim_nvme_fault {
 int capdrv_sim_nvme_set_fault(struct capdrv_sim *sim, unsigned fn,
                               const struct capdrv_sim_nvme_fault *f);
 
-/** Counters of a simulated NVMe controller (capdrv_sim_nvme_stats()); they survive resets. */
+/** Counters of a simulated NVMe controller (capdrv_sim_nvme_stats()); they
+ *  survive resets. sq_backlog is the one gauge (the state at the call). */
 struct capdrv_sim_nvme_stats {
     uint64_t admin_cmds; /**< admin commands completed (a completion was produced) */
     uint64_t io_cmds;    /**< I/O commands completed */
     uint64_t doorbells;  /**< doorbell writes that reached an existing queue */
     uint64_t aborted;    /**< commands completed with Command Abort Requested by an Abort */
     uint64_t dropped;    /**< commands consumed without a completion (FAULT_DROP) */
+    /** Data transfers into host memory made while entries that tail
+     *  doorbells had published were still unfetched in some SQ. Such a
+     *  write may land on one of those entries or on a list they name, i.e.
+     *  change what a direct-lane shim checked before the device reads it
+     *  (the IOMMU contains the result; tests use this to tell that case
+     *  from a validator gap). */
+    uint64_t writes_ahead;
+    /** Gauge: SQ entries published by tail doorbells and not fetched yet,
+     *  over all live SQs (held back while their CQ is full). */
+    uint64_t sq_backlog;
 };
 
 /**

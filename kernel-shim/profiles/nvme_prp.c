@@ -11,7 +11,12 @@
  * slot's shim-owned list page (PRP lists flattened into one page, SGL
  * segments into one Last Segment). Direct lane: every range the device
  * will touch - data, the list entries it will read, each segment - is
- * checked against the ledger; nothing is rewritten. */
+ * checked against the ledger; nothing is rewritten.
+ *
+ * Both lanes refuse a PRP list or SGL segment inside a completion queue's
+ * ring: the controller posts completions there while it may still have to
+ * read the list (in the direct lane it would then read, after the check,
+ * whatever a completion wrote over the entries). */
 #include "nvme_shim.h"
 
 #include "../util.h"
@@ -52,7 +57,8 @@ int nvme_queue_base(struct shim_profile_ctx *ctx, uint64_t ref, uint64_t len, ui
  * memory page; when more entries are needed than fit, the page's last
  * entry points at the next list. Each entry names a whole page (offset 0)
  * except that the last covers what remains. */
-static int prp_list(struct shim_profile_ctx *ctx, uint64_t list, uint64_t rem, uint8_t *out)
+static int prp_list(struct shim_profile_ctx *ctx, const struct nvme_state *st, uint64_t list,
+                    uint64_t rem, uint8_t *out)
 {
     uint64_t need = (rem + NVME_PAGE - 1u) / NVME_PAGE;
     unsigned k = 0;
@@ -64,10 +70,11 @@ static int prp_list(struct shim_profile_ctx *ctx, uint64_t list, uint64_t rem, u
         uint64_t here = chain ? slots - 1u : need;
         if (here == 0)
             return -CAPDRV_EINVAL; /* a page holding only a chain entry: no progress */
-        uint64_t ldev;
+        uint64_t ldev, lbytes = (here + (chain ? 1u : 0u)) * 8u;
         void *lcpu;
-        int rc = shim_profile_dma_publish_cpu(ctx, list, (here + (chain ? 1u : 0u)) * 8u, &ldev,
-                                              &lcpu);
+        if (nvme_overlaps_queue(st, list, lbytes, true))
+            return -CAPDRV_EINVAL;
+        int rc = shim_profile_dma_publish_cpu(ctx, list, lbytes, &ldev, &lcpu);
         if (rc < 0)
             return rc;
         const volatile uint8_t *e = lcpu;
@@ -92,8 +99,8 @@ static int prp_list(struct shim_profile_ctx *ctx, uint64_t list, uint64_t rem, u
     return 0;
 }
 
-int nvme_dptr_prp(struct shim_profile_ctx *ctx, uint8_t *sqe, uint64_t len, uint8_t *list_cpu,
-                  uint64_t list_dev)
+int nvme_dptr_prp(struct shim_profile_ctx *ctx, const struct nvme_state *st, uint8_t *sqe,
+                  uint64_t len, uint8_t *list_cpu, uint64_t list_dev)
 {
     uint64_t prp1 = nvme_le(sqe + SQE_PRP1, 8), prp2 = nvme_le(sqe + SQE_PRP2, 8);
     if (len == 0 || (prp1 & 3u))
@@ -112,7 +119,7 @@ int nvme_dptr_prp(struct shim_profile_ctx *ctx, uint8_t *sqe, uint64_t len, uint
         if ((rc = map(ctx, prp2, rem, &d2)) < 0)
             return rc;
     } else if (rem > NVME_PAGE) {
-        if ((rc = prp_list(ctx, prp2, rem, b ? list_cpu : NULL)) < 0)
+        if ((rc = prp_list(ctx, st, prp2, rem, b ? list_cpu : NULL)) < 0)
             return rc;
         d2 = list_dev;
     }
@@ -150,8 +157,8 @@ static int sgl_data(struct shim_profile_ctx *ctx, const volatile uint8_t *d, uin
  * next segment, a Last Segment holds data blocks only. Bit buckets, keyed
  * and transport descriptors and non-address sub types are refused. The
  * data blocks must describe exactly the transfer. */
-int nvme_dptr_sgl(struct shim_profile_ctx *ctx, uint8_t *sqe, uint64_t len, uint8_t *list_cpu,
-                  uint64_t list_dev)
+int nvme_dptr_sgl(struct shim_profile_ctx *ctx, const struct nvme_state *st, uint8_t *sqe,
+                  uint64_t len, uint8_t *list_cpu, uint64_t list_dev)
 {
     uint8_t *s1 = sqe + SQE_SGL1;
     unsigned type = s1[15] >> 4, sub = s1[15] & 0xfu;
@@ -185,6 +192,8 @@ int nvme_dptr_sgl(struct shim_profile_ctx *ctx, uint8_t *sqe, uint64_t len, uint
         walked += (unsigned)n;
         uint64_t sdev;
         void *scpu;
+        if (nvme_overlaps_queue(st, seg, seg_len, true))
+            return -CAPDRV_EINVAL;
         if ((rc = shim_profile_dma_publish_cpu(ctx, seg, seg_len, &sdev, &scpu)) < 0)
             return rc;
         const volatile uint8_t *d = scpu;

@@ -15,7 +15,12 @@
  * checked (every range against the ledger) before the doorbell.
  *
  * One refused SQE refuses the whole doorbell: the device's doorbell is not
- * written and queue creations/deletions of the batch are rolled back. */
+ * written and queue creations/deletions of the batch are rolled back.
+ *
+ * Queue rings of one controller never overlap (checked at creation, both
+ * lanes): the controller writes completions into CQs while it reads SQEs,
+ * so in the direct lane a CQ over an SQ would change entries after the
+ * shim checked them. (§5.4/§5.5 leave overlapping queues undefined.) */
 #include "nvme_shim.h"
 
 #include "../util.h"
@@ -69,6 +74,28 @@ static int db_write(struct shim_profile_ctx *ctx, const struct nvme_state *st, u
     return shim_profile_raw_write(ctx, 0, off, 4, val) < 0 ? -CAPDRV_EIO : 0;
 }
 
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    /* Written so that no end address is computed: references come from
+     * the provider and may sit just below 2^64. */
+    if (alen == 0 || blen == 0)
+        return false;
+    return a <= b ? b - a < alen : a - b < blen;
+}
+
+bool nvme_overlaps_queue(const struct nvme_state *st, uint64_t ref, uint64_t len, bool cqs_only)
+{
+    for (unsigned i = 0; i <= NVME_MAX_QID; i++) {
+        const struct nvme_cq *c = &st->cq[i];
+        const struct nvme_sq *s = &st->sq[i];
+        if (c->live && ranges_overlap(ref, len, c->ref, (uint64_t)c->size * NVME_CQE))
+            return true;
+        if (!cqs_only && s->live && ranges_overlap(ref, len, s->ref, (uint64_t)s->size * NVME_SQE))
+            return true;
+    }
+    return false;
+}
+
 int nvme_sq_create(struct shim_profile_ctx *ctx, struct nvme_state *st, unsigned qid,
                    uint16_t size, uint16_t cqid, uint64_t ref, uint64_t *devbase)
 {
@@ -100,6 +127,8 @@ int nvme_admin_enable(struct shim_profile_ctx *ctx, struct nvme_state *st)
         return -CAPDRV_EINVAL;
     if (brokered(ctx) && asqs > NVME_BROKERED_MAX_QSIZE)
         return -CAPDRV_EINVAL;
+    if (ranges_overlap(st->asq, (uint64_t)asqs * NVME_SQE, st->acq, (uint64_t)acqs * NVME_CQE))
+        return -CAPDRV_EINVAL; /* see the file comment */
     uint64_t acq_dev, asq_dev;
     int rc = nvme_queue_base(ctx, st->acq, (uint64_t)acqs * NVME_CQE, &acq_dev);
     if (rc < 0)
@@ -126,7 +155,7 @@ int nvme_admin_enable(struct shim_profile_ctx *ctx, struct nvme_state *st)
     q->size = (uint16_t)asqs;
     q->tail = 0;
     q->ref = st->asq;
-    st->cq[0] = (struct nvme_cq){.live = true, .size = (uint16_t)acqs};
+    st->cq[0] = (struct nvme_cq){.live = true, .size = (uint16_t)acqs, .ref = st->acq};
     return 0;
 }
 

@@ -122,6 +122,7 @@ struct nvme_sq {
 struct nvme_cq {
     bool live;
     uint16_t size;
+    uint64_t ref;       /* the provider's queue (token or IOVA) */
 };
 
 struct nvme_state {
@@ -151,6 +152,9 @@ int nvme_sq_create(struct shim_profile_ctx *ctx, struct nvme_state *st, unsigned
                    uint16_t size, uint16_t cqid, uint64_t ref, uint64_t *devbase);
 /* Drop every queue and free the shadows (the controller is reset). */
 void nvme_queues_drop(struct shim_profile_ctx *ctx, struct nvme_state *st);
+/* Whether [@ref, @ref + @len) overlaps a live CQ ring or, unless
+ * @cqs_only, a live SQ ring of the controller (provider references). */
+bool nvme_overlaps_queue(const struct nvme_state *st, uint64_t ref, uint64_t len, bool cqs_only);
 
 /* nvme_sqe.c: check one SQE copied out of the provider's SQ @qid; in the
  * brokered lane rewrite it in place into what the device may read, with
@@ -161,10 +165,10 @@ int nvme_sqe_check(struct shim_profile_ctx *ctx, struct nvme_state *st, unsigned
 const struct nvme_ns *nvme_ns_find(const struct nvme_state *st, uint32_t nsid);
 
 /* nvme_prp.c */
-int nvme_dptr_prp(struct shim_profile_ctx *ctx, uint8_t *sqe, uint64_t len, uint8_t *list_cpu,
-                  uint64_t list_dev);
-int nvme_dptr_sgl(struct shim_profile_ctx *ctx, uint8_t *sqe, uint64_t len, uint8_t *list_cpu,
-                  uint64_t list_dev);
+int nvme_dptr_prp(struct shim_profile_ctx *ctx, const struct nvme_state *st, uint8_t *sqe,
+                  uint64_t len, uint8_t *list_cpu, uint64_t list_dev);
+int nvme_dptr_sgl(struct shim_profile_ctx *ctx, const struct nvme_state *st, uint8_t *sqe,
+                  uint64_t len, uint8_t *list_cpu, uint64_t list_dev);
 /* A physically contiguous queue of @len bytes at @ref (PC=1, memory page
  * aligned): its device address. */
 int nvme_queue_base(struct shim_profile_ctx *ctx, uint64_t ref, uint64_t len, uint64_t *dev);

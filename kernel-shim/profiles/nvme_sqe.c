@@ -114,16 +114,16 @@ static int create_cq(struct shim_profile_ctx *ctx, struct nvme_state *st, uint8_
         return -CAPDRV_EINVAL;
     if (((st->cc >> NVME_CC_IOCQES_SHIFT) & 0xfu) != 4)
         return -CAPDRV_EINVAL; /* §3.1.4.5: CC.IOCQES first */
-    if (nvme_le(sqe + SQE_DPTR + 8, 8) != 0)
+    uint64_t ref = nvme_le(sqe + SQE_DPTR, 8), dev;
+    if (nvme_le(sqe + SQE_DPTR + 8, 8) != 0 || nvme_overlaps_queue(st, ref, size * NVME_CQE, false))
         return -CAPDRV_EINVAL;
-    uint64_t dev;
-    int rc = nvme_queue_base(ctx, nvme_le(sqe + SQE_DPTR, 8), (uint64_t)size * NVME_CQE, &dev);
+    int rc = nvme_queue_base(ctx, ref, (uint64_t)size * NVME_CQE, &dev);
     if (rc < 0)
         return rc;
     /* The CQ stays in provider memory (completions carry no addresses). */
     if (ctx->g->lane == CAPDRV_LANE_BROKERED)
         nvme_le_put(sqe + SQE_DPTR, 8, dev);
-    st->cq[qid] = (struct nvme_cq){.live = true, .size = (uint16_t)size};
+    st->cq[qid] = (struct nvme_cq){.live = true, .size = (uint16_t)size, .ref = ref};
     return 0;
 }
 
@@ -142,11 +142,10 @@ static int create_sq(struct shim_profile_ctx *ctx, struct nvme_state *st, uint8_
         return -CAPDRV_EINVAL;
     if (((st->cc >> NVME_CC_IOSQES_SHIFT) & 0xfu) != 6)
         return -CAPDRV_EINVAL;
-    if (nvme_le(sqe + SQE_DPTR + 8, 8) != 0)
+    uint64_t ref = nvme_le(sqe + SQE_DPTR, 8), dev;
+    if (nvme_le(sqe + SQE_DPTR + 8, 8) != 0 || nvme_overlaps_queue(st, ref, size * NVME_SQE, false))
         return -CAPDRV_EINVAL;
-    uint64_t dev;
-    int rc = nvme_sq_create(ctx, st, qid, (uint16_t)size, (uint16_t)cqid,
-                            nvme_le(sqe + SQE_DPTR, 8), &dev);
+    int rc = nvme_sq_create(ctx, st, qid, (uint16_t)size, (uint16_t)cqid, ref, &dev);
     if (rc == 0 && ctx->g->lane == CAPDRV_LANE_BROKERED)
         nvme_le_put(sqe + SQE_DPTR, 8, dev); /* the device reads the shadow */
     return rc;
@@ -276,9 +275,9 @@ int nvme_sqe_check(struct shim_profile_ctx *ctx, struct nvme_state *st, unsigned
     if (len > st->c.max_xfer)
         return -CAPDRV_EINVAL; /* MDTS (§5.17.2.1), and the shim's own bound */
     if (psdt == 0)
-        return nvme_dptr_prp(ctx, sqe, len, list_cpu, list_dev);
+        return nvme_dptr_prp(ctx, st, sqe, len, list_cpu, list_dev);
     /* §4.2: admin commands over PCIe use PRPs; SGLs only where SGLS says. */
     if (psdt == 1 && qid != 0 && st->c.sgl)
-        return nvme_dptr_sgl(ctx, sqe, len, list_cpu, list_dev);
+        return nvme_dptr_sgl(ctx, st, sqe, len, list_cpu, list_dev);
     return -CAPDRV_EINVAL;
 }

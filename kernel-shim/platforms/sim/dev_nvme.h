@@ -236,6 +236,8 @@ unsigned nvme_ncq(const struct nvme_dev *d);
 /* dev_nvme_queue.c */
 /* Fetch and execute what the SQs hold, post what the CQs can take. */
 void nvme_run_queues(struct capdrv_sim *sim, struct sim_fn *f);
+/* Entries published by tail doorbells and not fetched yet, all SQs. */
+uint64_t nvme_sq_backlog(const struct nvme_dev *d);
 /* Deliver one completion: counts, error log, faults, then post or stall. */
 void nvme_complete(struct capdrv_sim *sim, struct sim_fn *f, struct nvme_cpl c);
 /* Post waiting completions of CQ @cqid while it has room. */

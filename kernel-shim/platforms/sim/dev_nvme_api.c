@@ -144,8 +144,10 @@ int capdrv_sim_nvme_stats(const struct capdrv_sim *sim, unsigned fn,
     pthread_mutex_lock((pthread_mutex_t *)&sim->lock);
     int rc;
     const struct nvme_dev *d = find(sim, fn, &rc);
-    if (d)
+    if (d) {
         *out = d->stats;
+        out->sq_backlog = nvme_sq_backlog(d);
+    }
     pthread_mutex_unlock((pthread_mutex_t *)&sim->lock);
     return rc;
 }

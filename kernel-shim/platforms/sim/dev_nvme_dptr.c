@@ -200,8 +200,10 @@ uint16_t nvme_dptr_decode(struct capdrv_sim *sim, struct sim_fn *f,
 uint16_t nvme_dptr_xfer(struct capdrv_sim *sim, struct sim_fn *f, unsigned n, uint64_t off,
                         void *buf, size_t len, bool to_host)
 {
-    const struct nvme_dev *d = nvme_of(f);
+    struct nvme_dev *d = nvme_of(f);
     uint8_t *p = buf;
+    if (to_host && len > 0 && nvme_sq_backlog(d) > 0)
+        d->stats.writes_ahead++;
     for (unsigned i = 0; i < n && len > 0; i++) {
         const struct nvme_seg *s = &d->segs[i];
         if (off >= s->len) {

@@ -344,6 +344,17 @@ static void fetch_one(struct capdrv_sim *sim, struct sim_fn *f, uint16_t y)
         nvme_complete(sim, f, c);
 }
 
+uint64_t nvme_sq_backlog(const struct nvme_dev *d)
+{
+    uint64_t n = 0;
+    for (uint16_t y = 0; y < NVME_MAX_QUEUES; y++) {
+        const struct nvme_sq *q = &d->sq[y];
+        if (q->valid && q->size > 0)
+            n += ((unsigned)q->tail + q->size - q->head) % q->size;
+    }
+    return n;
+}
+
 static bool can_fetch(const struct nvme_dev *d, uint16_t y)
 {
     const struct nvme_sq *q = &d->sq[y];

@@ -185,7 +185,11 @@ static void qemu_quits(void **state)
     (void)state;
     struct capdrv_qtest *q = start(NULL, 0);
     char r[256];
-    assert_int_equal(capdrv_qtest_qmp(q, "{\"execute\":\"quit\"}", r, sizeof r), 0);
+    /* QEMU answers quit and then exits, but its monitor may be torn down
+     * before the reply is flushed (more likely on a loaded machine): both
+     * the reply and a closed stream are a correct outcome of quit. */
+    int qrc = capdrv_qtest_qmp(q, "{\"execute\":\"quit\"}", r, sizeof r);
+    assert_true(qrc == 0 || qrc == -CAPDRV_EIO);
     /* QEMU closes the monitor as it exits: the next command fails fast. */
     int64_t t0 = now_ms();
     int rc = capdrv_qtest_qmp(q, "{\"execute\":\"query-status\"}", r, sizeof r);

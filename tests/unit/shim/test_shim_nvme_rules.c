@@ -251,6 +251,67 @@ static void t_sgl_direct(void **state)
     sgl_run(true);
 }
 
+/* Queue memory is the controller's: queues never overlap one another, and
+ * no PRP list or SGL segment lies in a CQ ring, where completions posted
+ * meanwhile would change entries the shim checked (direct lane). */
+static void overlap_run(bool iommu)
+{
+    struct nt t;
+    struct capdrv_sim_nvme_config cfg = {.sgl = true};
+    nt_up(&t, iommu, &cfg);
+    const uint64_t cq_bytes = QDEPTH * 16u; /* CQ 1 at QB_IOCQ */
+    struct capdrv_nvme_sqe s = nt_sqe(&t, 0x05, 0); /* CQ 2 ... */
+    s.cdw10 = 3u << 16 | 2u;
+    s.cdw11 = 1;
+    s.dptr.prp.prp1 = capdrv_dma_ref(&t.q, QB_IOSQ); /* ... over SQ 1 */
+    refused(&t, 0, s, -CAPDRV_EINVAL);
+    s.dptr.prp.prp1 = capdrv_dma_ref(&t.q, QB_ACQ); /* ... over the admin CQ */
+    refused(&t, 0, s, -CAPDRV_EINVAL);
+    s = nt_sqe(&t, 0x01, 0); /* SQ 2 on CQ 1, over CQ 1 */
+    s.cdw10 = 3u << 16 | 2u;
+    s.cdw11 = 1u << 16 | 1u;
+    s.dptr.prp.prp1 = capdrv_dma_ref(&t.q, QB_IOCQ);
+    refused(&t, 0, s, -CAPDRV_EINVAL);
+    /* A 12 KiB write: PRP1 plus a list of two entries. */
+    uint8_t *q = t.q.cpu;
+    for (unsigned at = 0; at < 4096; at += 16) {
+        nt_put_le(q + QB_IOCQ + at, 8, capdrv_dma_ref(&t.d, 4096));
+        nt_put_le(q + QB_IOCQ + at + 8, 8, capdrv_dma_ref(&t.d, 8192));
+    }
+    s = rw_sqe(&t, 0x01, 1, 0, 24, capdrv_dma_ref(&t.d, 0));
+    s.dptr.prp.prp2 = capdrv_dma_ref(&t.q, QB_IOCQ + cq_bytes - 8); /* last CQE's qword */
+    refused(&t, 1, s, -CAPDRV_EINVAL);
+    s.dptr.prp.prp2 = capdrv_dma_ref(&t.q, QB_IOCQ + cq_bytes); /* just past the ring */
+    assert_int_equal(nt_cmd(&t, 1, &s), 0);
+    /* An SGL Last Segment in the admin CQ. */
+    s = nt_sqe(&t, 0x01, 1);
+    s.flags = 1u << 6;
+    s.cdw12 = 7; /* 4 KiB */
+    sgl_desc(q + QB_ACQ + 64, capdrv_dma_ref(&t.d, 0), 4096, 0x0);
+    sgl_desc((uint8_t *)&s.dptr, capdrv_dma_ref(&t.q, QB_ACQ + 64), 16, 0x3);
+    refused(&t, 1, s, -CAPDRV_EINVAL);
+    /* ASQ and ACQ in the same page: the enable is refused. */
+    nt_w32(&t, R_CC, 0);
+    for (unsigned n = 0; (nt_r32(&t, R_CSTS) & 1u) && n < 100; n++)
+        capdrv_sim_advance(t.f.sim, 1000000);
+    assert_int_equal(nt_wr(&t, R_ACQ, 8, capdrv_dma_ref(&t.q, QB_ASQ + 512)), 0);
+    assert_int_equal(nt_wr(&t, R_CC, 4, CC_ON), -CAPDRV_EINVAL);
+    assert_int_equal(nt_r32(&t, R_CSTS) & 1u, 0u);
+    nt_done(&t);
+}
+
+static void t_overlap_brokered(void **state)
+{
+    (void)state;
+    overlap_run(false);
+}
+
+static void t_overlap_direct(void **state)
+{
+    (void)state;
+    overlap_run(true);
+}
+
 static void write_one(struct nt *t, uint64_t slba)
 {
     nt_pattern(t->d.cpu, 4096, (unsigned)slba);
@@ -329,6 +390,8 @@ int main(void)
         cmocka_unit_test(t_admin_batch_rollback),
         cmocka_unit_test(t_sgl_brokered),
         cmocka_unit_test(t_sgl_direct),
+        cmocka_unit_test(t_overlap_brokered),
+        cmocka_unit_test(t_overlap_direct),
         cmocka_unit_test(t_reset_retires),
         cmocka_unit_test(t_release_inflight_resets),
         cmocka_unit_test(t_shutdown_stops_submissions),
