@@ -110,6 +110,7 @@ bool conf_engine_open(struct conf_ctx *c, struct conf_engine *e, unsigned flags)
 
 void conf_engine_close(struct conf_engine *e)
 {
+    (void)conf_engine_unhold(e); /* the platform's, whatever became of the grant */
     if (e->orphaned)
         return;
     capdrv_nvme_qpair_destroy(e->qp);
@@ -280,7 +281,31 @@ static int nvme_start(struct conf_engine *e, uint64_t ref, uint32_t len, uint32_
     struct capdrv_dma_seg src = {capdrv_dma_ref(&e->stage, 0), nlb * e->bs};
     if ((rc = nvme_submit(e, true, &src, 1, nlb)) < 0 || (rc = nvme_wait(e)) != 0)
         return rc;
+    if (e->hold_next) {
+        struct capdrv_nvme_qpair_info qi;
+        e->hold_next = false;
+        if ((rc = capdrv_nvme_qpair_info(e->qp, &qi)) < 0 ||
+            (rc = e->c->plat->nvme_stall(e->c, e->grant, qi.qid, true)) < 0)
+            return rc;
+        e->held = true;
+    }
     return nvme_submit(e, false, s, n, nlb);
+}
+
+bool conf_engine_hold_next(struct conf_engine *e)
+{
+    if (e->kind != CONF_ENGINE_NVME || !e->c->plat->nvme_stall)
+        return false;
+    e->hold_next = true;
+    return true;
+}
+
+int conf_engine_unhold(struct conf_engine *e)
+{
+    if (!e->held)
+        return 0;
+    e->held = false;
+    return e->c->plat->nvme_stall(e->c, e->grant, 0, false);
 }
 
 /* --- either -------------------------------------------------------------- */

@@ -34,8 +34,9 @@
  * What stays dmatest-only: dma.rewrite-after-notify rewrites a command
  * after its doorbell, which needs the command in device registers (an
  * NVMe command sits in the library's submission queue, out of the case's
- * reach). authority.revoke-then-no-dma needs the platform's DMA oracle,
- * which only the sim has. */
+ * reach). authority.revoke-then-no-dma needs a DMA observer: the sim's
+ * oracle, or QEMU's guest-RAM canaries with the Read held inside QEMU
+ * (conf_engine_hold_next()); VFIO has neither. */
 #ifndef CAPDRV_CONF_ENGINE_H
 #define CAPDRV_CONF_ENGINE_H
 
@@ -67,6 +68,8 @@ struct conf_engine {
     unsigned calls;            /* completions of the command in flight */
     int status;                /* its status */
     bool orphaned;             /* the provider is gone: the library handle is dropped */
+    bool hold_next;            /* conf_engine_hold_next(): hold the next start's Read */
+    bool held;                 /* the platform's nvme_stall is on */
 };
 
 /* Window-0 registers a case may name on either device. */
@@ -113,6 +116,14 @@ int conf_engine_sum(struct conf_engine *e, uint64_t ref, uint32_t len, uint32_t 
 /* Start a fill and return with it in flight (@slow_ns: dmatest's delay). */
 int conf_engine_start(struct conf_engine *e, uint64_t ref, uint32_t len, uint32_t pattern,
                       uint32_t slow_ns);
+/* NVMe on a platform with nvme_stall: make the next conf_engine_start()
+ * leave its Read held inside the device (stall on after the staging Write,
+ * before the Read's doorbell), so the device's write into the case's
+ * buffer is still to come when the case acts. False (nothing changes)
+ * for dmatest, whose slow_ns does this, or without the hook. */
+bool conf_engine_hold_next(struct conf_engine *e);
+/* Let a held command go (stall off); 0 when nothing is held. */
+int conf_engine_unhold(struct conf_engine *e);
 /* Wait for the started fill by polling only (no interrupt is used). */
 int conf_engine_wait(struct conf_engine *e);
 /* After conf_engine_start(): make the device raise vector 0 for it.

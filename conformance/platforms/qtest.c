@@ -9,10 +9,11 @@
  * DMA engine (cases/engine.h). Provider "other" holds "bystander", the
  * any-function grant of the authority cases (qtest-brokered.dts). Brokered
  * lane only: there is no IOMMU, so --lane direct SKIPs every case.
- * Observer hooks: no DMA oracle (QEMU's devices reach all guest RAM; the
- * later substitute is a canary check of guest RAM outside the ledger via
- * capdrv_qtest_ram_read()); "advance" sleeps, because device time on QEMU is
- * real time; device_reg reads BAR4, where this machine's virtio registers
+ * Observer hooks: "oracle_violations" counts device writes into guest RAM
+ * nobody owns - freed DMA regions and guard pages - through the platform's
+ * canaries (qtest_oracle.h; QEMU's devices reach all guest RAM, so this
+ * stands in for the sim's oracle, writes only); "advance" sleeps, because
+ * device time on QEMU is real time; device_reg reads BAR4, where this machine's virtio registers
  * live (the sim has them in BAR0); reset_count counts function_reset().
  *
  * The wire of "vnet": QEMU's socket netdev in UDP mode
@@ -58,6 +59,7 @@
  * or QMP command is served during a drain, so nothing could resume it). */
 #define _GNU_SOURCE
 #include "../conf.h"
+#include "qtest_oracle.h"
 
 #include <capdrv/qtest.h>
 
@@ -268,6 +270,12 @@ static int qtest_device_reg(struct conf_ctx *c, const char *grant, uint64_t off,
     return hw.ops->bar_read(hw.ctx, (unsigned)fn, bar, off, width, val);
 }
 
+static long qtest_violations(struct conf_ctx *c)
+{
+    struct qtest_plat *p = c->pdata;
+    return conf_qtest_canary_violations(p->q);
+}
+
 static unsigned qtest_reset_count(struct conf_ctx *c, const char *grant)
 {
     struct qtest_plat *p = c->pdata;
@@ -355,7 +363,7 @@ const struct conf_platform conf_platform_qtest = {
     .name = "qtest",
     .setup = qtest_setup,
     .teardown = qtest_teardown,
-    .oracle_violations = NULL,
+    .oracle_violations = qtest_violations, /* writes only (canaries) */
     .advance = conf_advance_realtime, /* QEMU/hardware run in real time */
     .device_reg = qtest_device_reg,
     .reset_count = qtest_reset_count,

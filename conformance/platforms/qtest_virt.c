@@ -7,12 +7,14 @@
  * the 32 transports, 0x0a003e00, GIC SPI 47); provider "other" holds
  * "bystander", a virtio-rng-device at the next transport (0x0a003c00), so
  * that it exists as a provider. Every other grant SKIPs. Brokered lane
- * only (no IOMMU). Observer hooks: no DMA oracle; "advance" sleeps (device
- * time is real time); device_reg reads the register region; reset_count
+ * only (no IOMMU). Observer hooks: guest-RAM canaries as the DMA observer
+ * (qtest_oracle.h: device writes into freed memory and guard pages);
+ * "advance" sleeps (device time is real time); device_reg reads the register region; reset_count
  * counts function_reset(). The interrupt line is sampled through
  * InterruptStatus (see capdrv/qtest.h for why). */
 #define _GNU_SOURCE
 #include "../conf.h"
+#include "qtest_oracle.h"
 
 #include <capdrv/qtest.h>
 
@@ -103,6 +105,12 @@ static int qv_device_reg(struct conf_ctx *c, const char *grant, uint64_t off, un
     return hw.ops->bar_read(hw.ctx, p->fn_vmblk, 0, off, width, val);
 }
 
+static long qv_violations(struct conf_ctx *c)
+{
+    struct qv_plat *p = c->pdata;
+    return conf_qtest_canary_violations(p->q);
+}
+
 static unsigned qv_reset_count(struct conf_ctx *c, const char *grant)
 {
     struct qv_plat *p = c->pdata;
@@ -113,6 +121,7 @@ const struct conf_platform conf_platform_qtest_virt = {
     .name = "qtest-virt",
     .setup = qv_setup,
     .teardown = qv_teardown,
+    .oracle_violations = qv_violations, /* writes only (canaries) */
     .advance = conf_advance_realtime, /* QEMU/hardware run in real time */
     .device_reg = qv_device_reg,
     .reset_count = qv_reset_count,

@@ -80,8 +80,9 @@
  *
  * Limits: q35 and aarch64 virt; bus 0 only (functions behind bridges or root ports
  * are not enumerated; bridges themselves are not reported); guest RAM 16 MiB
- * to 2 GiB; no DMA oracle (a device can write anywhere in guest RAM; use
- * capdrv_qtest_ram_read() to check canaries outside the ledger).
+ * to 2 GiB; no IOMMU and so no DMA oracle (a device can write anywhere in
+ * guest RAM): capdrv_qtest_canary_check() watches guard pages and freed
+ * regions instead.
  * Operations are serialised by an internal lock; irq_wait() polls without it.
  *
  * Example (QEMU with one virtio-blk disk; error handling shortened):
@@ -179,6 +180,32 @@ struct capdrv_qtest_dma_stats {
     size_t bytes;    /**< their total size */
     size_t mappings; /**< live dma_map() mappings, all functions */
 };
+
+/** What the platform's canaries saw (capdrv_qtest_canary_check()). */
+struct capdrv_qtest_canary {
+    unsigned long changed; /**< watched ranges found changed so far (each counted once) */
+    uint64_t last_gpa;     /**< guest address of the last changed byte found */
+    size_t ranges;         /**< ranges watched now */
+    size_t bytes;          /**< their total size */
+};
+
+/**
+ * @brief Check the canaries in guest RAM nobody owns: the page after each
+ *        DMA region, and regions given back with dma_free().
+ *
+ * There is no IOMMU under qtest, so this is the platform's substitute for
+ * a DMA oracle: a device that writes memory after the shim freed it (DMA
+ * after revoke, reset, release or death) or past the end of a buffer
+ * changes a canary. Device reads are not seen, nor a write that stores the
+ * canary byte itself. Up to 256 ranges are watched (the oldest is checked
+ * and dropped when more are freed); a range is also checked when the
+ * allocator hands it out again. A changed range is counted once and filled
+ * again.
+ * @param q the machine.
+ * @param out receives the counts.
+ * @return 0; -CAPDRV_EINVAL for NULL arguments.
+ */
+int capdrv_qtest_canary_check(struct capdrv_qtest *q, struct capdrv_qtest_canary *out);
 
 /**
  * @brief Start QEMU and enumerate its PCI functions.

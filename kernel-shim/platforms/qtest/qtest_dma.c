@@ -4,14 +4,18 @@
  * at guest physical 0 on q35 and 0x40000000 on aarch64 virt) to its end
  * is handed out first-fit,
  * page aligned, with one unused page after every range so a device that
- * runs one byte past its buffer lands in memory nobody owns (a future
- * canary check can watch those pages). The CPU pointer is this process's
- * mapping of the same memfd, so what the driver writes the device reads
- * with no copy.
+ * runs one byte past its buffer lands in memory nobody owns. The CPU
+ * pointer is this process's mapping of the same memfd, so what the driver
+ * writes the device reads with no copy.
  *
  * No IOMMU: dma_map() only records that the shim allowed the function to
  * reach the range and returns its guest physical address (hw.h); nothing
- * stops a device from reaching any other guest address. */
+ * stops a device from reaching any other guest address. What the platform
+ * can do instead is watch: every guard page and every freed region is
+ * filled with a canary and checked later (capdrv_qtest_canary_check(), and
+ * before the range is handed out again), so a device write into memory
+ * the shim gave back - DMA after revoke, reset or release - or past the end
+ * of a buffer is seen. Reads and writes of the same bytes are not. */
 #include "qtest_internal.h"
 
 #include <stdlib.h>
@@ -23,6 +27,79 @@ void qt_dma_fini(struct capdrv_qtest *q)
     q->regions = NULL;
     q->n_regions = q->cap_regions = 0;
     q->live_bytes = 0;
+    free(q->watch);
+    q->watch = NULL;
+    q->n_watch = 0;
+}
+
+/* ---- canaries --------------------------------------------------------------- */
+
+/* Whether watched range @w still holds the canary; a changed one is
+ * counted (once: it is filled again). */
+static void watch_check(struct capdrv_qtest *q, const struct qt_watch *w)
+{
+    uint8_t *p = qt_ram_at(q, w->gpa);
+    for (size_t i = 0; i < w->size; i++) {
+        if (p[i] != QT_CANARY) {
+            q->canary_bad++;
+            q->canary_last = w->gpa + i;
+            memset(p, QT_CANARY, w->size);
+            return;
+        }
+    }
+}
+
+static void watch_remove(struct capdrv_qtest *q, size_t i)
+{
+    memmove(&q->watch[i], &q->watch[i + 1], (q->n_watch - i - 1) * sizeof q->watch[0]);
+    q->n_watch--;
+}
+
+/* Fill [gpa, gpa + size) with the canary and watch it. The list is bounded:
+ * the oldest range is checked and dropped to make room. Without memory
+ * for the list nothing is watched (the allocator itself is unaffected). */
+static void watch_add(struct capdrv_qtest *q, uint64_t gpa, size_t size)
+{
+    if (size == 0 || gpa < q->ram_gpa || gpa - q->ram_gpa > q->ram_bytes ||
+        size > q->ram_bytes - (gpa - q->ram_gpa))
+        return; /* outside RAM (the last region's guard page) */
+    if (!q->watch && !(q->watch = malloc(QT_MAX_WATCH * sizeof q->watch[0])))
+        return;
+    if (q->n_watch == QT_MAX_WATCH) {
+        watch_check(q, &q->watch[0]);
+        watch_remove(q, 0);
+    }
+    memset(qt_ram_at(q, gpa), QT_CANARY, size);
+    q->watch[q->n_watch++] = (struct qt_watch){.gpa = gpa, .size = size};
+}
+
+/* [gpa, gpa + size) is handed out: check the watched ranges it overlaps
+ * and stop watching them. */
+static void watch_claim(struct capdrv_qtest *q, uint64_t gpa, size_t size)
+{
+    for (size_t i = q->n_watch; i-- > 0;) {
+        const struct qt_watch *w = &q->watch[i];
+        if (w->gpa < gpa + size && gpa < w->gpa + w->size) {
+            watch_check(q, w);
+            watch_remove(q, i);
+        }
+    }
+}
+
+int capdrv_qtest_canary_check(struct capdrv_qtest *q, struct capdrv_qtest_canary *out)
+{
+    if (!q || !out)
+        return -CAPDRV_EINVAL;
+    pthread_mutex_lock(&q->lock);
+    size_t bytes = 0;
+    for (size_t i = 0; i < q->n_watch; i++) {
+        watch_check(q, &q->watch[i]);
+        bytes += q->watch[i].size;
+    }
+    *out = (struct capdrv_qtest_canary){.changed = q->canary_bad, .last_gpa = q->canary_last,
+                                        .ranges = q->n_watch, .bytes = bytes};
+    pthread_mutex_unlock(&q->lock);
+    return 0;
 }
 
 /* The live region @mem describes (all fields must agree), or NULL: the
@@ -71,6 +148,8 @@ int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out)
     q->regions[i] = (struct qt_region){.gpa = at, .size = size, .id = q->next_id++};
     q->n_regions++;
     q->live_bytes += size;
+    watch_claim(q, at, size + QT_PAGE);
+    watch_add(q, at + size, QT_PAGE); /* the guard page */
     /* Fresh DMA memory holds junk on real machines; do not make it zero. */
     memset(qt_ram_at(q, at), 0xa5, size);
     *out = (struct capdrv_hw_dma){.cpu = qt_ram_at(q, at), .phys = at, .size = size,
@@ -94,6 +173,7 @@ void qt_dma_free(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem)
             if (q->fns[k].maps[i].gpa == r->gpa)
                 maps_remove(&q->fns[k], i);
     q->live_bytes -= r->size;
+    watch_add(q, r->gpa, r->size); /* the guard page after it stays watched */
     size_t i = (size_t)(r - q->regions);
     memmove(&q->regions[i], &q->regions[i + 1], (q->n_regions - i - 1) * sizeof q->regions[0]);
     q->n_regions--;

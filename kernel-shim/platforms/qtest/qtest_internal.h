@@ -26,6 +26,14 @@ struct qt_region {
     uint64_t id;
 };
 
+/* Guest RAM nobody owns, filled with QT_CANARY and watched (qtest_dma.c). */
+struct qt_watch {
+    uint64_t gpa;
+    size_t size;
+};
+#define QT_CANARY 0xc3u
+#define QT_MAX_WATCH 256u
+
 struct qt_map {
     uint64_t gpa;
     size_t size;
@@ -73,6 +81,10 @@ struct capdrv_qtest {
     size_t n_regions, cap_regions;
     uint64_t next_id;
     size_t live_bytes;
+    struct qt_watch *watch; /* freed regions and guard pages, oldest first */
+    size_t n_watch;
+    unsigned long canary_bad; /* watched ranges found changed */
+    uint64_t canary_last;     /* guest address of the last change found */
     /* QMP monitor (qtest_qmp.c), serialised by its own lock so a QMP
      * exchange never waits for a qtest one or the other way round. */
     pthread_mutex_t qmp_lock;

@@ -265,6 +265,64 @@ static void dma_memory(void **state)
     capdrv_qtest_destroy(q);
 }
 
+/* The platform's substitute for a DMA oracle: guard pages and freed
+ * regions hold a canary; a write there (as a device would make, here
+ * through the shared RAM) is counted once, at a check or when the
+ * allocator hands the range out again. */
+static void dma_canaries(void **state)
+{
+    (void)state;
+    char why[256];
+    struct capdrv_qtest *q = start(NULL, why, sizeof why);
+    struct capdrv_hw hw = capdrv_qtest_hw(q);
+    struct capdrv_qtest_canary k;
+    assert_int_equal(capdrv_qtest_canary_check(NULL, &k), -CAPDRV_EINVAL);
+    assert_int_equal(capdrv_qtest_canary_check(q, NULL), -CAPDRV_EINVAL);
+    struct capdrv_hw_dma a, b, c, d;
+    assert_int_equal(hw.ops->dma_alloc(hw.ctx, 4096, &a), 0);
+    assert_int_equal(hw.ops->dma_alloc(hw.ctx, 4096, &b), 0);
+    memset(a.cpu, 0x11, a.size); /* the owner writes its own memory: fine */
+    assert_int_equal(capdrv_qtest_canary_check(q, &k), 0);
+    assert_int_equal(k.changed, 0);
+    assert_int_equal(k.ranges, 2); /* the guard pages */
+    assert_int_equal(k.bytes, 2 * 4096);
+    /* One byte past a. */
+    uint8_t x = 0x77;
+    assert_int_equal(capdrv_qtest_ram_write(q, a.phys + a.size, &x, 1), 0);
+    assert_int_equal(capdrv_qtest_canary_check(q, &k), 0);
+    assert_int_equal(k.changed, 1);
+    assert_int_equal(k.last_gpa, a.phys + a.size);
+    assert_int_equal(capdrv_qtest_canary_check(q, &k), 0);
+    assert_int_equal(k.changed, 1); /* counted once */
+    /* Into a after it was freed. */
+    hw.ops->dma_free(hw.ctx, &a);
+    assert_int_equal(capdrv_qtest_canary_check(q, &k), 0);
+    assert_int_equal(k.changed, 1);
+    assert_int_equal(k.ranges, 3);
+    assert_int_equal(capdrv_qtest_ram_write(q, a.phys + 100, &x, 1), 0);
+    assert_int_equal(capdrv_qtest_canary_check(q, &k), 0);
+    assert_int_equal(k.changed, 2);
+    assert_int_equal(k.last_gpa, a.phys + 100);
+    /* Written again, then handed out again (first fit): seen at the
+     * allocation, before the fresh owner's fill hides it. */
+    assert_int_equal(capdrv_qtest_ram_write(q, a.phys + 4000, &x, 1), 0);
+    assert_int_equal(hw.ops->dma_alloc(hw.ctx, 4096, &c), 0);
+    assert_int_equal(c.phys, a.phys);
+    assert_int_equal(capdrv_qtest_canary_check(q, &k), 0);
+    assert_int_equal(k.changed, 3);
+    assert_int_equal(k.last_gpa, a.phys + 4000);
+    assert_int_equal(k.ranges, 2);
+    /* A clean cycle changes nothing. */
+    assert_int_equal(hw.ops->dma_alloc(hw.ctx, 3 * 4096, &d), 0);
+    memset(d.cpu, 0x22, d.size);
+    hw.ops->dma_free(hw.ctx, &d);
+    hw.ops->dma_free(hw.ctx, &b);
+    hw.ops->dma_free(hw.ctx, &c);
+    assert_int_equal(capdrv_qtest_canary_check(q, &k), 0);
+    assert_int_equal(k.changed, 3);
+    capdrv_qtest_destroy(q);
+}
+
 /* QEMU's nvme is a PCIe endpoint advertising FLR (Device Capabilities bit
  * 28): function_reset() uses it and puts the BARs back. */
 static void flr(void **state)
@@ -330,7 +388,7 @@ int main(void)
         cmocka_unit_test(qemu_missing),        cmocka_unit_test(qemu_rejects_argument),
         cmocka_unit_test(qemu_hangs),          cmocka_unit_test(qemu_killed),
         cmocka_unit_test(virtio_function),     cmocka_unit_test(dma_memory),
-        cmocka_unit_test(flr),
+        cmocka_unit_test(dma_canaries),        cmocka_unit_test(flr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
