@@ -84,6 +84,7 @@ struct conf_ctx {
     char msg[512];            /* first failure or skip reason */
     enum conf_result result;
     bool absent;              /* a needed grant is not on this platform: the SKIP stands */
+    long refusals_expected;   /* observer count the case provoked on purpose (and checked) */
     void *rdata;              /* remote:<inner>: the manager's state (platforms/remote.c) */
     const char *socket_path;  /* remote:<inner>: the manager's socket, else NULL */
 };

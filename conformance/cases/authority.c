@@ -2,6 +2,7 @@
  * The DMA device is the platform's engine (engine.h): dmatest on the sim,
  * the NVMe controller on QEMU and VFIO machines. */
 #include "engine.h"
+#include "nvme_raw.h"
 
 #include <string.h>
 
@@ -153,36 +154,78 @@ static bool need_observer(struct conf_ctx *c)
     return true;
 }
 
-static void revoke_then_no_dma_in(struct conf_ctx *c, struct conf_engine *e)
+/* NVMe: a Read into the buffer waits unfetched behind a full completion
+ * queue (nvme_raw.h, nraw_hold()) when the buffer is revoked; then the
+ * queue gets room. NVMe cannot cancel one command, so the shim must reset
+ * the function before the memory goes (docs/ARCHITECTURE.md "NVMe lanes";
+ * the queues go with the reset). Had it let the memory go first, the
+ * controller would fetch the Read now and write there, which the
+ * platform's observer sees (QEMU: a canary; VFIO: an IOMMU fault). */
+static void nvme_revoke_held(struct conf_ctx *c, struct conf_engine *e)
 {
-    if (!need_observer(c))
+    struct nraw n;
+    if (!nraw_up(&n, c, e, 4, 2))
         return;
     capdrv_cap_t b;
     struct capdrv_dmabuf_info bi;
-    if (!start_slow_fill(c, e, 0, &b, &bi))
+    CONF_EQ(c, capdrv_dma_alloc(c->conf, e->pool, 4096, &b, &bi), 0);
+    memset(bi.cpu, 0xee, 4096);
+    if (!nraw_hold(&n))
         return;
+    uint8_t s[CAPDRV_NVME_SQE_SIZE];
+    nraw_sqe(&n, s, 0x02, 1); /* Read, 4 KiB from LBA 0 */
+    nraw_put_le(s + 24, 8, capdrv_dma_ref(&bi, 0));
+    nraw_put_le(s + 48, 4, 4096u / n.lba_bytes - 1u);
+    (void)nraw_put(&n, 1, s);
+    CONF_EQ(c, nraw_ring(&n, 1), 0);
+    c->plat->advance(c, 20000000);
+    if (!nraw_all_bytes(bi.cpu, 4096, 0xee)) {
+        conf_skip(c, "the controller executed the Read before the revoke: nothing shown");
+        return;
+    }
     struct capdrv_shim_stats st;
     CONF_EQ(c, capdrv_shim_stats(c->shim, &st), 0);
-    uint64_t buffers = st.dma_buffers; /* the revoked one and any of the engine's own */
+    uint64_t buffers = st.dma_buffers;
     unsigned resets = c->plat->reset_count ? c->plat->reset_count(c, e->grant) : 0;
     CONF_EQ(c, conf_revoke(c, c->conf, b), 0);
     struct capdrv_dmabuf_info again;
     CONF_EQ(c, capdrv_dmabuf_info(c->conf, b, &again), -CAPDRV_ESTALE);
-    let_device_finish(c, e);
+    /* Room again: a controller still running would fetch the Read now (the
+     * shim refuses the doorbell once it has reset the controller). */
+    (void)nraw_release(&n, 1);
+    c->plat->advance(c, 100000000);
     CONF_EQ(c, c->plat->oracle_violations(c), 0);
     CONF_EQ(c, capdrv_shim_stats(c->shim, &st), 0);
-    if (e->kind == CONF_ENGINE_DMATEST) {
-        /* The shim stops the device's one command (its profile). */
-        CONF_EQ(c, st.dma_buffers, buffers - 1);
-        return;
-    }
-    /* NVMe cannot cancel one command: the shim resets the function before
-     * it lets the memory go (docs/ARCHITECTURE.md "NVMe lanes"), and the
-     * brokered lane's shadow queues go with the reset. */
-    CONF_CHECK(c, st.dma_buffers <= buffers - 1);
+    CONF_CHECK(c, st.dma_buffers <= buffers - 1); /* with it, the shadow queues */
     if (c->plat->reset_count)
         CONF_EQ(c, c->plat->reset_count(c, e->grant), resets + 1);
-    conf_engine_orphan(e); /* the controller under the library was reset */
+    nraw_down(&n);
+}
+
+static void revoke_then_no_dma_in(struct conf_ctx *c, struct conf_engine *e)
+{
+    if (!need_observer(c) || !conf_engine_open(c, e, CONF_ENGINE_REGS))
+        return;
+    if (e->kind == CONF_ENGINE_NVME) {
+        nvme_revoke_held(c, e);
+        return;
+    }
+    /* dmatest: the slow fill is in flight; the shim stops the device's one
+     * command (its profile) before the memory goes. */
+    capdrv_cap_t b;
+    struct capdrv_dmabuf_info bi;
+    CONF_EQ(c, capdrv_dma_alloc(c->conf, e->pool, 4096, &b, &bi), 0);
+    CONF_EQ(c, conf_engine_start(e, capdrv_dma_ref(&bi, 0), 4096, 0x5a5a5a5au, 50000), 0);
+    struct capdrv_shim_stats st;
+    CONF_EQ(c, capdrv_shim_stats(c->shim, &st), 0);
+    uint64_t buffers = st.dma_buffers;
+    CONF_EQ(c, conf_revoke(c, c->conf, b), 0);
+    struct capdrv_dmabuf_info again;
+    CONF_EQ(c, capdrv_dmabuf_info(c->conf, b, &again), -CAPDRV_ESTALE);
+    c->plat->advance(c, 1000000);
+    CONF_EQ(c, c->plat->oracle_violations(c), 0);
+    CONF_EQ(c, capdrv_shim_stats(c->shim, &st), 0);
+    CONF_EQ(c, st.dma_buffers, buffers - 1);
 }
 
 static void release_teardown_in(struct conf_ctx *c, struct conf_engine *e)

@@ -3,6 +3,7 @@
  * The device is the platform's DMA engine (engine.h): dmatest on the sim,
  * the NVMe controller on QEMU and VFIO machines. */
 #include "engine.h"
+#include "nvme_raw.h"
 
 #include <capdrv/dev/dmatest.h>
 
@@ -105,6 +106,82 @@ static void out_of_ledger_refused_in(struct conf_ctx *c, struct conf_engine *e)
     CONF_EQ(c, ((uint8_t *)bi.cpu)[4096], 0);
 }
 
+#define REWRITE_LBA 64u
+
+/* NVMe: a Read is published while the controller cannot fetch it
+ * (nraw_hold()), then its PRP1 is rewritten in the provider's SQ, then the
+ * controller goes on. Brokered lane: the device reads the shim's shadow
+ * SQ, filled at the doorbell, so the data lands in A and never in B.
+ * Direct lane: the device reads the provider's SQ; the rule there is the
+ * IOMMU's (a rewrite to memory outside the ledger reaches nothing): PRP1
+ * becomes a released buffer's IOVA; no memory may change and the
+ * platform's observer must see the refusal. */
+static void nvme_rewrite(struct conf_ctx *c, struct conf_engine *e)
+{
+    struct nraw n;
+    if (!nraw_up(&n, c, e, 4, 2))
+        return;
+    uint32_t nlb = 4096u / n.lba_bytes;
+    capdrv_cap_t a, b, gone;
+    struct capdrv_dmabuf_info ai, bi, gi;
+    CONF_EQ(c, capdrv_dma_alloc(c->conf, e->pool, 4096, &a, &ai), 0);
+    CONF_EQ(c, capdrv_dma_alloc(c->conf, e->pool, 4096, &b, &bi), 0);
+    CONF_EQ(c, capdrv_dma_alloc(c->conf, e->pool, 4096, &gone, &gi), 0);
+    CONF_EQ(c, capdrv_cap_release(c->conf, gone), 0); /* its IOVA is no longer mapped */
+    uint8_t s[CAPDRV_NVME_SQE_SIZE];
+    /* What the Read will return. */
+    memset(ai.cpu, 0x3c, 4096);
+    nraw_sqe(&n, s, 0x01, 1);
+    nraw_put_le(s + 24, 8, capdrv_dma_ref(&ai, 0));
+    nraw_put_le(s + 40, 4, REWRITE_LBA);
+    nraw_put_le(s + 48, 4, nlb - 1u);
+    CONF_EQ(c, nraw_cmd(&n, 1, s), 0);
+    memset(ai.cpu, 0xee, 4096);
+    memset(bi.cpu, 0xee, 4096);
+    if (!nraw_hold(&n))
+        return;
+    uint16_t rcid = nraw_sqe(&n, s, 0x02, 1);
+    nraw_put_le(s + 24, 8, capdrv_dma_ref(&ai, 0));
+    nraw_put_le(s + 40, 4, REWRITE_LBA);
+    nraw_put_le(s + 48, 4, nlb - 1u);
+    uint8_t *slot = nraw_put(&n, 1, s);
+    CONF_EQ(c, nraw_ring(&n, 1), 0);
+    c->plat->advance(c, 20000000); /* a controller that could run it would have */
+    if (!nraw_all_bytes(ai.cpu, 4096, 0xee)) {
+        /* It ran already: the rewrite below could not matter either way. */
+        conf_skip(c, "the controller executed the Read before the rewrite: nothing shown");
+        return;
+    }
+    bool brokered = c->lane == CAPDRV_LANE_BROKERED;
+    nraw_put_le(slot + 24, 8, brokered ? capdrv_dma_ref(&bi, 0) : capdrv_dma_ref(&gi, 0));
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    int rst = nraw_finish(&n, rcid);
+    nraw_down(&n);
+    CONF_CHECK(c, rst >= 0);
+    CONF_CHECK(c, nraw_all_bytes(bi.cpu, 4096, 0xee)); /* B: never named at a doorbell */
+    if (brokered) {
+        if (c->plat->oracle_violations)
+            CONF_EQ(c, c->plat->oracle_violations(c), 0);
+        CONF_EQ(c, rst, 0);
+        CONF_CHECK(c, nraw_all_bytes(ai.cpu, 4096, 0x3c)); /* what the doorbell saw */
+        return;
+    }
+    /* The IOMMU refused the rewritten address: the data reached neither A
+     * nor anything else, and an observer saw the refusal (it is the point
+     * here). The command's status is the controller's business: QEMU's
+     * reports success for a Read whose data write the IOMMU refused. */
+    long seen = c->plat->oracle_violations ? c->plat->oracle_violations(c) : -1L;
+    c->refusals_expected = seen > 0 ? seen : 0;
+    if (!nraw_all_bytes(ai.cpu, 4096, 0xee) || seen == 0)
+        conf_fail(c, __FILE__, __LINE__,
+                  "the Read to a released IOVA ended with status 0x%x; A %s; refusals seen: %ld",
+                  rst,
+                  nraw_all_bytes(ai.cpu, 4096, 0xee)   ? "untouched"
+                  : nraw_all_bytes(ai.cpu, 4096, 0x3c) ? "holds the data"
+                                                       : "changed",
+                  seen);
+}
+
 static void rewrite_after_notify_in(struct conf_ctx *c, struct conf_engine *e)
 {
     if (!c->plat->advance) {
@@ -114,11 +191,7 @@ static void rewrite_after_notify_in(struct conf_ctx *c, struct conf_engine *e)
     if (!conf_engine_open(c, e, CONF_ENGINE_REGS))
         return;
     if (e->kind != CONF_ENGINE_DMATEST) {
-        /* NVMe commands sit in the library's submission queue, which
-         * capdrv/nvme.h gives the caller no way to rewrite after the
-         * doorbell; the rule needs a device whose command is in registers. */
-        conf_skip(c, "platform %s has no dmatest \"dev\": the %s engine's commands cannot be "
-                     "rewritten after notify through capdrv/nvme.h", c->plat->name, e->grant);
+        nvme_rewrite(c, e);
         return;
     }
     capdrv_cap_t a, b;

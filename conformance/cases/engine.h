@@ -31,12 +31,12 @@
  * the refused command once, with an error) and returns the doorbell's
  * error, so the next operation works again.
  *
- * What stays dmatest-only: dma.rewrite-after-notify rewrites a command
- * after its doorbell, which needs the command in device registers (an
- * NVMe command sits in the library's submission queue, out of the case's
- * reach). authority.revoke-then-no-dma needs a DMA observer: the sim's
- * oracle, or QEMU's guest-RAM canaries with the Read held inside QEMU
- * (conf_engine_hold_next()); VFIO has neither. */
+ * Beyond the engine: dma.rewrite-after-notify must rewrite a command after
+ * its doorbell, which an NVMe command in the library's submission queue
+ * does not allow; on NVMe it drives the controller with the harness's own
+ * minimal driver instead (nvme_raw.h). authority.revoke-then-no-dma needs
+ * a DMA observer: the sim's oracle, or QEMU's guest-RAM canaries with the
+ * Read held inside QEMU (conf_engine_hold_next()); VFIO has neither. */
 #ifndef CAPDRV_CONF_ENGINE_H
 #define CAPDRV_CONF_ENGINE_H
 

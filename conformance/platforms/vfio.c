@@ -12,9 +12,15 @@
  * (VFIO_DEVICE_RESET) before the shim starts, so no case inherits device
  * state; reset_count reports the resets since then. A machine without VFIO
  * or without those functions bound makes setup return -CAPDRV_ENOTSUP:
- * every case SKIPs with the platform's reason. There is no DMA oracle (the
- * IOMMU itself refuses what is not mapped; its faults go to the kernel log)
- * and no nvme_stall hook. "advance" sleeps: device time is real time.
+ * every case SKIPs with the platform's reason. The DMA observer is the
+ * IOMMU itself: it refuses what is not mapped and the kernel logs each
+ * fault, so "oracle_violations" counts the fault records that appeared in
+ * /dev/kmsg since setup (Intel "DMAR: [DMA Read|Write ...] ... fault addr",
+ * AMD "IO_PAGE_FAULT", Arm SMMU "Unhandled context fault"). The kernel
+ * rate-limits those messages (10 per 5 s on Intel), so a count can be low,
+ * never made up; reading /dev/kmsg needs CAP_SYSLOG or
+ * kernel.dmesg_restrict=0 (without it the hook returns -1 and says why).
+ * There is no nvme_stall hook. "advance" sleeps: device time is real time.
  *
  * The wire of "vnet": the guest's virtio-net-pci at 02:00.0 is joined
  * through a QEMU hub to a second NIC that the guest kernel drives; its
@@ -31,6 +37,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
@@ -53,6 +60,9 @@ struct vfio_plat {
     unsigned fn_vblk, fn_vnet, fn_nvme;
     unsigned base_vblk, base_vnet, base_nvme; /* reset counts after setup */
     int wire; /* AF_PACKET socket on CAPDRV_VFIO_WIRE, -1 when none */
+    int kmsg;  /* /dev/kmsg from the end at setup, -1 when it cannot be read */
+    int kmsg_errno;
+    long faults; /* IOMMU fault records seen */
 };
 
 static const char *const vfio_grants[] = {"vblk", "vnet", "nvme", "bystander", NULL};
@@ -94,6 +104,10 @@ static int vfio_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size
         return -CAPDRV_ENOMEM;
     p->wire = -1;
     c->pdata = p;
+    /* Only faults from now on are this case's. */
+    p->kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (p->kmsg < 0 || lseek(p->kmsg, 0, SEEK_END) < 0)
+        p->kmsg_errno = errno;
     struct capdrv_env_hosted_opts eo = {.log_level = -1};
     if (!(p->env = capdrv_env_hosted_new(&eo)))
         return -CAPDRV_ENOMEM;
@@ -139,10 +153,46 @@ static void vfio_teardown(struct conf_ctx *c)
         capdrv_vfio_destroy(p->v);
         if (p->wire >= 0)
             close(p->wire);
+        if (p->kmsg >= 0)
+            close(p->kmsg);
         capdrv_env_hosted_free(p->env);
         free(p);
     }
     c->pdata = NULL;
+}
+
+/* One /dev/kmsg record ("prio,seq,usec,flags;text\n..."): an IOMMU fault? */
+static bool iommu_fault_record(const char *r)
+{
+    static const char *const marks[] = {"DMAR: [DMA ", "IO_PAGE_FAULT", "Unhandled context fault"};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (strstr(r, marks[i]))
+            return true;
+    return false;
+}
+
+static long vfio_violations(struct conf_ctx *c)
+{
+    struct vfio_plat *p = c->pdata;
+    if (p->kmsg < 0) {
+        fprintf(stderr, "vfio: cannot read the kernel log for IOMMU faults (/dev/kmsg: %s)\n",
+                strerror(p->kmsg_errno));
+        return -1;
+    }
+    char rec[8192];
+    for (;;) {
+        ssize_t n = read(p->kmsg, rec, sizeof rec - 1);
+        if (n < 0 && (errno == EINTR || errno == EPIPE))
+            continue; /* EPIPE: records overwritten meanwhile; go on with the next */
+        if (n <= 0)
+            break; /* EAGAIN: nothing more */
+        rec[n] = '\0';
+        if (iommu_fault_record(rec)) {
+            p->faults++;
+            fprintf(stderr, "vfio: IOMMU fault: %s", strchr(rec, ';') ? strchr(rec, ';') + 1 : rec);
+        }
+    }
+    return p->faults;
 }
 
 static int fn_of(const struct vfio_plat *p, const char *grant)
@@ -226,7 +276,7 @@ const struct conf_platform conf_platform_vfio = {
     .name = "vfio",
     .setup = vfio_setup,
     .teardown = vfio_teardown,
-    .oracle_violations = NULL,
+    .oracle_violations = vfio_violations, /* IOMMU faults in the kernel log */
     .advance = conf_advance_realtime, /* QEMU/hardware run in real time */
     .device_reg = vfio_device_reg,
     .reset_count = vfio_reset_count,
