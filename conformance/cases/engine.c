@@ -38,13 +38,8 @@ static bool nvme_up(struct conf_ctx *c, struct conf_engine *e)
     /* Polling: I/O completion queues without interrupts (IEN = 0); the
      * admin queue still interrupts on vector 0 when the case holds it. */
     struct capdrv_nvme_ctrl_opts o = {.pool = e->pool, .io_queues = 1, .polling = true};
-    /* When the case holds vector 0, the library has no interrupt to sleep
-     * on: its waits then count time by polling slices, not by a clock
-     * (capdrv/nvme.h), so on a real-time platform (QEMU, VFIO under TCG)
-     * its default deadlines pass in milliseconds of spinning. Give it
-     * deadlines that stand for seconds of polling there. */
-    if (e->irq != CAPDRV_CAP_INVALID)
-        o.admin_timeout_ns = o.io_timeout_ns = 3600ull * 1000000000ull;
+    /* When the case holds vector 0 the library sleeps on another vector
+     * of the grant (capdrv/nvme.h, "Time"), so its deadlines stay real. */
     char why[256] = "";
     int rc = capdrv_nvme_ctrl_open(c->conf, e->g, &o, &e->ctrl, why, sizeof why);
     if (rc < 0)
@@ -133,9 +128,9 @@ int conf_engine_park(struct conf_engine *e)
 void conf_engine_orphan(struct conf_engine *e)
 {
     /* Closing would touch the dead capabilities, the freed capdrv_sys of a
-     * closed provider, or queue memory already unmapped. capdrv/nvme.h has
-     * no call that frees the handle without touching them, so its few heap
-     * blocks are dropped. */
+     * closed provider, or queue memory already unmapped: abandon frees the
+     * handle without any of that. */
+    capdrv_nvme_ctrl_abandon(e->ctrl);
     e->orphaned = true;
     e->qp = NULL;
     e->ctrl = NULL;

@@ -38,9 +38,12 @@
  * sum of the timeouts of the capdrv_irq_wait() calls it made while waiting
  * (slices of at most ::CAPDRV_NVME_WAIT_SLICE_NS); time spent elsewhere
  * (e.g. the caller not calling poll) does not count. On the simulated
- * platform this is simulated time, so tests are deterministic. A grant
- * without any interrupt vector cannot be waited on: each wait slice is then
- * counted as elapsed after one poll of the controller, without sleeping.
+ * platform this is simulated time, so tests are deterministic. Waits sleep
+ * on vector 0 or, when another capability of the provider holds it, on the
+ * first other vector the library can open. A grant without any vector the
+ * library can open cannot be waited on: each wait slice is then counted as
+ * elapsed after one poll of the controller, without sleeping, so deadlines
+ * pass in far less than their real length.
  *
  * Timeout recovery (Base 2.0 §3.3.1.4 and §5.1 Abort): an I/O command past
  * its deadline is aborted (Abort, admin opcode 08h); if the Abort does not
@@ -393,6 +396,24 @@ int capdrv_nvme_ctrl_open(capdrv_sys *sys, capdrv_cap_t grant,
  * @param c handle, or NULL (no effect).
  */
 void capdrv_nvme_ctrl_close(struct capdrv_nvme_ctrl *c);
+
+/**
+ * @brief Free the handle without touching the controller or any
+ *        capability: for when its authority is already gone.
+ *
+ * After the provider's connection was closed (capdrv_sys_close()), or the
+ * grant was released or reset, the capabilities the handle names no
+ * longer exist (and the connection itself may be freed), so
+ * capdrv_nvme_ctrl_close() must not run. This frees the handle's own
+ * memory and every queue pair's (their handles become invalid) and makes
+ * no call through capdrv/sys.h. Outstanding commands complete with
+ * -CAPDRV_ECANCELED; their callbacks must not call the library. What the
+ * kernel held for the handle (DMA buffers, vectors, the window) went with
+ * the authority.
+ *
+ * @param c handle, or NULL (no effect).
+ */
+void capdrv_nvme_ctrl_abandon(struct capdrv_nvme_ctrl *c);
 
 /**
  * @brief Describe the controller.

@@ -303,10 +303,20 @@ static int bring_up(struct capdrv_nvme_ctrl *c, char *why, size_t why_len)
         return rc;
     int lane = capdrv_grant_lane(c->sys, c->grant);
     c->info.lane = lane > 0 ? lane : 0;
-    /* Vector 0: the admin CQ's interrupt, and what waits sleep on. */
+    /* Vector 0: the admin CQ's interrupt, and what waits sleep on. When
+     * another capability holds it, waits sleep on the first other vector
+     * the library can open (nothing needs to fire there: a wait then lasts
+     * its slice), so deadlines still pass in the platform's time; without
+     * any vector they cannot sleep (capdrv/nvme.h, "Time"). */
     if (capdrv_irq_open(c->sys, c->grant, 0, &c->irq[0]) == 0) {
         c->timer = c->irq[0];
         c->info.n_vectors = 1;
+    }
+    for (unsigned v = 1; v < NVME_MAX_VECTORS && !c->timer; v++) {
+        if (capdrv_irq_open(c->sys, c->grant, v, &c->irq[v]) == 0) {
+            c->timer = c->irq[v];
+            c->info.n_vectors++;
+        }
     }
     unsigned depth = c->o.admin_depth;
     if (depth > c->info.mqes)
@@ -412,6 +422,25 @@ void capdrv_nvme_ctrl_close(struct capdrv_nvme_ctrl *c)
             (void)capdrv_cap_release(c->sys, c->irq[v]);
     if (c->mmio)
         (void)capdrv_cap_release(c->sys, c->mmio);
+    free(c->id);
+    free(c);
+}
+
+void capdrv_nvme_ctrl_abandon(struct capdrv_nvme_ctrl *c)
+{
+    if (!c)
+        return;
+    /* From here on nothing may reach c->sys: submissions are refused as
+     * on a removed controller, and no queue is rung or released. */
+    c->gone = true;
+    c->resetting = true; /* no AER re-arming */
+    nvme_qpairs_abandon(c);
+    if (c->aq.cmds) {
+        nvme_queue_park_all(&c->aq, -CAPDRV_ECANCELED);
+        (void)nvme_queue_run_parked(&c->aq);
+    }
+    nvme_queue_free_heap(&c->aq);
+    free(c->retired);
     free(c->id);
     free(c);
 }

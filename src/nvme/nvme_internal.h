@@ -208,6 +208,10 @@ void nvme_say(char *why, size_t why_len, const char *fmt, ...)
 int nvme_queue_alloc(struct capdrv_nvme_ctrl *c, struct nvme_queue *q, uint16_t qid,
                      unsigned depth, unsigned list_per_slot);
 void nvme_queue_free(struct capdrv_nvme_ctrl *c, struct nvme_queue *q);
+/* The queue's heap memory only (no capability is released). */
+void nvme_queue_free_heap(struct nvme_queue *q);
+/* capdrv_nvme_ctrl_abandon(): every queue pair completed and freed. */
+void nvme_qpairs_abandon(struct capdrv_nvme_ctrl *c);
 void nvme_queue_rewind(struct nvme_queue *q);
 int nvme_queue_check(const struct nvme_queue *q);
 int nvme_queue_get(struct nvme_queue *q, struct capdrv_nvme_sqe **sqe, struct nvme_cmd **cmd);

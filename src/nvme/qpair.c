@@ -214,6 +214,21 @@ static void unlink_qp(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_qpair *qp)
         }
 }
 
+void nvme_qpairs_abandon(struct capdrv_nvme_ctrl *c)
+{
+    while (c->qps) {
+        struct capdrv_nvme_qpair *qp = c->qps;
+        c->qps = qp->next;
+        nvme_queue_break(&qp->q, -CAPDRV_ECANCELED, "controller handle abandoned");
+        if (qp->q.cmds) {
+            nvme_queue_park_all(&qp->q, -CAPDRV_ECANCELED);
+            (void)nvme_queue_run_parked(&qp->q);
+        }
+        nvme_queue_free_heap(&qp->q);
+        free(qp);
+    }
+}
+
 int capdrv_nvme_qpair_destroy(struct capdrv_nvme_qpair *qp)
 {
     if (!qp)

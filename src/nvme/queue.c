@@ -80,6 +80,11 @@ void nvme_queue_free(struct capdrv_nvme_ctrl *c, struct nvme_queue *q)
         (void)capdrv_cap_release(c->sys, q->qbuf);
     if (q->lbuf)
         (void)capdrv_cap_release(c->sys, q->lbuf);
+    nvme_queue_free_heap(q);
+}
+
+void nvme_queue_free_heap(struct nvme_queue *q)
+{
     free(q->cmds);
     free(q->free_fifo);
     free(q->sq_slot_map);
