@@ -537,6 +537,28 @@ int capdrv_sim_add_virtio_net(struct capdrv_sim *sim, const struct capdrv_pci_ad
                               const struct capdrv_sim_virtio_net_config *cfg, unsigned *fn_out);
 
 /**
+ * @brief Add a virtio-net behind the virtio-mmio version 2 transport
+ *        (VIRTIO 1.2 §4.2) instead of PCI, as capdrv_sim_add_virtio_mmio_blk()
+ *        does for a disk: an MMIO device whose 512-byte register region at
+ *        @p base is its "BAR 0", no configuration space, one interrupt line
+ *        (vector 0) for both queues and configuration changes. The network
+ *        device, its wire (capdrv_sim_virtio_net_connect(), _inject(),
+ *        _take()), counters and DMA oracle are those of
+ *        capdrv_sim_add_virtio_net().
+ * @param sim simulator.
+ * @param base physical base of the register region; a multiple of
+ *        CAPDRV_SIM_VIRTIO_MMIO_SIZE; must not overlap another MMIO device.
+ * @param cfg shape (NULL: defaults), as for capdrv_sim_add_virtio_net().
+ * @param fn_out receives the function number (may be NULL).
+ * @return 0; -CAPDRV_EINVAL (bad argument, misaligned base, or a @p cfg
+ *         capdrv_sim_add_virtio_net() refuses); -CAPDRV_EEXIST (overlaps
+ *         another MMIO device); -CAPDRV_ENOSPC; -CAPDRV_ENOMEM.
+ */
+int capdrv_sim_add_virtio_mmio_net(struct capdrv_sim *sim, uint64_t base,
+                                   const struct capdrv_sim_virtio_net_config *cfg,
+                                   unsigned *fn_out);
+
+/**
  * @brief Connect two virtio-net functions with a wire: a frame one
  *        transmits is received by the other. There is no disconnect.
  * @param sim the machine.

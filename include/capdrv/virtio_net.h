@@ -1,7 +1,18 @@
 /**
  * @file capdrv/virtio_net.h
  * @brief virtio-net provider driver (VIRTIO 1.2 §5.1) over the PCI modern
- *        transport (capdrv/virtio.h) and split virtqueues (capdrv/virtq.h).
+ *        transport (capdrv/virtio.h) or virtio-mmio version 2
+ *        (capdrv/virtio_mmio.h) and split virtqueues (capdrv/virtq.h).
+ *
+ * **Transport.** As for virtio-blk (capdrv/virtio_blk.h): a grant without
+ * PCI configuration space (capdrv_cfg_read() answers -CAPDRV_ENOTSUP) is a
+ * virtio-mmio device reached through window
+ * capdrv_virtio_net_opts::mmio_window; any other grant is a PCI function.
+ * Everything below works the same over both, except interrupts: PCI has a
+ * vector per queue, virtio-mmio one line per device (§4.2.3.4), which
+ * capdrv_virtio_net_wait() reads and acknowledges (InterruptStatus,
+ * InterruptACK); that line does not say which queue, so a wake-up over
+ * virtio-mmio reports every event asked for.
  *
  * capdrv_virtio_net_open() brings a granted virtio-net function up
  * (§5.1.5, §3.1.1) with one receive queue (queue 0, receiveq1) and one
@@ -165,7 +176,8 @@ struct capdrv_virtio_net;
 struct capdrv_virtio_net_opts {
     capdrv_cap_t pool;    /**< the caller's open DMA pool (required) */
     unsigned queue_size;  /**< power of two (default 256), both queues; capped by the device */
-    int irq;              /**< non-zero: MSI-X vectors 0 (configuration), 1 (RX), 2 (TX);
+    int irq;              /**< non-zero: MSI-X vectors 0 (configuration), 1 (RX), 2 (TX),
+                               or over virtio-mmio the device's one line (vector 0);
                                zero: polling only */
     uint64_t features;    /**< driver features to ask for (default
                                CAPDRV_VIRTIO_NET_DEFAULT_FEATURES); others are not asked */
@@ -175,6 +187,8 @@ struct capdrv_virtio_net_opts {
                                2048; raised when the MTU would need more than
                                CAPDRV_VIRTIO_NET_RX_MAX_FRAGS). Ignored without MRG_RXBUF,
                                where each buffer holds header + MTU + 14 (§5.1.6.3.1). */
+    unsigned mmio_window; /**< virtio-mmio only: the grant's window over the register
+                               block (default 0); ignored for a PCI function */
 };
 
 /** What the device is and what was negotiated. */

@@ -1,7 +1,9 @@
 /* virtio-net bring-up and teardown (VIRTIO 1.2 §5.1.5 over §3.1.1):
  * features, configuration (MAC, status, MTU), the two queues, receive
- * buffer sizing, interrupts and link status. Receive: net_rx.c; transmit:
- * net_tx.c. */
+ * buffer sizing, interrupts and link status, over the PCI modern transport
+ * (§4.1) or virtio-mmio version 2 (§4.2) through transport.h. Receive:
+ * net_rx.c; transmit: net_tx.c. */
+#include "mmio_internal.h"
 #include "net_internal.h"
 #include "pci_internal.h"
 
@@ -11,6 +13,28 @@
 static size_t round_up(size_t v, size_t a)
 {
     return (v + a - 1u) / a * a;
+}
+
+void vnet_transport(struct capdrv_virtio_net *n, struct vt *v)
+{
+    if (n->mmio)
+        vm_transport(&n->vm, v);
+    else
+        vp_transport(&n->vp, v);
+}
+
+int vnet_kick(struct capdrv_virtio_net *n, struct vio_queue *q)
+{
+    struct vt v;
+    vnet_transport(n, &v);
+    return vt_kick(&v, q->pq.lane, q->pq.index, q->pq.notify_off, &q->vq);
+}
+
+static int config_read(struct capdrv_virtio_net *n, uint32_t off, void *buf, size_t len)
+{
+    struct vt v;
+    vnet_transport(n, &v);
+    return vt_config_read(&v, off, buf, len);
 }
 
 static int has(const struct capdrv_virtio_net *n, unsigned bit)
@@ -23,7 +47,7 @@ static int has(const struct capdrv_virtio_net *n, unsigned bit)
 static int cfg_read(struct capdrv_virtio_net *n, uint32_t off, void *buf, size_t len, char *why,
                     size_t why_len, const char *what)
 {
-    int rc = capdrv_virtio_config_read(&n->vp, off, buf, len);
+    int rc = config_read(n, off, buf, len);
     if (rc < 0) {
         vp_say(why, why_len, "read %s: %s", what, capdrv_strerror(rc));
         return rc == -CAPDRV_ERANGE || rc == -CAPDRV_ENOENT ? -CAPDRV_EPROTO : rc;
@@ -40,7 +64,7 @@ int vnet_read_link(struct capdrv_virtio_net *n)
         return 0;
     }
     uint8_t raw[2];
-    int rc = capdrv_virtio_config_read(&n->vp, VNET_CFG_STATUS, raw, sizeof raw);
+    int rc = config_read(n, VNET_CFG_STATUS, raw, sizeof raw);
     if (rc < 0)
         return rc;
     n->info.link_up = (raw[0] & VNET_S_LINK_UP) != 0;
@@ -54,12 +78,14 @@ int vnet_read_link(struct capdrv_virtio_net *n)
 static uint64_t screen_mtu(struct capdrv_virtio_net *n, uint64_t want)
 {
     uint64_t offered = 0;
+    struct vt v;
+    vnet_transport(n, &v);
     if (!(want & CAPDRV_VIRTIO_BIT(CAPDRV_VIRTIO_NET_F_MTU)) ||
-        capdrv_virtio_device_features(&n->vp, &offered) < 0 ||
+        vt_device_features(&v, &offered) < 0 ||
         !(offered & CAPDRV_VIRTIO_BIT(CAPDRV_VIRTIO_NET_F_MTU)))
         return want;
     uint8_t raw[2];
-    if (capdrv_virtio_config_read(&n->vp, VNET_CFG_MTU, raw, sizeof raw) == 0) {
+    if (config_read(n, VNET_CFG_MTU, raw, sizeof raw) == 0) {
         unsigned mtu = (unsigned)raw[0] | (unsigned)raw[1] << 8;
         if (mtu >= CAPDRV_VIRTIO_NET_MIN_MTU && mtu <= CAPDRV_VIRTIO_NET_MAX_MTU)
             return want;
@@ -126,14 +152,21 @@ static int size_rx(struct capdrv_virtio_net *n, uint32_t want, char *why, size_t
 }
 
 /* One queue: the shared setup (queue.c) with @extra bytes after the ring
- * and tables (the transmit headers). */
+ * and tables (the transmit headers). PCI: its own MSI-X vector; MMIO:
+ * the device's one line (§4.2.3.4), which bring_up() opens. */
 static int setup_queue(struct capdrv_virtio_net *n, struct vio_queue *q, unsigned index,
                        unsigned size, unsigned ind_max, size_t extra, size_t *extra_off,
-                       uint16_t vector, char *why, size_t why_len)
+                       int irq, char *why, size_t why_len)
 {
+    struct vt v;
+    vnet_transport(n, &v);
     const struct vio_queue_params p = {
-        .sys = n->sys, .grant = n->grant, .pool = n->pool, .vp = &n->vp, .index = index,
-        .size = size, .ind_max = ind_max, .extra = extra, .vector = vector,
+        .sys = n->sys, .grant = n->grant, .pool = n->pool, .vt = &v,
+        .lane = n->mmio ? n->vm.lane : n->vp.lane, .index = index,
+        .size = size, .ind_max = ind_max, .extra = extra,
+        /* receiveq1 on vector 1, transmitq1 on vector 2 */
+        .vector = irq && !n->mmio ? (uint16_t)(index + 1u) : CAPDRV_VIRTIO_MSI_NO_VECTOR,
+        .shared_line = irq && n->mmio,
     };
     return vio_queue_setup(q, &p, extra_off, why, why_len);
 }
@@ -142,15 +175,19 @@ static int setup_queue(struct capdrv_virtio_net *n, struct vio_queue *q, unsigne
 static int queue_sizes(struct capdrv_virtio_net *n, unsigned want, unsigned *size, char *why,
                        size_t why_len)
 {
-    if (capdrv_virtio_num_queues(&n->vp) < 2) {
+    /* PCI: the common configuration's num_queues; MMIO has no count
+     * (§4.2.2): a missing queue reads QueueNumMax 0 below. */
+    struct vt v;
+    vnet_transport(n, &v);
+    if (v.num_queues < 2) {
         vp_say(why, why_len, "device offers %u queue(s); receiveq1 and transmitq1 needed",
-               capdrv_virtio_num_queues(&n->vp));
+               v.num_queues);
         return -CAPDRV_ENOTSUP;
     }
     unsigned s = want ? want : CAPDRV_VIRTIO_NET_DEFAULT_QUEUE_SIZE;
     for (unsigned i = VNET_RXQ; i <= VNET_TXQ; i++) {
         unsigned max;
-        int rc = capdrv_virtio_queue_max(&n->vp, i, &max);
+        int rc = vt_queue_max(&v, i, &max);
         if (rc < 0) {
             vp_say(why, why_len, "queue %u size: %s", i, capdrv_strerror(rc));
             return rc == -CAPDRV_ENOENT ? -CAPDRV_ENOTSUP : rc;
@@ -169,21 +206,39 @@ static int queue_sizes(struct capdrv_virtio_net *n, unsigned want, unsigned *siz
     return 0;
 }
 
+/* Bind the transport (§4.1.5.1 / §4.2.3.1): reset, ACKNOWLEDGE, DRIVER.
+ * A virtio-mmio device has no PCI configuration space: capdrv_cfg_read()
+ * answers -CAPDRV_ENOTSUP on it (hw.h); any other answer means a PCI
+ * function, whose errors capdrv_virtio_pci_open() reports. */
+static int open_transport(struct capdrv_virtio_net *n, const struct capdrv_virtio_net_opts *o,
+                          char *why, size_t why_len)
+{
+    uint32_t vendor = 0;
+    n->mmio = capdrv_cfg_read(n->sys, n->grant, 0, 2, &vendor) == -CAPDRV_ENOTSUP;
+    int rc = n->mmio ? capdrv_virtio_mmio_open(n->sys, n->grant, o->mmio_window, &n->vm, why,
+                                               why_len)
+                     : capdrv_virtio_pci_open(n->sys, n->grant, &n->vp, why, why_len);
+    n->opened = rc == 0;
+    return rc;
+}
+
 static int bring_up(struct capdrv_virtio_net *n, const struct capdrv_virtio_net_opts *o, char *why,
                     size_t why_len)
 {
-    int rc = capdrv_virtio_pci_open(n->sys, n->grant, &n->vp, why, why_len);
+    int rc = open_transport(n, o, why, why_len);
     if (rc < 0)
         return rc;
-    if (capdrv_virtio_device_id(&n->vp) != CAPDRV_VIRTIO_ID_NET) {
-        vp_say(why, why_len, "virtio device id %u is not a network device (1)",
-               capdrv_virtio_device_id(&n->vp));
+    unsigned id = n->mmio ? capdrv_virtio_mmio_device_id(&n->vm) : capdrv_virtio_device_id(&n->vp);
+    if (id != CAPDRV_VIRTIO_ID_NET) {
+        vp_say(why, why_len, "virtio device id %u is not a network device (1)", id);
         return -CAPDRV_ENODEV;
     }
+    struct vt v;
+    vnet_transport(n, &v);
     uint64_t want = o->features ? o->features : CAPDRV_VIRTIO_NET_DEFAULT_FEATURES;
     want &= CAPDRV_VIRTIO_NET_DEFAULT_FEATURES; /* nothing the driver cannot honour */
     want = screen_mtu(n, want);
-    if ((rc = capdrv_virtio_negotiate(&n->vp, want, &n->info.features)) < 0) {
+    if ((rc = vt_negotiate(&v, want, &n->info.features)) < 0) {
         vp_say(why, why_len, "feature negotiation: %s",
                rc == -CAPDRV_ENODEV    ? "VERSION_1 not offered (legacy device)"
                : rc == -CAPDRV_ENOTSUP ? "device did not accept FEATURES_OK"
@@ -198,17 +253,15 @@ static int bring_up(struct capdrv_virtio_net *n, const struct capdrv_virtio_net_
         return rc;
     n->info.queue_size = size;
     n->info.rx_bufs = size;
-    uint16_t rxv = o->irq ? 1 : CAPDRV_VIRTIO_MSI_NO_VECTOR;
-    uint16_t txv = o->irq ? 2 : CAPDRV_VIRTIO_MSI_NO_VECTOR;
     /* Receive buffers are single segments: no indirect tables there. */
-    if ((rc = setup_queue(n, &n->rxq, VNET_RXQ, size, 0, 0, NULL, rxv, why, why_len)) < 0)
+    if ((rc = setup_queue(n, &n->rxq, VNET_RXQ, size, 0, 0, NULL, o->irq, why, why_len)) < 0)
         return rc;
     unsigned ind = 0;
-    if (capdrv_virtio_has(&n->vp, CAPDRV_VIRTIO_F_INDIRECT_DESC))
+    if (has(n, CAPDRV_VIRTIO_F_INDIRECT_DESC))
         ind = size < CAPDRV_VIRTIO_NET_TX_MAX_SEGS + 1u ? size : CAPDRV_VIRTIO_NET_TX_MAX_SEGS + 1u;
     n->tx_indirect = ind;
     if ((rc = setup_queue(n, &n->txq, VNET_TXQ, size, ind, (size_t)size * VNET_TX_HDR_STRIDE,
-                          &n->tx_hdr_off, txv, why, why_len)) < 0)
+                          &n->tx_hdr_off, o->irq, why, why_len)) < 0)
         return rc;
     n->tx = calloc(size, sizeof *n->tx);
     n->tx_free = calloc(size, sizeof *n->tx_free);
@@ -234,17 +287,20 @@ static int bring_up(struct capdrv_virtio_net *n, const struct capdrv_virtio_net_
         return rc;
     }
     if (o->irq) {
+        /* PCI: vector 0 for configuration changes; MMIO: vector 0 is the
+         * one line for everything (§4.2.3.4), with no vector to program. */
         if ((rc = capdrv_irq_open(n->sys, n->grant, 0, &n->cfg_irq)) < 0 ||
-            (rc = capdrv_virtio_config_vector(&n->vp, 0)) < 0) {
-            vp_say(why, why_len, "configuration interrupt (vector 0): %s", capdrv_strerror(rc));
+            (!n->mmio && (rc = vt_config_vector(&v, 0)) < 0)) {
+            vp_say(why, why_len, "%s (vector 0): %s",
+                   n->mmio ? "interrupt line" : "configuration interrupt", capdrv_strerror(rc));
             return rc;
         }
     }
-    if ((rc = capdrv_virtio_driver_ok(&n->vp)) < 0) {
+    if ((rc = vt_driver_ok(&v)) < 0) {
         vp_say(why, why_len, "DRIVER_OK: %s", capdrv_strerror(rc));
         return rc;
     }
-    n->info.lane = n->vp.lane;
+    n->info.lane = n->mmio ? n->vm.lane : n->vp.lane;
     n->info.irq = o->irq != 0;
     /* §3.1.1: no available-buffer notification before DRIVER_OK, so the
      * receive ring is filled (and kicked) only now. */
@@ -282,8 +338,11 @@ int capdrv_virtio_net_open(capdrv_sys *sys, capdrv_cap_t grant,
     if (rc < 0) {
         /* §3.1.1: FAILED tells the device the driver gave up; the reset in
          * close stops it before its memory is released. */
-        if (n->vp.sys)
-            (void)capdrv_virtio_fail(&n->vp);
+        if (n->opened) {
+            struct vt v;
+            vnet_transport(n, &v);
+            (void)vt_fail(&v);
+        }
         capdrv_virtio_net_close(n);
         return rc;
     }
@@ -297,7 +356,10 @@ void capdrv_virtio_net_close(struct capdrv_virtio_net *net)
         return;
     /* Reset first (§2.4): afterwards the device touches no ring, receive
      * buffer, header or caller segment, so releasing them is safe. */
-    capdrv_virtio_pci_close(&net->vp);
+    if (net->mmio)
+        capdrv_virtio_mmio_close(&net->vm);
+    else
+        capdrv_virtio_pci_close(&net->vp);
     vio_queue_free(net->sys, &net->rxq);
     vio_queue_free(net->sys, &net->txq);
     if (net->rx_buf)
@@ -363,7 +425,40 @@ int capdrv_virtio_net_check(struct capdrv_virtio_net *net)
 {
     if (!net)
         return -CAPDRV_EINVAL;
-    return capdrv_virtio_check(&net->vp);
+    struct vt v;
+    vnet_transport(net, &v);
+    return vt_check(&v);
+}
+
+/* virtio-mmio: one line for both queues and configuration changes
+ * (§4.2.3.4). Read InterruptStatus, acknowledge it through InterruptACK
+ * (the device then drops the line), then the kernel's capability. The line
+ * does not say which queue: a used-buffer cause reports every event asked
+ * for, and the caller finds what there is to reap. */
+static int wait_line(struct capdrv_virtio_net *net, unsigned events, int64_t timeout_ns)
+{
+    uint64_t ready = 0;
+    int rc = capdrv_irq_wait(net->sys, &net->cfg_irq, 1, timeout_ns, &ready);
+    if (rc < 0)
+        return rc;
+    uint32_t cause = 0;
+    if ((rc = capdrv_virtio_mmio_irq_status(&net->vm, &cause)) < 0)
+        return rc;
+    cause &= CAPDRV_VIRTIO_MMIO_INT_VRING | CAPDRV_VIRTIO_MMIO_INT_CONFIG;
+    if (cause && (rc = capdrv_virtio_mmio_irq_ack(&net->vm, cause)) < 0)
+        return rc;
+    if ((rc = capdrv_irq_ack(net->sys, net->cfg_irq)) < 0)
+        return rc;
+    unsigned mask = 0;
+    if (cause & CAPDRV_VIRTIO_MMIO_INT_VRING)
+        mask |= events;
+    if (cause & CAPDRV_VIRTIO_MMIO_INT_CONFIG) {
+        /* A link change (§5.1.4) or DEVICE_NEEDS_RESET (§2.1.2). */
+        if ((rc = capdrv_virtio_mmio_check(&net->vm)) < 0 || (rc = vnet_read_link(net)) < 0)
+            return rc;
+        mask |= CAPDRV_VIRTIO_NET_EV_CONFIG;
+    }
+    return mask ? (int)mask : -CAPDRV_ETIMEDOUT;
 }
 
 int capdrv_virtio_net_wait(struct capdrv_virtio_net *net, unsigned events, int64_t timeout_ns)
@@ -394,6 +489,8 @@ int capdrv_virtio_net_wait(struct capdrv_virtio_net *net, unsigned events, int64
     }
     if (ready_now)
         return (int)ready_now;
+    if (net->mmio)
+        return wait_line(net, events, timeout_ns);
     capdrv_cap_t irqs[3];
     unsigned bits[3], k = 0;
     irqs[k] = net->cfg_irq;
@@ -419,7 +516,7 @@ int capdrv_virtio_net_wait(struct capdrv_virtio_net *net, unsigned events, int64
     if (mask & CAPDRV_VIRTIO_NET_EV_CONFIG) {
         /* A configuration change is a link change (§5.1.4) or
          * DEVICE_NEEDS_RESET (§2.1.2). */
-        if ((rc = capdrv_virtio_check(&net->vp)) < 0)
+        if ((rc = capdrv_virtio_net_check(net)) < 0)
             return rc;
         if ((rc = vnet_read_link(net)) < 0)
             return rc;

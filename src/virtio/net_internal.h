@@ -3,6 +3,7 @@
 #ifndef CAPDRV_VIRTIO_NET_INTERNAL_H
 #define CAPDRV_VIRTIO_NET_INTERNAL_H
 
+#include <capdrv/virtio_mmio.h>
 #include <capdrv/virtio_net.h>
 
 #include "queue.h"
@@ -64,8 +65,11 @@ struct capdrv_virtio_net {
     capdrv_sys *sys;
     capdrv_cap_t grant;
     capdrv_cap_t pool;
-    capdrv_cap_t cfg_irq;
+    capdrv_cap_t cfg_irq;           /* PCI: configuration vector; MMIO: the one line */
+    bool mmio;                      /* transport: virtio-mmio (vm), else PCI (vp) */
+    bool opened;                    /* the transport was bound (close resets it) */
     struct capdrv_virtio_pci vp;
+    struct capdrv_virtio_mmio vm;
     struct capdrv_virtio_net_info info;
     struct vio_queue rxq, txq;
     /* Receive side. */
@@ -93,5 +97,9 @@ int vnet_rx_refill(struct capdrv_virtio_net *n);
 int vnet_rx_init(struct capdrv_virtio_net *n);
 /* Re-read status (§5.1.4) into info.link_up (net.c). */
 int vnet_read_link(struct capdrv_virtio_net *n);
+/* The device through the transport-neutral seam (transport.h). */
+void vnet_transport(struct capdrv_virtio_net *n, struct vt *v);
+/* Ring queue @q's doorbell after a publish (net.c). */
+int vnet_kick(struct capdrv_virtio_net *n, struct vio_queue *q);
 
 #endif

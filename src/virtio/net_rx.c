@@ -76,7 +76,7 @@ int vnet_rx_refill(struct capdrv_virtio_net *n)
         set_fault(n, capdrv_virtq_error(&n->rxq.vq));
         return rc;
     }
-    rc = capdrv_virtio_pci_kick(&n->vp, &n->rxq.pq, &n->rxq.vq);
+    rc = vnet_kick(n, &n->rxq);
     return rc < 0 ? rc : 0;
 }
 

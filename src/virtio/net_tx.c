@@ -107,7 +107,7 @@ int capdrv_virtio_net_send(struct capdrv_virtio_net *net, const struct capdrv_vi
      * doorbell (§2.7.13.4; always in the brokered lane). */
     int rc = capdrv_virtq_publish(&net->txq.vq);
     if (rc >= 0)
-        rc = capdrv_virtio_pci_kick(&net->vp, &net->txq.pq, &net->txq.vq);
+        rc = vnet_kick(net, &net->txq);
     if (rc < 0) {
         /* Frames in the ring, doorbell refused (a reference outside the
          * ledger): every later doorbell re-checks them, so the queue is

@@ -446,8 +446,12 @@ static int net_init(struct sim_fn *f)
         rc = wq_init(&n->rx, n->max_frame);
     if (rc == 0)
         rc = wq_init(&n->out, n->max_frame);
-    if (rc == 0)
+    if (rc == 0 && f->info.kind == CAPDRV_HW_FN_MMIO) {
+        n->vio.mmio = true; /* virtio-mmio register block (dev_virtio_mmio.c) */
+        sim_virtio_reset(&n->vio);
+    } else if (rc == 0) {
         rc = sim_virtio_add_caps(f);
+    }
     if (rc < 0) {
         net_destroy(f);
         return rc;
@@ -476,11 +480,9 @@ const struct sim_dev_ops sim_dev_virtio_net = {
 
 /* ---- public test interface ------------------------------------------------ */
 
-int capdrv_sim_add_virtio_net(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
-                              const struct capdrv_sim_virtio_net_config *cfg, unsigned *fn_out)
+static int add_net(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr, uint64_t mmio_base,
+                   bool mmio, const struct capdrv_sim_virtio_net_config *cfg, unsigned *fn_out)
 {
-    if (!sim || !addr)
-        return -CAPDRV_EINVAL;
     struct capdrv_sim_virtio_net_config c;
     memset(&c, 0, sizeof c);
     if (cfg)
@@ -501,13 +503,37 @@ int capdrv_sim_add_virtio_net(struct capdrv_sim *sim, const struct capdrv_pci_ad
         .class_code = 0x020000,
         .revision = 0x01,
     };
-    /* A vector per queue plus one for configuration changes. */
-    const struct sim_fn_layout layout = {.bar0_size = CAPDRV_SIM_VIRTIO_BAR0_SIZE,
-                                         .n_vectors = NET_NQ + 1u};
+    /* A vector per queue plus one for configuration changes; virtio-mmio:
+     * one interrupt line (§4.2.3.4) in a 512-byte region. */
+    struct sim_fn_layout layout = {.bar0_size = CAPDRV_SIM_VIRTIO_BAR0_SIZE,
+                                   .n_vectors = NET_NQ + 1u};
+    if (mmio) {
+        layout.n_vectors = 1;
+        layout.mmio_base = mmio_base;
+        layout.mmio_size = SIM_VIRTIO_MMIO_SIZE;
+    }
     pthread_mutex_lock(&sim->lock);
     int rc = sim_add_function(sim, addr, &sim_dev_virtio_net, &id, &layout, &c, fn_out);
     pthread_mutex_unlock(&sim->lock);
     return rc;
+}
+
+int capdrv_sim_add_virtio_net(struct capdrv_sim *sim, const struct capdrv_pci_addr *addr,
+                              const struct capdrv_sim_virtio_net_config *cfg, unsigned *fn_out)
+{
+    if (!sim || !addr)
+        return -CAPDRV_EINVAL;
+    return add_net(sim, addr, 0, false, cfg, fn_out);
+}
+
+int capdrv_sim_add_virtio_mmio_net(struct capdrv_sim *sim, uint64_t base,
+                                   const struct capdrv_sim_virtio_net_config *cfg,
+                                   unsigned *fn_out)
+{
+    if (!sim || (base & (SIM_VIRTIO_MMIO_SIZE - 1u)))
+        return -CAPDRV_EINVAL;
+    const struct capdrv_pci_addr none = {0};
+    return add_net(sim, &none, base, true, cfg, fn_out);
 }
 
 /* Function @fn as a virtio-net (lock held). */

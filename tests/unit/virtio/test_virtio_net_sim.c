@@ -4,7 +4,8 @@
  * receive buffers, polling and with interrupts; checksum offload passed
  * through or completed by the device; the harness end of an unconnected
  * wire (inject/take); link changes; more frames than the receive ring holds
- * (refill across ring wraps). Every case ends with the DMA oracle clean,
+ * (refill across ring wraps); the same over virtio-mmio version 2 (one
+ * interrupt line per device). Every case ends with the DMA oracle clean,
  * the sim's counters showing no drop or refused request, and every
  * allocation of the hosted environment returned. VIRTIO 1.2 §5.1. */
 #include <stdarg.h>
@@ -21,9 +22,10 @@
 #include <capdrv/sim.h>
 #include <capdrv/virtio_net.h>
 
-#ifndef VNET_MANIFEST
-#error "VNET_MANIFEST must name the compiled test manifest"
+#if !defined(VNET_MANIFEST) || !defined(VNET_MMIO_MANIFEST)
+#error "VNET_MANIFEST and VNET_MMIO_MANIFEST must name the compiled test manifests"
 #endif
+#define MMIO_BASE 0x0a000000u
 
 #define F(b) (1ull << (b))
 #define SLOT 2048u
@@ -45,7 +47,7 @@ struct pair {
 };
 
 struct setup {
-    int iommu, connect, irq;
+    int iommu, connect, irq, mmio;
     unsigned queue_size;
     uint64_t features[2]; /* 0: defaults */
     uint32_t rx_buf_len;
@@ -74,14 +76,19 @@ static void up(struct pair *p, const struct setup *s)
     assert_int_equal(capdrv_sim_create(&sc, &p->sim), 0);
     for (unsigned i = 0; i < 2; i++) {
         struct capdrv_pci_addr a = {0, 0, (uint8_t)(4 + i), 0};
-        assert_int_equal(capdrv_sim_add_virtio_net(p->sim, &a, NULL, &p->fn[i]), 0);
+        if (s->mmio)
+            assert_int_equal(capdrv_sim_add_virtio_mmio_net(
+                                 p->sim, MMIO_BASE + i * CAPDRV_SIM_VIRTIO_MMIO_SIZE, NULL, &p->fn[i]),
+                             0);
+        else
+            assert_int_equal(capdrv_sim_add_virtio_net(p->sim, &a, NULL, &p->fn[i]), 0);
     }
     if (s->connect)
         assert_int_equal(capdrv_sim_virtio_net_connect(p->sim, p->fn[0], p->fn[1]), 0);
     p->env = capdrv_env_hosted_new(NULL);
     assert_non_null(p->env);
     size_t len;
-    void *blob = slurp(VNET_MANIFEST, &len);
+    void *blob = slurp(s->mmio ? VNET_MMIO_MANIFEST : VNET_MANIFEST, &len);
     struct capdrv_shim_config c = {.env = p->env, .hw = capdrv_sim_hw(p->sim), .manifest = blob,
                                    .manifest_len = len};
     int rc = capdrv_shim_create(&c, &p->shim, p->why, sizeof p->why);
@@ -307,12 +314,12 @@ static void flow(struct pair *p, unsigned from, unsigned total, unsigned batch)
     }
 }
 
-static void pair_case(int iommu, int mrg, int irq)
+static void pair_case_on(int iommu, int mrg, int irq, int mmio)
 {
     struct pair p;
     uint64_t f = mrg ? 0 : CAPDRV_VIRTIO_NET_DEFAULT_FEATURES & ~F(CAPDRV_VIRTIO_NET_F_MRG_RXBUF);
     struct setup s = {.iommu = iommu, .connect = 1, .irq = irq, .queue_size = 64,
-                      .features = {f, f}, .rx_buf_len = mrg ? 512 : 0};
+                      .features = {f, f}, .rx_buf_len = mrg ? 512 : 0, .mmio = mmio};
     up(&p, &s);
     for (unsigned i = 0; i < 2; i++) {
         assert_int_equal(p.info[i].lane, iommu ? CAPDRV_LANE_DIRECT : CAPDRV_LANE_BROKERED);
@@ -339,6 +346,11 @@ static void pair_case(int iommu, int mrg, int irq)
     assert_int_equal(capdrv_sim_virtio_net_stats(p.sim, p.fn[1], &ss), 0);
     assert_int_equal(ss.rx_frames, 207);
     down(&p);
+}
+
+static void pair_case(int iommu, int mrg, int irq)
+{
+    pair_case_on(iommu, mrg, irq, 0);
 }
 
 static void t_brokered_mrg_poll(void **s) { (void)s; pair_case(0, 1, 0); }
@@ -409,11 +421,12 @@ static void t_csum_direct(void **s) { (void)s; csum_case(1); }
 
 /* The harness end of an unconnected wire: frames injected are received
  * (more than the ring holds), frames sent are taken. */
-static void harness_case(int iommu, int mrg)
+static void harness_case_on(int iommu, int mrg, int mmio)
 {
     struct pair p;
     uint64_t f = mrg ? 0 : CAPDRV_VIRTIO_NET_DEFAULT_FEATURES & ~F(CAPDRV_VIRTIO_NET_F_MRG_RXBUF);
-    struct setup s = {.iommu = iommu, .queue_size = 32, .features = {f, f}, .rx_buf_len = 256};
+    struct setup s = {.iommu = iommu, .queue_size = 32, .features = {f, f}, .rx_buf_len = 256,
+                      .mmio = mmio};
     up(&p, &s);
     uint8_t flat[1514];
     static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
@@ -454,15 +467,20 @@ static void harness_case(int iommu, int mrg)
     down(&p);
 }
 
+static void harness_case(int iommu, int mrg)
+{
+    harness_case_on(iommu, mrg, 0);
+}
+
 static void t_harness_brokered_mrg(void **s) { (void)s; harness_case(0, 1); }
 static void t_harness_direct_nomrg(void **s) { (void)s; harness_case(1, 0); }
 
 /* Link changes reach the driver through the configuration vector
  * (§5.1.4, §4.1.4.5) and through a direct read. */
-static void link_case(int iommu)
+static void link_case_on(int iommu, int mmio)
 {
     struct pair p;
-    struct setup s = {.iommu = iommu, .irq = 1, .queue_size = 32};
+    struct setup s = {.iommu = iommu, .irq = 1, .queue_size = 32, .mmio = mmio};
     up(&p, &s);
     assert_int_equal(p.info[0].link_up, 1);
     assert_int_equal(capdrv_virtio_net_wait(p.net[0], CAPDRV_VIRTIO_NET_EV_RX, 0), -CAPDRV_ETIMEDOUT);
@@ -487,8 +505,22 @@ static void link_case(int iommu)
     down(&p);
 }
 
+static void link_case(int iommu)
+{
+    link_case_on(iommu, 0);
+}
+
 static void t_link_brokered(void **s) { (void)s; link_case(0); }
 static void t_link_direct(void **s) { (void)s; link_case(1); }
+
+/* virtio-mmio version 2 (§4.2): the same driver, the same device behind
+ * the MMIO register block, one interrupt line (InterruptStatus read and
+ * acknowledged by capdrv_virtio_net_wait()). */
+static void t_mmio_brokered_mrg_irq(void **s) { (void)s; pair_case_on(0, 1, 1, 1); }
+static void t_mmio_direct_nomrg_poll(void **s) { (void)s; pair_case_on(1, 0, 0, 1); }
+static void t_mmio_direct_mrg_irq(void **s) { (void)s; pair_case_on(1, 1, 1, 1); }
+static void t_mmio_harness_brokered(void **s) { (void)s; harness_case_on(0, 1, 1); }
+static void t_mmio_link_brokered(void **s) { (void)s; link_case_on(0, 1); }
 
 int main(void)
 {
@@ -499,6 +531,9 @@ int main(void)
         cmocka_unit_test(t_csum_brokered),        cmocka_unit_test(t_csum_direct),
         cmocka_unit_test(t_harness_brokered_mrg), cmocka_unit_test(t_harness_direct_nomrg),
         cmocka_unit_test(t_link_brokered),        cmocka_unit_test(t_link_direct),
+        cmocka_unit_test(t_mmio_brokered_mrg_irq), cmocka_unit_test(t_mmio_direct_nomrg_poll),
+        cmocka_unit_test(t_mmio_direct_mrg_irq),   cmocka_unit_test(t_mmio_harness_brokered),
+        cmocka_unit_test(t_mmio_link_brokered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
