@@ -1,6 +1,7 @@
 /* virtio-net cases: the provider library (capdrv/virtio_net.h) owns both
- * queues of the platform's virtio-net function "vnet"; the harness owns the
- * other end of the wire (platform hooks net_inject / net_take). */
+ * queues of the platform's virtio-net - "vnet" on PCI, "vmnet" behind
+ * virtio-mmio version 2 (VIRTIO 1.2 §4.2) - and the harness owns the other
+ * end of the wire (platform hooks net_inject / net_take). */
 #include "../conf.h"
 
 #include <capdrv/virtio_net.h>
@@ -16,18 +17,18 @@ struct vn {
     struct capdrv_virtio_net *net;
 };
 
-static bool vn_open(struct conf_ctx *c, struct vn *v)
+static bool vn_open(struct conf_ctx *c, struct vn *v, const char *grant)
 {
     memset(v, 0, sizeof *v);
     if (!c->plat->net_inject || !c->plat->net_take) {
         conf_skip(c, "platform %s does not own a wire end", c->plat->name);
         return false;
     }
-    v->g = conf_open(c, c->conf, "vnet");
+    v->g = conf_open(c, c->conf, grant);
     if (v->g == CAPDRV_CAP_INVALID)
         return false;
     if (capdrv_pool_open(c->conf, v->g, &v->pool) < 0)
-        return conf_fail(c, __FILE__, __LINE__, "cannot open the pool of \"vnet\"");
+        return conf_fail(c, __FILE__, __LINE__, "cannot open the pool of \"%s\"", grant);
     char why[256] = "";
     struct capdrv_virtio_net_opts o = {.pool = v->pool, .queue_size = 64};
     int rc = capdrv_virtio_net_open(c->conf, v->g, &o, &v->net, why, sizeof why);
@@ -60,10 +61,10 @@ static void frame_fill(uint8_t *f, unsigned k)
 }
 
 /* Frames the provider sends reach the wire byte for byte, in order. */
-static void tx_to_wire(struct conf_ctx *c)
+static void tx_to_wire_on(struct conf_ctx *c, const char *grant)
 {
     struct vn v;
-    if (!vn_open(c, &v))
+    if (!vn_open(c, &v, grant))
         return;
     uint8_t *mem = v.bi.cpu, got[1600], want[1600];
     unsigned sent = 0, seen = 0, done = 0;
@@ -88,7 +89,7 @@ static void tx_to_wire(struct conf_ctx *c)
         }
         done += (unsigned)n;
         size_t len = 0;
-        int rc = c->plat->net_take(c, "vnet", got, sizeof got, &len);
+        int rc = c->plat->net_take(c, grant, got, sizeof got, &len);
         if (rc == 0) {
             frame_fill(want, seen);
             if (len != frame_len(seen) || memcmp(got, want, len) != 0) {
@@ -112,17 +113,17 @@ out:
 
 /* Frames the harness injects reach the provider's RX ring byte for byte,
  * in order, across more frames than the ring holds (the provider refills). */
-static void rx_from_wire(struct conf_ctx *c)
+static void rx_from_wire_on(struct conf_ctx *c, const char *grant)
 {
     struct vn v;
-    if (!vn_open(c, &v))
+    if (!vn_open(c, &v, grant))
         return;
     uint8_t f[1600], flat[1600];
     unsigned injected = 0, got = 0;
     for (unsigned spin = 0; got < 3 * FRAMES && spin < 100000; spin++) {
         if (injected < 3 * FRAMES && injected - got < 8) {
             frame_fill(f, injected);
-            int rc = c->plat->net_inject(c, "vnet", f, frame_len(injected));
+            int rc = c->plat->net_inject(c, grant, f, frame_len(injected));
             if (rc < 0) {
                 conf_fail(c, __FILE__, __LINE__, "inject %u: %s", injected, capdrv_strerror(rc));
                 goto out;
@@ -159,11 +160,39 @@ out:
     capdrv_virtio_net_close(v.net);
 }
 
+static void tx_to_wire(struct conf_ctx *c)
+{
+    tx_to_wire_on(c, "vnet");
+}
+
+static void rx_from_wire(struct conf_ctx *c)
+{
+    rx_from_wire_on(c, "vnet");
+}
+
+static void mmio_tx_to_wire(struct conf_ctx *c)
+{
+    tx_to_wire_on(c, "vmnet");
+}
+
+static void mmio_rx_from_wire(struct conf_ctx *c)
+{
+    rx_from_wire_on(c, "vmnet");
+}
+
 const struct conf_case conf_cases_virtio_net[] = {
     {"virtio-net.tx-to-wire", "VIRTIO 1.2 §5.1.6.2: transmitted frames reach the wire intact, in order",
      CONF_BOTH_LANES, tx_to_wire},
     {"virtio-net.rx-from-wire",
      "VIRTIO 1.2 §5.1.6.3-4: the provider posts, reaps and refills RX; frames arrive intact, in order",
      CONF_BOTH_LANES, rx_from_wire},
+    {"virtio-mmio-net.tx-to-wire",
+     "VIRTIO 1.2 §5.1.6.2 over §4.2: the provider on a virtio-mmio grant; transmitted frames reach "
+     "the wire intact, in order",
+     CONF_BOTH_LANES, mmio_tx_to_wire},
+    {"virtio-mmio-net.rx-from-wire",
+     "VIRTIO 1.2 §5.1.6.3-4 over §4.2: the provider posts, reaps and refills RX on a virtio-mmio "
+     "grant; frames arrive intact, in order",
+     CONF_BOTH_LANES, mmio_rx_from_wire},
 };
 const size_t conf_cases_virtio_net_n = sizeof conf_cases_virtio_net / sizeof conf_cases_virtio_net[0];

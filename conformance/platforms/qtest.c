@@ -22,7 +22,7 @@
  * so it hears only QEMU. One datagram carries one Ethernet frame, without
  * the virtio-net header (the socket backend has no vnet header; QEMU adds
  * and strips it, VIRTIO 1.2 §5.1.6). net_inject sends a datagram; net_take
- * waits at most WIRE_POLL_NS for one. The socket netdev neither pads nor
+ * waits at most CONF_WIRE_POLL_NS for one (qtest_wire.h). The socket netdev neither pads nor
  * drops short frames, so frames travel exactly as the cases build them.
  * Frames wait in the kernel's socket buffers while the device has no
  * receive buffer (QEMU stops reading the socket then). virtio-net moves
@@ -60,6 +60,7 @@
 #define _GNU_SOURCE
 #include "../conf.h"
 #include "qtest_oracle.h"
+#include "qtest_wire.h"
 
 #include <capdrv/qtest.h>
 
@@ -79,7 +80,6 @@
 #define VNET_BAR 4u                /* QEMU's virtio-pci modern puts the structures in BAR4 */
 #define NVME_BAR 0u                /* QEMU's nvme: registers and doorbells in BAR0 */
 #define VNET_MAC "52:54:00:ca:fe:07"
-#define WIRE_POLL_NS 200000L       /* net_take waits at most this long for a frame */
 #define SETUP_TRIES 3              /* fresh ports when QEMU lost the race for P2 */
 
 struct qtest_plat {
@@ -111,53 +111,11 @@ static int make_disk(char *path, size_t len)
     return rc;
 }
 
-/* A UDP socket bound to 127.0.0.1 on a port the kernel picks; *port gets it. */
-static int udp_bound(uint16_t *port)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t alen = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &alen) < 0 || alen != sizeof a) {
-        close(fd);
-        return -1;
-    }
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
-/* The harness's wire end: bound to P1 (kept), connected to P2 (probed free
- * and released for QEMU to bind). Connecting makes the kernel drop any
- * datagram that does not come from QEMU's socket. */
-static int wire_open(struct qtest_plat *p, uint16_t *p1, uint16_t *p2)
-{
-    p->wire = udp_bound(p1);
-    int probe = udp_bound(p2);
-    if (p->wire < 0 || probe < 0) {
-        if (probe >= 0)
-            close(probe);
-        return -CAPDRV_EIO;
-    }
-    close(probe);
-    struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(*p2),
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    return connect(p->wire, (struct sockaddr *)&peer, sizeof peer) == 0 ? 0 : -CAPDRV_EIO;
-}
-
-static void wire_close(struct qtest_plat *p)
-{
-    if (p->wire >= 0)
-        close(p->wire);
-    p->wire = -1;
-}
-
 /* One attempt at starting QEMU with a fresh disk and a fresh wire. */
 static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
 {
     uint16_t p1 = 0, p2 = 0;
-    int rc = wire_open(p, &p1, &p2);
+    int rc = conf_wire_open(&p->wire, &p1, &p2);
     if (rc < 0) {
         snprintf(why, why_len, "cannot open a UDP socket on loopback: %s", strerror(errno));
         return rc;
@@ -212,7 +170,7 @@ static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, siz
         /* Only a lost race for P2 is worth another try. */
         if (rc != -CAPDRV_EIO || !strstr(why, "in use"))
             break;
-        wire_close(p);
+        conf_wire_close(&p->wire);
     }
     if (rc == -CAPDRV_ENOENT)
         return -CAPDRV_ENOTSUP; /* no QEMU on this machine: SKIP, with why */
@@ -242,7 +200,7 @@ static void qtest_teardown(struct conf_ctx *c)
     conf_shim_stop(c);
     if (p) {
         capdrv_qtest_destroy(p->q);
-        wire_close(p);
+        conf_wire_close(&p->wire);
         capdrv_env_hosted_free(p->env);
         free(p);
     }
@@ -283,55 +241,19 @@ static unsigned qtest_reset_count(struct conf_ctx *c, const char *grant)
     return fn < 0 ? 0 : capdrv_qtest_reset_count(p->q, (unsigned)fn);
 }
 
-/* One datagram to QEMU's socket netdev is one frame on virtio-net's receive
- * side (no virtio header on the wire). */
+/* The wire of "vnet" (qtest_wire.h). */
 static int qtest_net_inject(struct conf_ctx *c, const char *grant, const void *frame, size_t len)
 {
     struct qtest_plat *p = c->pdata;
-    if (strcmp(grant, "vnet") != 0)
-        return -CAPDRV_ENOENT;
-    if (!frame || len == 0 || len > 65507) /* largest UDP payload over IPv4 */
-        return -CAPDRV_EINVAL;
-    ssize_t n;
-    while ((n = send(p->wire, frame, len, 0)) < 0 && errno == EINTR) {
-    }
-    return n == (ssize_t)len ? 0 : -CAPDRV_EIO;
+    return strcmp(grant, "vnet") ? -CAPDRV_ENOENT : conf_wire_inject(p->wire, frame, len);
 }
 
-/* The oldest frame QEMU transmitted, waiting at most WIRE_POLL_NS for it. A
- * frame longer than @cap stays queued (-CAPDRV_ERANGE), as on the sim. */
 static int qtest_net_take(struct conf_ctx *c, const char *grant, void *buf, size_t cap, size_t *len)
 {
     struct qtest_plat *p = c->pdata;
-    if (strcmp(grant, "vnet") != 0)
-        return -CAPDRV_ENOENT;
-    if (!len || (!buf && cap > 0))
-        return -CAPDRV_EINVAL;
-    struct pollfd pfd = {.fd = p->wire, .events = POLLIN};
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = WIRE_POLL_NS};
-    int r = ppoll(&pfd, 1, &ts, NULL);
-    if (r == 0 || (r < 0 && errno == EINTR))
-        return -CAPDRV_ENOENT;
-    if (r < 0)
-        return -CAPDRV_EIO;
-    /* MSG_TRUNC makes recv() return the datagram's real length. */
-    uint8_t probe;
-    ssize_t n = recv(p->wire, &probe, 1, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-    if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -CAPDRV_ENOENT
-                                                                          : -CAPDRV_EIO;
-    *len = (size_t)n;
-    if ((size_t)n > cap)
-        return -CAPDRV_ERANGE;
-    n = recv(p->wire, buf, cap, MSG_DONTWAIT);
-    if (n < 0)
-        return -CAPDRV_EIO;
-    *len = (size_t)n;
-    return 0;
+    return strcmp(grant, "vnet") ? -CAPDRV_ENOENT : conf_wire_take(p->wire, buf, cap, len);
 }
 
-/* Hold (or release) every I/O command of the NVMe namespace: see the
- * comment at the top of this file. */
 static int qtest_nvme_stall(struct conf_ctx *c, const char *grant, unsigned qid, bool on)
 {
     struct qtest_plat *p = c->pdata;

@@ -12,7 +12,7 @@
 struct sim_plat {
     struct capdrv_env *env;
     struct capdrv_sim *sim;
-    unsigned fn_dev, fn_plain, fn_peer, fn_vblk, fn_vnet, fn_nvme, fn_vmblk;
+    unsigned fn_dev, fn_plain, fn_peer, fn_vblk, fn_vnet, fn_nvme, fn_vmblk, fn_vmnet;
 };
 
 static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len)
@@ -41,7 +41,9 @@ static int sim_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_
         (rc = capdrv_sim_add_virtio_net(p->sim, &a7, NULL, &p->fn_vnet)) < 0 ||
         (rc = capdrv_sim_add_nvme(p->sim, &a8, &nvme, &p->fn_nvme)) < 0 ||
         /* virtio-mmio virtio-blk where QEMU's aarch64 virt has its last slot */
-        (rc = capdrv_sim_add_virtio_mmio_blk(p->sim, 0x0a003e00, NULL, &p->fn_vmblk)) < 0) {
+        (rc = capdrv_sim_add_virtio_mmio_blk(p->sim, 0x0a003e00, NULL, &p->fn_vmblk)) < 0 ||
+        /* and a virtio-mmio virtio-net in the slot below, as qtest-virt has */
+        (rc = capdrv_sim_add_virtio_mmio_net(p->sim, 0x0a003a00, NULL, &p->fn_vmnet)) < 0) {
         snprintf(why, why_len, "sim machine could not be built");
         return p->env ? rc : -CAPDRV_ENOMEM;
     }
@@ -82,6 +84,7 @@ static unsigned fn_of(struct sim_plat *p, const char *grant)
            : !strcmp(grant, "vnet") ? p->fn_vnet
            : !strcmp(grant, "nvme") ? p->fn_nvme
            : !strcmp(grant, "vmblk") ? p->fn_vmblk
+           : !strcmp(grant, "vmnet") ? p->fn_vmnet
                                     : p->fn_plain;
 }
 
