@@ -52,6 +52,9 @@ struct conf_platform {
     void (*teardown)(struct conf_ctx *c);
     /* Observer hooks (NULL: not observable on this platform). */
     long (*oracle_violations)(struct conf_ctx *c);           /* DMA outside the ledger */
+    /* Of those, the device writes that reached memory (not refused by an
+     * IOMMU or oracle): no case may cause one, not even on purpose. */
+    long (*dma_escaped)(struct conf_ctx *c);
     void (*advance)(struct conf_ctx *c, uint64_t ns);         /* let device time pass */
     int (*device_reg)(struct conf_ctx *c, const char *grant, uint64_t off, unsigned width,
                       uint64_t *val);                         /* raw BAR0 read, no shim */

@@ -214,6 +214,10 @@ int main(int argc, char **argv)
             conf_fail(&c, __FILE__, __LINE__,
                       "DMA oracle: %ld device accesses outside the ledger (%ld provoked)",
                       plat->oracle_violations(&c), c.refusals_expected);
+        long escaped = c.shim && plat->dma_escaped ? plat->dma_escaped(&c) : 0;
+        if (c.result != CONF_FAIL && escaped != 0)
+            conf_fail(&c, __FILE__, __LINE__,
+                      "DMA oracle: %ld device write(s) reached memory outside the ledger", escaped);
         plat->teardown(&c);
         out[i].seconds = now_s() - t0;
         out[i].result = c.result;

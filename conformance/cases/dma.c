@@ -171,15 +171,18 @@ static void nvme_rewrite(struct conf_ctx *c, struct conf_engine *e)
      * here). The command's status is the controller's business: QEMU's
      * reports success for a Read whose data write the IOMMU refused. */
     long seen = c->plat->oracle_violations ? c->plat->oracle_violations(c) : -1L;
+    /* A write that reached memory is no refusal (the runner fails it). */
+    long escaped = c->plat->dma_escaped ? c->plat->dma_escaped(c) : 0;
     c->refusals_expected = seen > 0 ? seen : 0;
-    if (!nraw_all_bytes(ai.cpu, 4096, 0xee) || seen == 0)
+    if (!nraw_all_bytes(ai.cpu, 4096, 0xee) || seen == 0 || escaped != 0)
         conf_fail(c, __FILE__, __LINE__,
-                  "the Read to a released IOVA ended with status 0x%x; A %s; refusals seen: %ld",
+                  "the Read to a released IOVA ended with status 0x%x; A %s; accesses seen "
+                  "outside the ledger: %ld, of which reached memory: %ld",
                   rst,
                   nraw_all_bytes(ai.cpu, 4096, 0xee)   ? "untouched"
                   : nraw_all_bytes(ai.cpu, 4096, 0x3c) ? "holds the data"
                                                        : "changed",
-                  seen);
+                  seen, escaped);
 }
 
 static void rewrite_after_notify_in(struct conf_ctx *c, struct conf_engine *e)

@@ -7,12 +7,17 @@
  * controller's registers are in BAR0, so device_reg reads BAR0 for it).
  * There is no dmatest: the authority, dma and irq cases use "nvme" as their
  * DMA engine (cases/engine.h). Provider "other" holds "bystander", the
- * any-function grant of the authority cases (qtest-brokered.dts). Brokered
- * lane only: there is no IOMMU, so --lane direct SKIPs every case.
- * Observer hooks: "oracle_violations" counts device writes into guest RAM
+ * any-function grant of the authority cases (qtest-machine.dtsi). Both
+ * lanes: the brokered lane on a plain q35; the direct lane on a q35 with
+ * intel-iommu, which the qtest platform programs (capdrv_qtest_config::
+ * iommu), with iommu_platform=on on the virtio devices so that their DMA
+ * goes through it (QEMU's nvme always does).
+ * Observer hooks: "dma_escaped" counts device writes into guest RAM
  * nobody owns - freed DMA regions and guard pages - through the platform's
- * canaries (qtest_oracle.h; QEMU's devices reach all guest RAM, so this
- * stands in for the sim's oracle, writes only); "advance" sleeps, because
+ * canaries (qtest_oracle.h; without the IOMMU QEMU's devices reach all
+ * guest RAM, so this stands in for the sim's oracle, writes only);
+ * "oracle_violations" adds the accesses the IOMMU refused (direct lane,
+ * capdrv_qtest_iommu_faults()); "advance" sleeps, because
  * device time on QEMU is real time; device_reg reads BAR4, where this machine's virtio registers
  * live (the sim has them in BAR0); reset_count counts function_reset().
  *
@@ -112,7 +117,7 @@ static int make_disk(char *path, size_t len)
 }
 
 /* One attempt at starting QEMU with a fresh disk and a fresh wire. */
-static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
+static int start_qemu(struct qtest_plat *p, bool iommu, char *why, size_t why_len)
 {
     uint16_t p1 = 0, p2 = 0;
     int rc = conf_wire_open(&p->wire, &p1, &p2);
@@ -137,13 +142,14 @@ static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
     /* romfile= (empty): no option ROM, which QEMU would otherwise load from
      * a file that need not be installed (and which nothing here runs). */
     const char *const args[] = {
-        "-drive", drive, "-device", "virtio-blk-pci,drive=d0,disable-legacy=on,addr=06.0",
+        "-drive", drive, "-device", iommu ? "virtio-blk-pci,drive=d0,disable-legacy=on,addr=06.0,iommu_platform=on" : "virtio-blk-pci,drive=d0,disable-legacy=on,addr=06.0",
         "-netdev", netdev, "-device",
-        "virtio-net-pci,netdev=n0,disable-legacy=on,addr=07.0,romfile=,mac=" VNET_MAC,
+        iommu ? "virtio-net-pci,netdev=n0,disable-legacy=on,addr=07.0,romfile=,iommu_platform=on,mac=" VNET_MAC
+              : "virtio-net-pci,netdev=n0,disable-legacy=on,addr=07.0,romfile=,mac=" VNET_MAC,
         /* QEMU's NVMe controller: namespace 1 is the 4 MiB image, 512-byte LBAs. */
         "-drive", ndrive, "-device", "nvme,serial=capdrv-qtest,drive=" NVME_DRIVE ",addr=08.0",
         NULL};
-    struct capdrv_qtest_config qc = {.device_args = args};
+    struct capdrv_qtest_config qc = {.device_args = args, .iommu = iommu};
     rc = capdrv_qtest_create(&qc, &p->q, why, why_len);
     unlink(disk); /* QEMU holds them open from here on */
     unlink(ndisk);
@@ -152,10 +158,6 @@ static int start_qemu(struct qtest_plat *p, char *why, size_t why_len)
 
 static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len)
 {
-    if (lane == CAPDRV_LANE_DIRECT) {
-        snprintf(why, why_len, "no IOMMU on the qtest machine: the direct lane cannot run");
-        return -CAPDRV_ENOTSUP;
-    }
     struct qtest_plat *p = calloc(1, sizeof *p);
     if (!p)
         return -CAPDRV_ENOMEM;
@@ -166,7 +168,7 @@ static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, siz
         return -CAPDRV_ENOMEM;
     int rc = -CAPDRV_EIO;
     for (int t = 0; t < SETUP_TRIES; t++) {
-        rc = start_qemu(p, why, why_len);
+        rc = start_qemu(p, lane == CAPDRV_LANE_DIRECT, why, why_len);
         /* Only a lost race for P2 is worth another try. */
         if (rc != -CAPDRV_EIO || !strstr(why, "in use"))
             break;
@@ -191,7 +193,9 @@ static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, siz
         snprintf(why, why_len, "QEMU shows no function at 00:08.0");
         return rc;
     }
-    return conf_shim_start(c, p->env, capdrv_qtest_hw(p->q), "qtest-brokered", why, why_len);
+    return conf_shim_start(c, p->env, capdrv_qtest_hw(p->q),
+                           lane == CAPDRV_LANE_DIRECT ? "qtest-direct" : "qtest-brokered", why,
+                           why_len);
 }
 
 static void qtest_teardown(struct conf_ctx *c)
@@ -231,7 +235,13 @@ static int qtest_device_reg(struct conf_ctx *c, const char *grant, uint64_t off,
 static long qtest_violations(struct conf_ctx *c)
 {
     struct qtest_plat *p = c->pdata;
-    return conf_qtest_canary_violations(p->q);
+    return conf_qtest_violations(p->q);
+}
+
+static long qtest_escaped(struct conf_ctx *c)
+{
+    struct qtest_plat *p = c->pdata;
+    return conf_qtest_escaped(p->q);
 }
 
 static unsigned qtest_reset_count(struct conf_ctx *c, const char *grant)
@@ -285,7 +295,8 @@ const struct conf_platform conf_platform_qtest = {
     .name = "qtest",
     .setup = qtest_setup,
     .teardown = qtest_teardown,
-    .oracle_violations = qtest_violations, /* writes only (canaries) */
+    .oracle_violations = qtest_violations, /* canaries, and IOMMU faults */
+    .dma_escaped = qtest_escaped,         /* canaries */
     .advance = conf_advance_realtime, /* QEMU/hardware run in real time */
     .device_reg = qtest_device_reg,
     .reset_count = qtest_reset_count,

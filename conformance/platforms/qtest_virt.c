@@ -141,7 +141,13 @@ static int qv_device_reg(struct conf_ctx *c, const char *grant, uint64_t off, un
 static long qv_violations(struct conf_ctx *c)
 {
     struct qv_plat *p = c->pdata;
-    return conf_qtest_canary_violations(p->q);
+    return conf_qtest_violations(p->q);
+}
+
+static long qv_escaped(struct conf_ctx *c)
+{
+    struct qv_plat *p = c->pdata;
+    return conf_qtest_escaped(p->q);
 }
 
 static unsigned qv_reset_count(struct conf_ctx *c, const char *grant)
@@ -169,7 +175,8 @@ const struct conf_platform conf_platform_qtest_virt = {
     .name = "qtest-virt",
     .setup = qv_setup,
     .teardown = qv_teardown,
-    .oracle_violations = qv_violations, /* writes only (canaries) */
+    .oracle_violations = qv_violations, /* canaries: no IOMMU on virt */
+    .dma_escaped = qv_escaped,         /* canaries */
     .advance = conf_advance_realtime, /* QEMU/hardware run in real time */
     .device_reg = qv_device_reg,
     .reset_count = qv_reset_count,

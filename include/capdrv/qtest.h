@@ -80,9 +80,15 @@
  *
  * Limits: q35 and aarch64 virt; bus 0 only (functions behind bridges or root ports
  * are not enumerated; bridges themselves are not reported); guest RAM 16 MiB
- * to 2 GiB; no IOMMU and so no DMA oracle (a device can write anywhere in
- * guest RAM): capdrv_qtest_canary_check() watches guard pages and freed
- * regions instead.
+ * to 2 GiB. Without capdrv_qtest_config::iommu there is no IOMMU and so no
+ * DMA oracle (a device can write anywhere in guest RAM):
+ * capdrv_qtest_canary_check() watches guard pages and freed regions
+ * instead. With it (q35 only) the platform drives QEMU's intel-iommu: each
+ * bus-0 function gets its own domain, dma_map() maps the IOVA it is given
+ * and dma_unmap() removes it again (IOTLB invalidated before it returns),
+ * and capdrv_qtest_iommu_faults() reports the accesses it refused. The
+ * MSI-X cookie area stays mapped 1:1 in every domain (interrupt remapping
+ * is off).
  * Operations are serialised by an internal lock; irq_wait() polls without it.
  *
  * Example (QEMU with one virtio-blk disk; error handling shortened):
@@ -155,6 +161,11 @@ struct capdrv_qtest_config {
     int64_t timeout_ms;             /**< bound of every wait on QEMU; <= 0 = 5000 */
     const char *machine;            /**< NULL or "q35" (x86), or "virt" (aarch64, virtio-mmio);
                                          qemu then defaults to CAPDRV_QTEST_DEFAULT_QEMU_AARCH64 */
+    bool iommu;                     /**< q35 only: add QEMU's intel-iommu and drive it (DMA
+                                         remapping per function, 48-bit IOVAs): caps() then
+                                         reports CAPDRV_HW_IOMMU and dma_map() maps the
+                                         IOVA it is given. virtio devices need
+                                         `iommu_platform=on` to go through it. */
 };
 
 /**
@@ -193,10 +204,11 @@ struct capdrv_qtest_canary {
  * @brief Check the canaries in guest RAM nobody owns: the page after each
  *        DMA region, and regions given back with dma_free().
  *
- * There is no IOMMU under qtest, so this is the platform's substitute for
- * a DMA oracle: a device that writes memory after the shim freed it (DMA
- * after revoke, reset, release or death) or past the end of a buffer
- * changes a canary. Device reads are not seen, nor a write that stores the
+ * Without the IOMMU (capdrv_qtest_config::iommu) this is the platform's
+ * substitute for a DMA oracle: a device that writes memory after the shim
+ * freed it (DMA after revoke, reset, release or death) or past the end of
+ * a buffer changes a canary (with it, such writes are refused and only a
+ * mapping the platform got wrong lets one through). Device reads are not seen, nor a write that stores the
  * canary byte itself. Up to 256 ranges are watched (the oldest is checked
  * and dropped when more are freed); a range is also checked when the
  * allocator hands it out again. A changed range is counted once and filled
@@ -206,6 +218,35 @@ struct capdrv_qtest_canary {
  * @return 0; -CAPDRV_EINVAL for NULL arguments.
  */
 int capdrv_qtest_canary_check(struct capdrv_qtest *q, struct capdrv_qtest_canary *out);
+
+/** What the IOMMU refused (capdrv_qtest_iommu_faults()). */
+struct capdrv_qtest_iommu_faults {
+    unsigned long faults; /**< refused accesses seen so far; a lower bound: while a
+                               fault is recorded and not yet read, the IOMMU collapses
+                               further faults of the same requester and drops others
+                               once its recording registers are full */
+    uint64_t last_addr;   /**< device address (page) of the last one */
+    uint16_t last_source; /**< its requester: bus << 8 | device << 3 | function */
+    uint8_t last_reason;  /**< its fault reason (VT-d §7.1.3, e.g. 5 = write not allowed,
+                               6 = read not allowed) */
+};
+
+/**
+ * @brief Read and clear the IOMMU's fault records (machines created with
+ *        capdrv_qtest_config::iommu).
+ *
+ * The DMA oracle of the direct lane: a device access to an IOVA no mapping
+ * allows (a buffer unmapped after revoke or release, an address a provider
+ * wrote past the shim's check) is refused by QEMU's intel-iommu and
+ * recorded in its fault recording registers (VT-d §7.2.1, §10.4.14). Each
+ * call reads every record, adds it to the running count and clears it.
+ * @param q the machine.
+ * @param out receives the running count and the last fault (filled on
+ *        every return but -CAPDRV_EINVAL).
+ * @return 0; -CAPDRV_EINVAL for NULL arguments; -CAPDRV_ENOTSUP on a machine
+ *         without the IOMMU; -CAPDRV_EIO if QEMU has died.
+ */
+int capdrv_qtest_iommu_faults(struct capdrv_qtest *q, struct capdrv_qtest_iommu_faults *out);
 
 /**
  * @brief Start QEMU and enumerate its PCI functions.

@@ -285,6 +285,12 @@ static void build_args(struct argv_build *b, const struct capdrv_qtest *q,
         arg(b, "-mon");
         arg(b, "chardev=capdrv-qmp,mode=control");
     }
+    if (q->iommu) {
+        /* Before any PCI device, as QEMU requires; no interrupt remapping
+         * (MSI-X writes go to cookie slots in RAM, see qtest_iommu.c). */
+        arg(b, "-device");
+        arg(b, "intel-iommu,aw-bits=48,intremap=off");
+    }
     for (unsigned i = 0; cfg && cfg->device_args && cfg->device_args[i]; i++)
         arg(b, cfg->device_args[i]);
 }
@@ -458,6 +464,10 @@ static int check_config(const struct capdrv_qtest_config *cfg, size_t *ram, int6
         say(why, why_len, "qtest: machine must be \"q35\" or \"virt\"");
         return -CAPDRV_EINVAL;
     }
+    if (cfg && cfg->iommu && cfg->machine && strcmp(cfg->machine, "virt") == 0) {
+        say(why, why_len, "qtest: iommu is for q35 (intel-iommu)");
+        return -CAPDRV_EINVAL;
+    }
     if (*timeout > INT32_MAX) {
         say(why, why_len, "qtest: timeout_ms too large");
         return -CAPDRV_EINVAL;
@@ -522,6 +532,7 @@ int capdrv_qtest_create(const struct capdrv_qtest_config *cfg, struct capdrv_qte
     q->next_bar = CAPDRV_QTEST_BAR_BASE;
     q->next_id = 1;
     q->virt = cfg && cfg->machine && strcmp(cfg->machine, "virt") == 0;
+    q->iommu = cfg && cfg->iommu;
     q->ram_gpa = q->virt ? CAPDRV_QTEST_VIRT_RAM_BASE : 0;
     if (pthread_mutex_init(&q->lock, NULL) != 0) {
         free(q);
@@ -557,6 +568,8 @@ int capdrv_qtest_create(const struct capdrv_qtest_config *cfg, struct capdrv_qte
         pthread_mutex_lock(&q->lock);
         rc = q->virt ? qt_virt_enumerate(q, dtb, dtb_len, why, why_len)
                      : qt_pci_enumerate(q, why, why_len);
+        if (rc == 0 && q->iommu)
+            rc = qt_iommu_init(q, why, why_len);
         if (rc < 0 && q->dead)
             say(why, why_len, "qtest: %s", q->dead_why);
         pthread_mutex_unlock(&q->lock);

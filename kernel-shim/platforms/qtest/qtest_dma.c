@@ -170,8 +170,11 @@ void qt_dma_free(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem)
         return; /* not ours or already freed: never crash */
     for (unsigned k = 0; k < q->n_fns; k++) /* hw.h: unmapped from every function first */
         for (size_t i = q->fns[k].n_maps; i-- > 0;)
-            if (q->fns[k].maps[i].gpa == r->gpa)
+            if (q->fns[k].maps[i].gpa == r->gpa) {
+                if (q->iommu)
+                    (void)qt_iommu_unmap(q, &q->fns[k], q->fns[k].maps[i].iova, r->size);
                 maps_remove(&q->fns[k], i);
+            }
     q->live_bytes -= r->size;
     watch_add(q, r->gpa, r->size); /* the guard page after it stays watched */
     size_t i = (size_t)(r - q->regions);
@@ -180,14 +183,21 @@ void qt_dma_free(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem)
 }
 
 int qt_dma_map(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
-               uint64_t *devaddr)
+               uint64_t iova, uint64_t *devaddr)
 {
     struct qt_region *r = region_of(q, mem);
     if (!r || !devaddr)
         return -CAPDRV_EINVAL;
-    for (size_t i = 0; i < f->n_maps; i++)
-        if (f->maps[i].gpa == r->gpa)
+    if (!q->iommu)
+        iova = r->gpa; /* no IOMMU: the requested IOVA means nothing (hw.h) */
+    else if (iova % QT_PAGE || iova > UINT64_MAX - r->size || iova + r->size > (1ull << 48) ||
+             !f->pml4)
+        return -CAPDRV_EINVAL; /* 4-level tables: 48-bit IOVAs; a function on bus 0 */
+    for (size_t i = 0; i < f->n_maps; i++) {
+        const struct qt_map *m = &f->maps[i];
+        if (m->gpa == r->gpa || (q->iommu && m->iova < iova + r->size && iova < m->iova + m->size))
             return -CAPDRV_EEXIST;
+    }
     if (f->n_maps == f->cap_maps) {
         size_t cap = f->cap_maps ? f->cap_maps * 2 : 16;
         struct qt_map *m = realloc(f->maps, cap * sizeof *m);
@@ -196,21 +206,26 @@ int qt_dma_map(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_d
         f->maps = m;
         f->cap_maps = cap;
     }
-    f->maps[f->n_maps++] = (struct qt_map){.gpa = r->gpa, .size = r->size};
-    *devaddr = r->gpa; /* no IOMMU: the requested IOVA means nothing (hw.h) */
+    if (q->iommu) {
+        int rc = qt_iommu_map(q, f, iova, r->gpa, r->size);
+        if (rc < 0)
+            return rc;
+    }
+    f->maps[f->n_maps++] = (struct qt_map){.gpa = r->gpa, .size = r->size, .iova = iova};
+    *devaddr = iova;
     return 0;
 }
 
 int qt_dma_unmap(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
                  uint64_t devaddr)
 {
-    (void)q;
     if (!mem)
         return -CAPDRV_EINVAL;
     for (size_t i = 0; i < f->n_maps; i++) {
-        if (f->maps[i].gpa == devaddr && devaddr == mem->phys) {
+        if (f->maps[i].iova == devaddr && f->maps[i].gpa == mem->phys) {
+            int rc = q->iommu ? qt_iommu_unmap(q, f, devaddr, f->maps[i].size) : 0;
             maps_remove(f, i);
-            return 0;
+            return rc;
         }
     }
     return -CAPDRV_ENOENT;

@@ -37,7 +37,13 @@ struct qt_watch {
 struct qt_map {
     uint64_t gpa;
     size_t size;
+    uint64_t iova; /* the device address: gpa without the IOMMU */
 };
+
+/* Guest RAM of the IOMMU's tables (qtest_iommu.c), below the MSI-X cookies
+ * and never handed out by the DMA allocator (q35 only: RAM at 0). */
+#define QT_IOMMU_POOL_LO 0x20000ull
+#define QT_IOMMU_POOL_HI 0xa0000ull
 
 struct qt_fn {
     struct capdrv_hw_function info;
@@ -57,6 +63,7 @@ struct qt_fn {
     struct qt_map *maps;
     size_t n_maps, cap_maps;
     bool mmio_masked;                      /* MMIO line masked (capdrv_hw irq_mask) */
+    uint64_t pml4;                         /* IOMMU: its domain's top table, 0 = none */
 };
 
 struct capdrv_qtest {
@@ -69,6 +76,13 @@ struct capdrv_qtest {
     size_t ram_bytes;
     uint64_t ram_gpa; /* guest physical address of RAM byte 0 (virt: 0x40000000) */
     bool virt;        /* aarch64 virt machine: virtio-mmio devices, no PCI */
+    bool iommu;       /* q35 with intel-iommu, translating (qtest_iommu.c) */
+    uint64_t iommu_next;  /* next free table page in the pool */
+    uint64_t iommu_iotlb; /* offset of IOTLB_REG in the DMAR registers */
+    unsigned long iommu_faults;  /* faults read off the IOMMU so far (lower bound) */
+    uint64_t iommu_fault_addr;   /* page of the last one */
+    uint16_t iommu_fault_sid;    /* its source id */
+    uint8_t iommu_fault_reason;  /* its fault reason */
     bool dead;
     char dead_why[512];
     char rbuf[QT_LINE_MAX * 2];
@@ -121,10 +135,16 @@ enum capdrv_qtest_reset qt_reset_method(const struct qt_fn *f);
 int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out);
 void qt_dma_free(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem);
 int qt_dma_map(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
-               uint64_t *devaddr);
+               uint64_t iova, uint64_t *devaddr);
 int qt_dma_unmap(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
                  uint64_t devaddr);
 void qt_dma_fini(struct capdrv_qtest *q);
+
+/* qtest_iommu.c: intel-iommu tables and invalidation; lock held. */
+int qt_iommu_init(struct capdrv_qtest *q, char *why, size_t why_len);
+int qt_iommu_map(struct capdrv_qtest *q, struct qt_fn *f, uint64_t iova, uint64_t gpa,
+                 size_t size);
+int qt_iommu_unmap(struct capdrv_qtest *q, struct qt_fn *f, uint64_t iova, size_t size);
 
 /* qtest_irq.c: MSI-X through cookies in guest RAM. */
 int qt_irq_enable(struct capdrv_qtest *q, struct qt_fn *f, unsigned vector);

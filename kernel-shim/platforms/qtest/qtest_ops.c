@@ -21,8 +21,9 @@ static int unlock(struct capdrv_qtest *q, int rc)
 
 static unsigned op_caps(void *ctx)
 {
-    (void)ctx;
-    return 0; /* no IOMMU: only the brokered lane can run here */
+    const struct capdrv_qtest *q = ctx;
+    /* Without intel-iommu only the brokered lane can run here. */
+    return q && q->iommu ? CAPDRV_HW_IOMMU : 0u;
 }
 
 static int op_function_count(void *ctx)
@@ -126,12 +127,11 @@ static void op_dma_free(void *ctx, struct capdrv_hw_dma *mem)
 static int op_dma_map(void *ctx, unsigned fn, const struct capdrv_hw_dma *mem, uint64_t iova,
                       uint64_t *devaddr)
 {
-    (void)iova;
     struct capdrv_qtest *q = lock(ctx);
     if (!q)
         return -CAPDRV_EINVAL;
     struct qt_fn *f = qt_fn_get(q, fn);
-    return unlock(q, f ? qt_dma_map(q, f, mem, devaddr) : -CAPDRV_ENOENT);
+    return unlock(q, f ? qt_dma_map(q, f, mem, iova, devaddr) : -CAPDRV_ENOENT);
 }
 
 static int op_dma_unmap(void *ctx, unsigned fn, const struct capdrv_hw_dma *mem, uint64_t devaddr)
