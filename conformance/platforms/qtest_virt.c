@@ -79,7 +79,7 @@ static int start_qemu(struct qv_plat *p, char *why, size_t why_len)
 static int qv_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len)
 {
     if (lane == CAPDRV_LANE_DIRECT) {
-        snprintf(why, why_len, "no IOMMU on the qtest virt machine: the direct lane cannot run");
+        snprintf(why, why_len, "QEMU puts no IOMMU in front of virtio-mmio devices (smmuv3 and virtio-iommu-pci on virt translate PCI requesters only): the direct lane cannot run");
         return -CAPDRV_ENOTSUP;
     }
     struct qv_plat *p = calloc(1, sizeof *p);
