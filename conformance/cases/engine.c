@@ -279,10 +279,12 @@ static int nvme_start(struct conf_engine *e, uint64_t ref, uint32_t len, uint32_
     if (e->hold_next) {
         struct capdrv_nvme_qpair_info qi;
         e->hold_next = false;
-        if ((rc = capdrv_nvme_qpair_info(e->qp, &qi)) < 0 ||
-            (rc = e->c->plat->nvme_stall(e->c, e->grant, qi.qid, true)) < 0)
+        if ((rc = capdrv_nvme_qpair_info(e->qp, &qi)) < 0)
             return rc;
-        e->held = true;
+        rc = e->c->plat->nvme_stall(e->c, e->grant, qi.qid, true);
+        if (rc < 0 && rc != -CAPDRV_ENOTSUP)
+            return rc;
+        e->held = rc == 0; /* ENOTSUP: this machine cannot hold; run unheld */
     }
     return nvme_submit(e, false, s, n, nlb);
 }

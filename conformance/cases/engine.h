@@ -35,8 +35,10 @@
  * its doorbell, which an NVMe command in the library's submission queue
  * does not allow; on NVMe it drives the controller with the harness's own
  * minimal driver instead (nvme_raw.h). authority.revoke-then-no-dma needs
- * a DMA observer: the sim's oracle, or QEMU's guest-RAM canaries with the
- * Read held inside QEMU (conf_engine_hold_next()); VFIO has neither. */
+ * a DMA observer: the sim's oracle, QEMU's guest-RAM canaries or IOMMU
+ * fault records, with the Read held inside QEMU (conf_engine_hold_next():
+ * qtest, and the VFIO guest through its QEMU's QMP monitor), or unfetched
+ * behind a full CQ (nvme_raw.h). */
 #ifndef CAPDRV_CONF_ENGINE_H
 #define CAPDRV_CONF_ENGINE_H
 
@@ -120,7 +122,9 @@ int conf_engine_start(struct conf_engine *e, uint64_t ref, uint32_t len, uint32_
  * leave its Read held inside the device (stall on after the staging Write,
  * before the Read's doorbell), so the device's write into the case's
  * buffer is still to come when the case acts. False (nothing changes)
- * for dmatest, whose slow_ns does this, or without the hook. */
+ * for dmatest, whose slow_ns does this, or without the hook; a hook that
+ * answers -CAPDRV_ENOTSUP at the start (this machine cannot hold) leaves
+ * the Read unheld. */
 bool conf_engine_hold_next(struct conf_engine *e);
 /* Let a held command go (stall off); 0 when nothing is held. */
 int conf_engine_unhold(struct conf_engine *e);

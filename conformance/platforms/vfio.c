@@ -20,7 +20,17 @@
  * rate-limits those messages (10 per 5 s on Intel), so a count can be low,
  * never made up; reading /dev/kmsg needs CAP_SYSLOG or
  * kernel.dmesg_restrict=0 (without it the hook returns -1 and says why).
- * There is no nvme_stall hook. "advance" sleeps: device time is real time.
+ * "advance" sleeps: device time is real time.
+ *
+ * nvme_stall, where the machine is a QEMU guest that can reach its own
+ * QMP monitor: CAPDRV_VFIO_QMP names the character device QEMU connects to its
+ * monitor (vfio-guest: a virtio-serial port) and CAPDRV_VFIO_NVME_DRIVE the drive
+ * of the "nvme" controller (vfio-guest: d1). Stalling is the qtest
+ * platform's I/O throttle (platforms/qtest.c explains it): the block layer
+ * of the QEMU the guest runs in holds every Read the controller takes,
+ * and the controller reset's drain lets them go. Without those variables
+ * there is no hold, and nvme.reset-completes-outstanding checks only
+ * commands never rung.
  *
  * The wire of "vnet": the guest's virtio-net-pci at 02:00.0 is joined
  * through a QEMU hub to a second NIC that the guest kernel drives; its
@@ -32,6 +42,8 @@
  * off), or the kernel's own frames would reach the device. */
 #define _GNU_SOURCE
 #include "../conf.h"
+
+#include "qmp_line.h"
 
 #include <capdrv/vfio.h>
 
@@ -63,6 +75,8 @@ struct vfio_plat {
     int kmsg;  /* /dev/kmsg from the end at setup, -1 when it cannot be read */
     int kmsg_errno;
     long faults; /* IOMMU fault records seen */
+    struct conf_qmp_line qmp; /* fd -1 until nvme_stall opens it */
+    bool stalled;             /* a throttle is on: teardown lifts it */
 };
 
 static const char *const vfio_grants[] = {"vblk", "vnet", "nvme", "bystander", NULL};
@@ -103,6 +117,7 @@ static int vfio_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size
     if (!p)
         return -CAPDRV_ENOMEM;
     p->wire = -1;
+    p->qmp.fd = -1;
     c->pdata = p;
     /* Only faults from now on are this case's. */
     p->kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
@@ -145,11 +160,18 @@ static int vfio_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size
                            why_len);
 }
 
+static int vfio_nvme_stall(struct conf_ctx *c, const char *grant, unsigned qid, bool on);
+
 static void vfio_teardown(struct conf_ctx *c)
 {
     struct vfio_plat *p = c->pdata;
+    /* The machine outlives the case: a throttle a failed case left on
+     * would hold the next case's commands. */
+    if (p && p->stalled)
+        (void)vfio_nvme_stall(c, "nvme", 0, false);
     conf_shim_stop(c);
     if (p) {
+        conf_qmp_line_close(&p->qmp);
         capdrv_vfio_destroy(p->v);
         if (p->wire >= 0)
             close(p->wire);
@@ -272,6 +294,48 @@ static int vfio_net_take(struct conf_ctx *c, const char *grant, void *buf, size_
     return 0;
 }
 
+#define STALL_BPS 1u    /* as platforms/qtest.c: one byte per second */
+#define STALL_FILL "1M" /* the read that fills the bucket: ~2^20 s of hold */
+#define QMP_TIMEOUT_MS 20000 /* a TCG guest's serial line is slow */
+
+static int vfio_nvme_stall(struct conf_ctx *c, const char *grant, unsigned qid, bool on)
+{
+    struct vfio_plat *p = c->pdata;
+    (void)qid; /* per drive, as on qtest */
+    const char *line = getenv("CAPDRV_VFIO_QMP"), *drive = getenv("CAPDRV_VFIO_NVME_DRIVE");
+    if (strcmp(grant, "nvme") != 0)
+        return -CAPDRV_ENOENT;
+    if (!line || !*line || !drive || !*drive || strpbrk(drive, "\"\\ "))
+        return -CAPDRV_ENOTSUP; /* not a guest that reaches its QEMU */
+    char why[512], args[512];
+    if (p->qmp.fd < 0) {
+        int rc = conf_qmp_line_open(&p->qmp, line, why, sizeof why);
+        if (rc < 0) {
+            fprintf(stderr, "vfio: nvme_stall: %s\n", why);
+            return rc;
+        }
+    }
+    snprintf(args, sizeof args,
+             "{\"device\":\"%s\",\"bps\":%u,\"bps_rd\":0,\"bps_wr\":0,\"iops\":0,"
+             "\"iops_rd\":0,\"iops_wr\":0}",
+             drive, on ? STALL_BPS : 0u);
+    int rc = conf_qmp_line_cmd(&p->qmp, "block_set_io_throttle", args, why, sizeof why,
+                               QMP_TIMEOUT_MS);
+    if (rc == 0)
+        p->stalled = on; /* the throttle is on even if the fill below fails */
+    if (rc == 0 && on) {
+        snprintf(args, sizeof args,
+                 "{\"command-line\":\"qemu-io %s \\\"read 0 " STALL_FILL "\\\"\"}", drive);
+        rc = conf_qmp_line_cmd(&p->qmp, "human-monitor-command", args, why, sizeof why,
+                               QMP_TIMEOUT_MS);
+    }
+    if (rc < 0)
+        fprintf(stderr, "vfio: nvme_stall(%s): %s\n", on ? "on" : "off", why);
+    else
+        p->stalled = on;
+    return rc;
+}
+
 const struct conf_platform conf_platform_vfio = {
     .name = "vfio",
     .setup = vfio_setup,
@@ -282,5 +346,7 @@ const struct conf_platform conf_platform_vfio = {
     .reset_count = vfio_reset_count,
     .net_inject = vfio_net_inject,
     .net_take = vfio_net_take,
+    .nvme_stall = vfio_nvme_stall,
+    .nvme_stall_may_finish = true, /* the reset's drain lifts the throttle */
     .grants = vfio_grants,
 };
