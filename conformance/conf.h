@@ -113,6 +113,10 @@ void conf_skip(struct conf_ctx *c, const char *fmt, ...) __attribute__((format(p
 
 /* Helpers shared by the cases (cases/common.c). */
 capdrv_cap_t conf_open(struct conf_ctx *c, capdrv_sys *sys, const char *grant);
+/* Whether the platform offers @grant; if not, the case is SKIPped (and
+ * cannot fail afterwards), as by conf_open(). For cases whose grant is
+ * opened by another process. */
+bool conf_need_grant(struct conf_ctx *c, const char *grant);
 int conf_dmatest(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t ref, uint32_t len, uint32_t cmd,
                  uint32_t pattern, uint32_t delay_ns);
 

@@ -41,16 +41,22 @@ static bool offered(const struct conf_platform *p, const char *grant)
     return false;
 }
 
+bool conf_need_grant(struct conf_ctx *c, const char *grant)
+{
+    if (offered(c->plat, grant))
+        return true;
+    /* Not a failure of the code under test: this machine has no such
+     * device. Later checks of the case cannot fail it either. */
+    conf_skip(c, "platform %s has no grant \"%s\"", c->plat->name, grant);
+    c->absent = true;
+    return false;
+}
+
 capdrv_cap_t conf_open(struct conf_ctx *c, capdrv_sys *sys, const char *grant)
 {
     capdrv_cap_t g = CAPDRV_CAP_INVALID;
-    if (!offered(c->plat, grant)) {
-        /* Not a failure of the code under test: this machine has no such
-         * device. Later checks of the case cannot fail it either. */
-        conf_skip(c, "platform %s has no grant \"%s\"", c->plat->name, grant);
-        c->absent = true;
+    if (!conf_need_grant(c, grant))
         return g;
-    }
     int idx = capdrv_grant_find(sys, grant);
     if (idx < 0) {
         conf_fail(c, __FILE__, __LINE__, "grant %s: %s", grant, capdrv_strerror(idx));

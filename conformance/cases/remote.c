@@ -97,7 +97,7 @@ static void child_provider(const char *path, int wfd)
 
 static void death_kill9(struct conf_ctx *c)
 {
-    if (!need_remote(c))
+    if (!need_remote(c) || !conf_need_grant(c, "dev")) /* the child opens it */
         return;
     /* the other provider holds a grant and keeps being served throughout */
     capdrv_cap_t peer = conf_open(c, c->other, "peer"), pm;
@@ -198,7 +198,7 @@ static void child_loader(const char *path, int wfd)
 
 static void revoke_under_load(struct conf_ctx *c)
 {
-    if (!need_remote(c))
+    if (!need_remote(c) || !conf_need_grant(c, "dev")) /* the child opens it */
         return;
     capdrv_sys_close(c->conf); /* frees the name "conf" for the child */
     c->conf = NULL;

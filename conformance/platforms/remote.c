@@ -102,8 +102,8 @@ static int remote_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, si
      * qtest's regions are slices of one memfd shared with QEMU (all of
      * guest RAM), which cannot be handed to a provider slice by slice:
      * that needs a platform hook (docs/MANAGER.md, "DMA memory"). */
-    if (strcmp(c->plat->inner->name, "sim")) {
-        snprintf(why, why_len, "the manager cannot share %s DMA memory yet (sim only)",
+    if (strcmp(c->plat->inner->name, "sim") && strcmp(c->plat->inner->name, "vfio")) {
+        snprintf(why, why_len, "the manager cannot share %s DMA memory yet (sim and vfio only)",
                  c->plat->inner->name);
         return -CAPDRV_ENOTSUP;
     }
