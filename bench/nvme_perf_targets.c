@@ -116,7 +116,8 @@ struct capdrv_hw perf_timed_hw(struct timed_hw *t, struct capdrv_hw inner)
     t->ops = (struct capdrv_hw_ops){t_caps,      t_fcount,     t_finfo,      t_cfg_read,
                                     t_cfg_write, t_bar_read,   t_bar_write,  t_dma_alloc,
                                     t_dma_free,  t_dma_map,    t_dma_unmap,  t_irq_enable,
-                                    t_irq_disable, t_irq_mask, t_irq_wait,   t_reset};
+                                    t_irq_disable, t_irq_mask, t_irq_wait,   t_reset,
+                                    NULL /* dma_fd: the benchmark shares nothing */};
     t->bar_write_ns = t->bar_writes = 0;
     return (struct capdrv_hw){.ops = &t->ops, .ctx = t};
 }

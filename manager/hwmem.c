@@ -111,11 +111,18 @@ static int w_dma_alloc(void *x, size_t size, struct capdrv_hw_dma *out)
         m->r = r;
         m->cap = nc;
     }
-    int fd = share_region(out->cpu, out->size);
-    if (fd < 0) {
+    /* A platform whose regions are files of their own hands one out (its
+     * device sees those very pages: qtest's hot-added guest memory);
+     * otherwise the memfd goes under the process memory here. */
+    int fd = -1, frc = 0;
+    if (m->inner.ops->dma_fd)
+        frc = m->inner.ops->dma_fd(m->inner.ctx, out, &fd);
+    else
+        frc = (fd = share_region(out->cpu, out->size)) < 0 ? -CAPDRV_ENOMEM : 0;
+    if (frc < 0) {
         pthread_mutex_unlock(&m->lock);
         m->inner.ops->dma_free(m->inner.ctx, out);
-        return -CAPDRV_ENOMEM;
+        return frc == -CAPDRV_ENOTSUP ? frc : -CAPDRV_ENOMEM;
     }
     m->r[m->n++] = (struct region){.cpu = out->cpu, .size = out->size, .fd = fd};
     pthread_mutex_unlock(&m->lock);
@@ -129,8 +136,9 @@ static void w_dma_free(void *x, struct capdrv_hw_dma *mem)
     for (size_t i = 0; i < m->n; i++) {
         if (m->r[i].cpu != mem->cpu)
             continue;
-        /* Detach from the memfd before the platform reuses the memory. */
-        if (mmap(m->r[i].cpu, m->r[i].size, PROT_READ | PROT_WRITE,
+        /* Detach from the memfd before the platform reuses the memory
+         * (a platform's own file is never reused: hw.h dma_fd). */
+        if (!m->inner.ops->dma_fd && mmap(m->r[i].cpu, m->r[i].size, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != m->r[i].cpu) {
             /* Giving shared pages back to the heap would let a provider
              * write into the manager: fail closed. */

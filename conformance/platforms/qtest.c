@@ -117,7 +117,7 @@ static int make_disk(char *path, size_t len)
 }
 
 /* One attempt at starting QEMU with a fresh disk and a fresh wire. */
-static int start_qemu(struct qtest_plat *p, bool iommu, char *why, size_t why_len)
+static int start_qemu(struct qtest_plat *p, bool iommu, bool dma_fds, char *why, size_t why_len)
 {
     uint16_t p1 = 0, p2 = 0;
     int rc = conf_wire_open(&p->wire, &p1, &p2);
@@ -149,7 +149,7 @@ static int start_qemu(struct qtest_plat *p, bool iommu, char *why, size_t why_le
         /* QEMU's NVMe controller: namespace 1 is the 4 MiB image, 512-byte LBAs. */
         "-drive", ndrive, "-device", "nvme,serial=capdrv-qtest,drive=" NVME_DRIVE ",addr=08.0",
         NULL};
-    struct capdrv_qtest_config qc = {.device_args = args, .iommu = iommu};
+    struct capdrv_qtest_config qc = {.device_args = args, .iommu = iommu, .dma_fds = dma_fds};
     rc = capdrv_qtest_create(&qc, &p->q, why, why_len);
     unlink(disk); /* QEMU holds them open from here on */
     unlink(ndisk);
@@ -168,7 +168,9 @@ static int qtest_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, siz
         return -CAPDRV_ENOMEM;
     int rc = -CAPDRV_EIO;
     for (int t = 0; t < SETUP_TRIES; t++) {
-        rc = start_qemu(p, lane == CAPDRV_LANE_DIRECT, why, why_len);
+        /* remote:qtest: the manager hands regions to provider processes,
+         * which needs each region to be a file of its own. */
+        rc = start_qemu(p, lane == CAPDRV_LANE_DIRECT, c->socket_path != NULL, why, why_len);
         /* Only a lost race for P2 is worth another try. */
         if (rc != -CAPDRV_EIO || !strstr(why, "in use"))
             break;

@@ -97,13 +97,14 @@ void conf_remote_unwrap(struct conf_ctx *c)
 
 static int remote_setup(struct conf_ctx *c, enum capdrv_lane lane, char *why, size_t why_len)
 {
-    /* The manager shares DMA memory by putting a memfd under each region
-     * (manager/hwmem.h); that needs regions of ordinary process memory.
-     * qtest's regions are slices of one memfd shared with QEMU (all of
-     * guest RAM), which cannot be handed to a provider slice by slice:
-     * that needs a platform hook (docs/MANAGER.md, "DMA memory"). */
-    if (strcmp(c->plat->inner->name, "sim") && strcmp(c->plat->inner->name, "vfio")) {
-        snprintf(why, why_len, "the manager cannot share %s DMA memory yet (sim and vfio only)",
+    /* The manager shares DMA memory through a memfd per region
+     * (manager/hwmem.h): one it puts under ordinary process memory (sim,
+     * vfio), or the platform's own (qtest with dma_fds: a hot-plugged
+     * DIMM per region, set up by the inner setup when socket_path is
+     * set). qtest-virt has neither (docs/MANAGER.md, "DMA memory"). */
+    if (strcmp(c->plat->inner->name, "sim") && strcmp(c->plat->inner->name, "vfio") &&
+        strcmp(c->plat->inner->name, "qtest")) {
+        snprintf(why, why_len, "the manager cannot share %s DMA memory (sim, vfio and qtest only)",
                  c->plat->inner->name);
         return -CAPDRV_ENOTSUP;
     }

@@ -171,6 +171,18 @@ struct capdrv_hw_ops {
      *  reset (virtio-mmio: Status 0, VIRTIO 1.2 §4.2.2.1) and its line is
      *  disabled. */
     int (*function_reset)(void *ctx, unsigned fn);
+    /** Optional (NULL when absent): a new descriptor (the caller closes it)
+     *  of a file whose bytes [0, mem->size) are exactly the region's
+     *  memory, for a manager that shares DMA memory with provider processes
+     *  (SCM_RIGHTS + mmap). Only a platform that gives each region a file
+     *  of its own can offer it, and it must never reuse that file for
+     *  another region: a provider may keep its mapping after the region is
+     *  freed. Without it the manager puts a memfd under ordinary process
+     *  memory itself (manager/hwmem.c). Returns 0, -CAPDRV_EINVAL for a
+     *  region that is not live, -CAPDRV_ENOTSUP when this instance's
+     *  regions have no file of their own (the manager then refuses the
+     *  allocation rather than share other memory), or -CAPDRV_ENOMEM. */
+    int (*dma_fd)(void *ctx, const struct capdrv_hw_dma *mem, int *fd);
 };
 
 /** A platform instance: operations plus their context. */

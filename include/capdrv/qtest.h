@@ -166,6 +166,12 @@ struct capdrv_qtest_config {
                                          reports CAPDRV_HW_IOMMU and dma_map() maps the
                                          IOVA it is given. virtio devices need
                                          `iommu_platform=on` to go through it. */
+    bool dma_fds;                   /**< q35 only: every DMA region is a memfd of its own,
+                                         hot-plugged into the guest as a pc-dimm above 4 GiB,
+                                         and ejected again at dma_free() (its addresses
+                                         then reach nothing); hw.h dma_fd() returns it,
+                                         so a manager can share regions with provider
+                                         processes. At most 256 live regions. */
 };
 
 /**

@@ -269,7 +269,10 @@ static void build_args(struct argv_build *b, const struct capdrv_qtest *q,
         arg(b, "virtio-mmio.force-legacy=false");
     }
     arg(b, "-m");
-    argf(b, "%zuM", mib);
+    if (q->dma_fds) /* room for the DMA regions' DIMMs (qtest_dimm.c) */
+        argf(b, "%zuM,slots=%u,maxmem=%zuM", mib, QT_DIMM_SLOTS, mib + QT_DIMM_MIB);
+    else
+        argf(b, "%zuM", mib);
     arg(b, "-object");
     argf(b, "memory-backend-file,id=capdrv-ram,size=%zuM,mem-path=/proc/self/fd/%d,share=on", mib,
          q->ram_fd);
@@ -468,6 +471,10 @@ static int check_config(const struct capdrv_qtest_config *cfg, size_t *ram, int6
         say(why, why_len, "qtest: iommu is for q35 (intel-iommu)");
         return -CAPDRV_EINVAL;
     }
+    if (cfg && cfg->dma_fds && cfg->machine && strcmp(cfg->machine, "virt") == 0) {
+        say(why, why_len, "qtest: dma_fds is for q35 (ACPI memory hotplug)");
+        return -CAPDRV_EINVAL;
+    }
     if (*timeout > INT32_MAX) {
         say(why, why_len, "qtest: timeout_ms too large");
         return -CAPDRV_EINVAL;
@@ -533,6 +540,7 @@ int capdrv_qtest_create(const struct capdrv_qtest_config *cfg, struct capdrv_qte
     q->next_id = 1;
     q->virt = cfg && cfg->machine && strcmp(cfg->machine, "virt") == 0;
     q->iommu = cfg && cfg->iommu;
+    q->dma_fds = cfg && cfg->dma_fds;
     q->ram_gpa = q->virt ? CAPDRV_QTEST_VIRT_RAM_BASE : 0;
     if (pthread_mutex_init(&q->lock, NULL) != 0) {
         free(q);

@@ -15,14 +15,26 @@
  * filled with a canary and checked later (capdrv_qtest_canary_check(), and
  * before the range is handed out again), so a device write into memory
  * the shim gave back - DMA after revoke, reset or release - or past the end
- * of a buffer is seen. Reads and writes of the same bytes are not. */
+ * of a buffer is seen. Reads and writes of the same bytes are not.
+ *
+ * With capdrv_qtest_config::dma_fds every region is instead a memfd
+ * hot-plugged as a DIMM (qtest_dimm.c), with its guard page inside it. */
+#define _GNU_SOURCE
 #include "qtest_internal.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 void qt_dma_fini(struct capdrv_qtest *q)
 {
+    for (size_t i = 0; i < q->n_regions; i++) /* QEMU is gone: only ours to drop */
+        if (q->regions[i].fd >= 0) {
+            munmap(q->regions[i].cpu, q->regions[i].size + QT_PAGE);
+            close(q->regions[i].fd);
+        }
     free(q->regions);
     q->regions = NULL;
     q->n_regions = q->cap_regions = 0;
@@ -96,6 +108,11 @@ int capdrv_qtest_canary_check(struct capdrv_qtest *q, struct capdrv_qtest_canary
         watch_check(q, &q->watch[i]);
         bytes += q->watch[i].size;
     }
+    for (size_t i = 0; i < q->n_regions; i++) /* dma_fds: each DIMM's guard page */
+        if (q->regions[i].fd >= 0) {
+            qt_dimm_guard_check(q, &q->regions[i]);
+            bytes += QT_PAGE;
+        }
     *out = (struct capdrv_qtest_canary){.changed = q->canary_bad, .last_gpa = q->canary_last,
                                         .ranges = q->n_watch, .bytes = bytes};
     pthread_mutex_unlock(&q->lock);
@@ -111,8 +128,7 @@ static struct qt_region *region_of(struct capdrv_qtest *q, const struct capdrv_h
     for (size_t i = 0; i < q->n_regions; i++) {
         struct qt_region *r = &q->regions[i];
         if (r->gpa == mem->phys)
-            return r->id == (uint64_t)mem->cookie && r->size == mem->size &&
-                           mem->cpu == (void *)qt_ram_at(q, r->gpa)
+            return r->id == (uint64_t)mem->cookie && r->size == mem->size && mem->cpu == r->cpu
                        ? r
                        : NULL;
     }
@@ -131,6 +147,23 @@ int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out)
         q->regions = r;
         q->cap_regions = cap;
     }
+    if (q->dma_fds) {
+        struct qt_region nr;
+        int rc = qt_dimm_alloc(q, size, &nr);
+        if (rc < 0)
+            return rc;
+        size_t k = q->n_regions; /* kept sorted by guest address */
+        while (k > 0 && q->regions[k - 1].gpa > nr.gpa)
+            k--;
+        memmove(&q->regions[k + 1], &q->regions[k], (q->n_regions - k) * sizeof q->regions[0]);
+        q->regions[k] = nr;
+        q->n_regions++;
+        q->live_bytes += size;
+        memset(nr.cpu, 0xa5, size); /* junk, as on real machines */
+        *out = (struct capdrv_hw_dma){.cpu = nr.cpu, .phys = nr.gpa, .size = size,
+                                      .cookie = (uintptr_t)nr.id};
+        return 0;
+    }
     /* First fit: the gap before region i ends at its start; the last gap
      * ends at the end of RAM. Each region owns the page after it. */
     uint64_t at = q->ram_gpa + CAPDRV_QTEST_DMA_BASE;
@@ -145,7 +178,8 @@ int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out)
     if (i > q->n_regions)
         return -CAPDRV_ENOMEM;
     memmove(&q->regions[i + 1], &q->regions[i], (q->n_regions - i) * sizeof q->regions[0]);
-    q->regions[i] = (struct qt_region){.gpa = at, .size = size, .id = q->next_id++};
+    q->regions[i] = (struct qt_region){.gpa = at, .size = size, .id = q->next_id++,
+                                       .cpu = qt_ram_at(q, at), .fd = -1};
     q->n_regions++;
     q->live_bytes += size;
     watch_claim(q, at, size + QT_PAGE);
@@ -155,6 +189,17 @@ int qt_dma_alloc(struct capdrv_qtest *q, size_t size, struct capdrv_hw_dma *out)
     *out = (struct capdrv_hw_dma){.cpu = qt_ram_at(q, at), .phys = at, .size = size,
                                   .cookie = (uintptr_t)q->regions[i].id};
     return 0;
+}
+
+int qt_dma_fd(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem, int *fd)
+{
+    struct qt_region *r = region_of(q, mem);
+    if (!r || !fd)
+        return -CAPDRV_EINVAL;
+    if (r->fd < 0)
+        return -CAPDRV_ENOTSUP; /* a slice of guest RAM: no file of its own */
+    *fd = fcntl(r->fd, F_DUPFD_CLOEXEC, 0);
+    return *fd >= 0 ? 0 : -CAPDRV_ENOMEM;
 }
 
 static void maps_remove(struct qt_fn *f, size_t i)
@@ -176,7 +221,10 @@ void qt_dma_free(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem)
                 maps_remove(&q->fns[k], i);
             }
     q->live_bytes -= r->size;
-    watch_add(q, r->gpa, r->size); /* the guard page after it stays watched */
+    if (r->fd >= 0)
+        qt_dimm_free(q, r); /* ejected: its addresses reach nothing from now on */
+    else
+        watch_add(q, r->gpa, r->size); /* the guard page after it stays watched */
     size_t i = (size_t)(r - q->regions);
     memmove(&q->regions[i], &q->regions[i + 1], (q->n_regions - i - 1) * sizeof q->regions[0]);
     q->n_regions--;

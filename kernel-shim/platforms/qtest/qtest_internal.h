@@ -11,6 +11,8 @@
 #include <sys/types.h>
 
 #define QT_PAGE 4096u
+#define QT_DIMM_SLOTS 256u   /* dma_fds: live DMA regions at most (ACPI's limit) */
+#define QT_DIMM_MIB 16384u   /* dma_fds: room for their memory, MiB */
 #define QT_MAX_VECTORS 64u                  /* cookie slots per function */
 #define QT_COOKIE_BYTES (CAPDRV_QTEST_MAX_FUNCTIONS * QT_MAX_VECTORS * 4u)
 #define QT_DISCARD_GPA (CAPDRV_QTEST_COOKIE_BASE + QT_COOKIE_BYTES) /* drop slot */
@@ -24,6 +26,9 @@ struct qt_region {
     uint64_t gpa;
     size_t size;
     uint64_t id;
+    uint8_t *cpu;  /* this process's mapping */
+    int fd;        /* dma_fds: the region's memfd (qtest_dimm.c); -1 for guest RAM */
+    unsigned slot; /* dma_fds: its DIMM slot */
 };
 
 /* Guest RAM nobody owns, filled with QT_CANARY and watched (qtest_dma.c). */
@@ -77,6 +82,7 @@ struct capdrv_qtest {
     uint64_t ram_gpa; /* guest physical address of RAM byte 0 (virt: 0x40000000) */
     bool virt;        /* aarch64 virt machine: virtio-mmio devices, no PCI */
     bool iommu;       /* q35 with intel-iommu, translating (qtest_iommu.c) */
+    bool dma_fds;     /* each DMA region a hot-plugged memfd DIMM (qtest_dimm.c) */
     uint64_t iommu_next;  /* next free table page in the pool */
     uint64_t iommu_iotlb; /* offset of IOTLB_REG in the DMAR registers */
     unsigned long iommu_faults;  /* faults read off the IOMMU so far (lower bound) */
@@ -139,6 +145,12 @@ int qt_dma_map(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_d
 int qt_dma_unmap(struct capdrv_qtest *q, struct qt_fn *f, const struct capdrv_hw_dma *mem,
                  uint64_t devaddr);
 void qt_dma_fini(struct capdrv_qtest *q);
+int qt_dma_fd(struct capdrv_qtest *q, const struct capdrv_hw_dma *mem, int *fd);
+
+/* qtest_dimm.c: DMA regions as hot-plugged memfd DIMMs; lock held. */
+int qt_dimm_alloc(struct capdrv_qtest *q, size_t size, struct qt_region *r);
+void qt_dimm_free(struct capdrv_qtest *q, struct qt_region *r);
+void qt_dimm_guard_check(struct capdrv_qtest *q, const struct qt_region *r);
 
 /* qtest_iommu.c: intel-iommu tables and invalidation; lock held. */
 int qt_iommu_init(struct capdrv_qtest *q, char *why, size_t why_len);

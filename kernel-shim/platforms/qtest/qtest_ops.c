@@ -124,6 +124,15 @@ static void op_dma_free(void *ctx, struct capdrv_hw_dma *mem)
     unlock(q, 0);
 }
 
+static int op_dma_fd(void *ctx, const struct capdrv_hw_dma *mem, int *fd)
+{
+    struct capdrv_qtest *q = lock(ctx);
+    if (!q)
+        return -CAPDRV_EINVAL;
+    int rc = qt_dma_fd(q, mem, fd);
+    return unlock(q, rc);
+}
+
 static int op_dma_map(void *ctx, unsigned fn, const struct capdrv_hw_dma *mem, uint64_t iova,
                       uint64_t *devaddr)
 {
@@ -201,6 +210,7 @@ static const struct capdrv_hw_ops qtest_hw_ops = {
     .dma_alloc = op_dma_alloc,
     .dma_free = op_dma_free,
     .dma_map = op_dma_map,
+    .dma_fd = op_dma_fd,
     .dma_unmap = op_dma_unmap,
     .irq_enable = op_irq_enable,
     .irq_disable = op_irq_disable,

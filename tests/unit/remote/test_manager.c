@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -223,6 +224,73 @@ static void test_hwmem_seal_and_detach(void **state)
     mgr_hwmem_free(m);
 }
 
+/* A platform with files of its own (hw.h dma_fd): the sim, whose dma_fd
+ * answers with @own_fd (or refuses when it is -1). */
+struct own_hw {
+    struct capdrv_hw inner;
+    struct capdrv_hw_ops ops;
+    int own_fd;
+};
+
+static int own_dma_fd(void *ctx, const struct capdrv_hw_dma *mem, int *fd)
+{
+    (void)mem;
+    struct own_hw *o = ctx;
+    if (o->own_fd < 0)
+        return -CAPDRV_ENOTSUP;
+    *fd = fcntl(o->own_fd, F_DUPFD_CLOEXEC, 0);
+    return 0;
+}
+
+static int own_dma_alloc(void *ctx, size_t size, struct capdrv_hw_dma *out)
+{
+    struct own_hw *o = ctx;
+    return o->inner.ops->dma_alloc(o->inner.ctx, size, out);
+}
+
+static void own_dma_free(void *ctx, struct capdrv_hw_dma *mem)
+{
+    struct own_hw *o = ctx;
+    o->inner.ops->dma_free(o->inner.ctx, mem);
+}
+
+/* hwmem over a platform that offers dma_fd: the platform's file is handed
+ * out (never one of hwmem's), the region's memory is left alone at free,
+ * and a platform that refuses makes the allocation fail (no fallback to
+ * putting a memfd under memory the device reaches some other way). */
+static void test_hwmem_platform_files(void **state)
+{
+    struct fx *f = *state;
+    struct own_hw o = {.inner = capdrv_sim_hw(f->sim)};
+    o.ops = *o.inner.ops;
+    o.ops.dma_fd = own_dma_fd;
+    o.ops.dma_alloc = own_dma_alloc; /* the ctx is ours: forward */
+    o.ops.dma_free = own_dma_free;
+    o.own_fd = memfd_create("platform-own", MFD_CLOEXEC);
+    assert_true(o.own_fd >= 0);
+    struct mgr_hwmem *m;
+    struct capdrv_hw hw;
+    assert_int_equal(mgr_hwmem_wrap((struct capdrv_hw){.ops = &o.ops, .ctx = &o}, &m, &hw), 0);
+    struct capdrv_hw_dma mem;
+    assert_int_equal(hw.ops->dma_alloc(hw.ctx, 4096, &mem), 0);
+    memset(mem.cpu, 0x5e, 4096);
+    int fd;
+    size_t size;
+    assert_int_equal(mgr_hwmem_lookup(m, mem.cpu, &fd, &size), 0);
+    struct stat a, b;
+    assert_int_equal(fstat(fd, &a), 0);
+    assert_int_equal(fstat(o.own_fd, &b), 0);
+    assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev); /* the platform's own */
+    close(fd);
+    hw.ops->dma_free(hw.ctx, &mem);
+    assert_int_equal(mgr_hwmem_regions(m), 0);
+    close(o.own_fd);
+    o.own_fd = -1; /* from now on the platform has no file to give */
+    assert_int_equal(hw.ops->dma_alloc(hw.ctx, 4096, &mem), -CAPDRV_ENOTSUP);
+    assert_int_equal(mgr_hwmem_regions(m), 0);
+    mgr_hwmem_free(m);
+}
+
 /* recv() that retries on EINTR: blocking waits in this process were seen
  * to fail with EINTR under load (no signal handler is installed; most
  * likely io_uring's task-work notification for the server thread's ring),
@@ -345,6 +413,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dma_shared_then_detached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hwmem_seal_and_detach, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hwmem_platform_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stream, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
