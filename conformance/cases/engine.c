@@ -14,7 +14,7 @@
 #define NVME_WAIT_SLICES 100000        /* of 0.1 ms: TCG guests are slow */
 #define DMATEST_POLLS 1000             /* as the dmatest cases always polled */
 
-static const char *pick(struct conf_ctx *c)
+const char *conf_engine_grant(struct conf_ctx *c)
 {
     static const char *const order[] = {"dev", "nvme"};
     if (!c->plat->grants)
@@ -79,7 +79,7 @@ bool conf_engine_open(struct conf_ctx *c, struct conf_engine *e, unsigned flags)
     memset(e, 0, sizeof *e);
     e->c = c;
     e->g = e->m = e->pool = e->irq = CAPDRV_CAP_INVALID;
-    e->grant = pick(c);
+    e->grant = conf_engine_grant(c);
     if (!e->grant) {
         conf_skip(c, "platform %s has no DMA engine grant (\"dev\" or \"nvme\")", c->plat->name);
         c->absent = true;

@@ -87,6 +87,8 @@ struct conf_engine_regs {
     unsigned n_scan;
 };
 
+/* The engine's grant on this platform: "dev", else "nvme", else NULL. */
+const char *conf_engine_grant(struct conf_ctx *c);
 /* Open the engine's grant (SKIP when the platform has neither "dev" nor
  * "nvme"), window 0, the pool and (NVMe, unless CONF_ENGINE_REGS) the
  * controller. False when the case is over (failed or skipped). */
