@@ -433,8 +433,12 @@ static int serve(struct mgr_server *s, struct conn *c, const struct cdw_hdr *h, 
         /* n is the caller's count: bound it by the array that was sent */
         if (q.iw.n == 0 || q.iw.n > CDW_IRQ_MAX)
             rv.rc = -CAPDRV_EINVAL;
-        else
-            rv.rc = capdrv_shim_sys_irq_wait(sh, p, q.iw.irqs, q.iw.n, q.iw.timeout_ns, &rv.val);
+        else /* at most one slice: the loop serves everyone (wire.h) */
+            rv.rc = capdrv_shim_sys_irq_wait(
+                sh, p, q.iw.irqs, q.iw.n,
+                q.iw.timeout_ns < 0 || q.iw.timeout_ns > CDW_IRQ_WAIT_SLICE_NS ? CDW_IRQ_WAIT_SLICE_NS
+                                                                               : q.iw.timeout_ns,
+                &rv.val);
         return reply(c, h->type, h->seq, &rv, sizeof rv, -1);
     case CDW_IRQ_ACK:
         rr.rc = capdrv_shim_sys_irq_ack(sh, p, q.cap.cap);

@@ -466,17 +466,26 @@ static int op_irq_wait(capdrv_sys *s, const capdrv_cap_t *irqs, unsigned n, int6
     if (n == 0 || n > CDW_IRQ_MAX)
         return -CAPDRV_EINVAL;
     struct remote_conn *c = conn(s);
-    struct cdw_irq_wait q = {.n = n, .timeout_ns = t};
+    struct cdw_irq_wait q = {.n = n};
     memcpy(q.irqs, irqs, n * sizeof irqs[0]);
-    struct cdw_r_val r;
-    pthread_mutex_lock(&c->lock);
-    int rc = rpc_locked(c, CDW_IRQ_WAIT, &q, sizeof q, &r, sizeof r, NULL);
-    pthread_mutex_unlock(&c->lock);
-    if (rc < 0)
-        return rc;
-    if (r.rc > 0)
-        *ready = r.val;
-    return r.rc;
+    /* The manager waits one slice per message (wire.h); a longer wait is
+     * a loop of slices, counted in the platform's time (what each slice
+     * waited when nothing fired), with the connection free in between. */
+    for (int64_t left = t;;) {
+        q.timeout_ns = left < 0 || left > CDW_IRQ_WAIT_SLICE_NS ? CDW_IRQ_WAIT_SLICE_NS : left;
+        struct cdw_r_val r;
+        pthread_mutex_lock(&c->lock);
+        int rc = rpc_locked(c, CDW_IRQ_WAIT, &q, sizeof q, &r, sizeof r, NULL);
+        pthread_mutex_unlock(&c->lock);
+        if (rc < 0)
+            return rc;
+        if (r.rc > 0)
+            *ready = r.val;
+        if (r.rc != -CAPDRV_ETIMEDOUT || left == 0)
+            return r.rc;
+        if (left > 0 && (left -= q.timeout_ns) <= 0)
+            return -CAPDRV_ETIMEDOUT;
+    }
 }
 
 static int op_irq_ack(capdrv_sys *s, capdrv_cap_t i)

@@ -34,6 +34,10 @@
 /* Largest status text (CDW_STATUS response); the largest message. */
 #define CDW_STATUS_TEXT_MAX 16384u
 #define CDW_IRQ_MAX 64u
+/* The longest the manager waits for one IRQ_WAIT: its loop serves every
+ * provider, so a longer or unbounded wait is the client's loop of such
+ * slices (and a hostile provider cannot stall the others for longer). */
+#define CDW_IRQ_WAIT_SLICE_NS 10000000LL
 
 struct cdw_hdr {
     uint32_t magic;   /* CDW_MAGIC */

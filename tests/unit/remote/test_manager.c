@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <capdrv/dev/dmatest.h>
 #include <capdrv/remote.h>
 #include <capdrv/shim.h>
 #include <capdrv/sim.h>
@@ -291,6 +292,43 @@ static void test_hwmem_platform_files(void **state)
     mgr_hwmem_free(m);
 }
 
+/* The client's wait is a loop of slices (wire.h CDW_IRQ_WAIT_SLICE_NS)
+ * that honours its own timeout and ends when the interrupt fires (the
+ * sim's wait is simulated time: a fill of 500 ms latency is still in
+ * flight after 100 ms). */
+static void test_irq_wait_slices(void **state)
+{
+    struct fx *f = *state;
+    capdrv_sys *a;
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
+    int idx = capdrv_grant_find(a, "dev");
+    assert_true(idx >= 0);
+    capdrv_cap_t g, m, pool, b, irq;
+    struct capdrv_dmabuf_info bi;
+    assert_int_equal(capdrv_grant_open(a, (unsigned)idx, &g), 0);
+    assert_int_equal(capdrv_mmio_open(a, g, 0, &m), 0);
+    assert_int_equal(capdrv_pool_open(a, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(a, pool, 4096, &b, &bi), 0);
+    assert_int_equal(capdrv_irq_open(a, g, 0, &irq), 0);
+    /* a fill of 500 ms simulated latency */
+    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_ADDR, 8, capdrv_dma_ref(&bi, 0)), 0);
+    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_LEN, 4, 4096), 0);
+    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_PATTERN, 4, 0x5a5a5a5au), 0);
+    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_DELAY_NS, 4, 500000000u), 0);
+    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_CMD, 4, CAPDRV_DMATEST_CMD_FILL), 0);
+    /* Through the client: 100 ms is ten slices, and the fill is not done. */
+    uint64_t ready = 0;
+    assert_int_equal(capdrv_irq_wait(a, &irq, 1, 100000000, &ready), -CAPDRV_ETIMEDOUT);
+    uint64_t st = 0;
+    assert_int_equal(capdrv_mmio_read(a, m, CAPDRV_DMATEST_STATUS, 4, &st), 0);
+    assert_true(st & CAPDRV_DMATEST_STATUS_BUSY);
+    /* Unbounded: slices until it fires. */
+    assert_int_equal(capdrv_irq_wait(a, &irq, 1, -1, &ready), 1);
+    assert_int_equal(ready, 1);
+    assert_int_equal(((unsigned char *)bi.cpu)[4095], 0x5a);
+    capdrv_sys_close(a);
+}
+
 /* recv() that retries on EINTR: blocking waits in this process were seen
  * to fail with EINTR under load (no signal handler is installed; most
  * likely io_uring's task-work notification for the server thread's ring),
@@ -330,6 +368,83 @@ static int raw_hello(const char *path, const char *name)
     memcpy(&r, in + sizeof h, sizeof r);
     assert_int_equal(r.rc, 0);
     return fd;
+}
+
+/* One raw request and its reply payload (at most @cap bytes). */
+static ssize_t raw_rpc(int fd, uint16_t type, uint32_t seq, const void *q, size_t qlen, void *r,
+                       size_t cap)
+{
+    unsigned char pkt[sizeof(struct cdw_hdr) + sizeof(struct cdw_irq_wait)], in[CDW_MSG_MAX];
+    struct cdw_hdr h;
+    cdw_hdr_init(&h, type, (uint32_t)qlen, seq);
+    memcpy(pkt, &h, sizeof h);
+    memcpy(pkt + sizeof h, q, qlen);
+    assert_int_equal(send(fd, pkt, sizeof h + qlen, MSG_NOSIGNAL), (ssize_t)(sizeof h + qlen));
+    ssize_t n = recv_retry(fd, in, sizeof in);
+    assert_true(n >= (ssize_t)sizeof h);
+    n -= (ssize_t)sizeof h;
+    memcpy(r, in + sizeof h, (size_t)n < cap ? (size_t)n : cap);
+    return n;
+}
+
+/* A hostile provider asks the manager to wait for an interrupt without
+ * bound: the manager waits one slice (wire.h CDW_IRQ_WAIT_SLICE_NS) and
+ * answers, since its loop serves every provider. On the sim (simulated
+ * time) a fill of 500 ms latency is then still in flight; an unclamped
+ * wait would have run the clock to it and reported the interrupt. */
+static void test_irq_wait_clamped(void **state)
+{
+    struct fx *f = *state;
+    int fd = raw_hello(f->path, "conf");
+    struct cdw_r_cap rc;
+    struct cdw_r_rc rr;
+    struct cdw_r_val rv;
+    struct cdw_r_grant_info info = {0};
+    struct cdw_index gi = {.index = 0};
+    for (;; gi.index++) { /* the grant named "dev" */
+        assert_true(gi.index < 16);
+        raw_rpc(fd, CDW_GRANT_INFO, 2 + gi.index, &gi, sizeof gi, &info, sizeof info);
+        assert_int_equal(info.rc, 0);
+        if (!strcmp(info.name, "dev"))
+            break;
+    }
+    raw_rpc(fd, CDW_GRANT_OPEN, 20, &gi, sizeof gi, &rc, sizeof rc);
+    assert_int_equal(rc.rc, 0);
+    struct cdw_cap_idx ci = {.cap = rc.cap, .index = 0};
+    struct cdw_cap gc = {rc.cap};
+    raw_rpc(fd, CDW_MMIO_OPEN, 21, &ci, sizeof ci, &rc, sizeof rc);
+    assert_int_equal(rc.rc, 0);
+    uint64_t m = rc.cap;
+    raw_rpc(fd, CDW_IRQ_OPEN, 22, &ci, sizeof ci, &rc, sizeof rc);
+    assert_int_equal(rc.rc, 0);
+    uint64_t irq = rc.cap;
+    raw_rpc(fd, CDW_POOL_OPEN, 23, &gc, sizeof gc, &rc, sizeof rc);
+    assert_int_equal(rc.rc, 0);
+    struct cdw_alloc al = {.pool = rc.cap, .size = 4096};
+    struct cdw_r_buf buf; /* its memfd is dropped with the control data */
+    raw_rpc(fd, CDW_DMA_ALLOC, 24, &al, sizeof al, &buf, sizeof buf);
+    assert_int_equal(buf.rc, 0);
+    const struct { uint64_t off, val; unsigned width; } fill[] = {
+        {CAPDRV_DMATEST_ADDR, buf.ref_base, 8},     {CAPDRV_DMATEST_LEN, 4096, 4},
+        {CAPDRV_DMATEST_PATTERN, 0x5a5a5a5au, 4}, {CAPDRV_DMATEST_DELAY_NS, 500000000u, 4},
+        {CAPDRV_DMATEST_CMD, CAPDRV_DMATEST_CMD_FILL, 4}};
+    for (unsigned i = 0; i < sizeof fill / sizeof fill[0]; i++) {
+        struct cdw_mmio_wr w = {.cap = m, .offset = fill[i].off, .val = fill[i].val,
+                                .width = fill[i].width};
+        raw_rpc(fd, CDW_MMIO_WRITE, 30 + i, &w, sizeof w, &rr, sizeof rr);
+        assert_int_equal(rr.rc, 0);
+    }
+    struct cdw_irq_wait q = {.n = 1, .timeout_ns = -1, .irqs = {irq}};
+    raw_rpc(fd, CDW_IRQ_WAIT, 40, &q, sizeof q, &rv, sizeof rv);
+    assert_int_equal(rv.rc, -CAPDRV_ETIMEDOUT);
+    q.timeout_ns = INT64_MAX;
+    raw_rpc(fd, CDW_IRQ_WAIT, 41, &q, sizeof q, &rv, sizeof rv);
+    assert_int_equal(rv.rc, -CAPDRV_ETIMEDOUT);
+    struct cdw_mmio_rd r = {.cap = m, .offset = CAPDRV_DMATEST_STATUS, .width = 4};
+    raw_rpc(fd, CDW_MMIO_READ, 42, &r, sizeof r, &rv, sizeof rv);
+    assert_int_equal(rv.rc, 0);
+    assert_true(rv.val & CAPDRV_DMATEST_STATUS_BUSY); /* 20 ms of 500 gone */
+    close(fd);
 }
 
 /* A hostile provider: after a good hello, a deterministic stream of
@@ -414,6 +529,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dma_shared_then_detached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hwmem_seal_and_detach, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hwmem_platform_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_irq_wait_slices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_irq_wait_clamped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stream, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
