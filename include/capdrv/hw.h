@@ -172,8 +172,9 @@ struct capdrv_hw_ops {
      *  disabled. */
     int (*function_reset)(void *ctx, unsigned fn);
     /** Optional (NULL when absent): a new descriptor (the caller closes it)
-     *  of a file whose bytes [0, mem->size) are exactly the region's
-     *  memory, for a manager that shares DMA memory with provider processes
+     *  of a file whose bytes [0, mem->size) are the region's memory (the
+     *  file may go on past them with pages of the region's own, e.g. its
+     *  guard page; never with anything else), for a manager that shares DMA memory with provider processes
      *  (SCM_RIGHTS + mmap). Only a platform that gives each region a file
      *  of its own can offer it, and it must never reuse that file for
      *  another region: a provider may keep its mapping after the region is

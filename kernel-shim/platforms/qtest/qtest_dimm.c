@@ -101,7 +101,7 @@ int qt_dimm_alloc(struct capdrv_qtest *q, size_t size, struct qt_region *r)
         return -CAPDRV_ENOMEM;
     }
     memset(cpu + size, QT_CANARY, QT_PAGE);
-    uint64_t id = q->next_id;
+    uint64_t id = q->next_id++; /* never reused, even after a failure: QOM ids stay unique */
     char cmd[320];
     snprintf(cmd, sizeof cmd,
              "{\"execute\":\"object-add\",\"arguments\":{\"qom-type\":\"memory-backend-file\","
@@ -120,8 +120,10 @@ int qt_dimm_alloc(struct capdrv_qtest *q, size_t size, struct qt_region *r)
         rc = -CAPDRV_ENOMEM;
     }
     uint64_t gpa = 0, slot = 0;
-    if (rc == 0 && ((rc = qom_u64(q, id, "addr", &gpa)) < 0 ||
-                    (rc = qom_u64(q, id, "slot", &slot)) < 0 || gpa % QT_PAGE != 0)) {
+    if (rc == 0 && (rc = qom_u64(q, id, "slot", &slot)) < 0) {
+        /* Plugged, but its slot unknown: ejecting a guessed slot could
+         * take another region's DIMM. It stays, unused. */
+    } else if (rc == 0 && ((rc = qom_u64(q, id, "addr", &gpa)) < 0 || gpa % QT_PAGE != 0)) {
         (void)eject(q, id, slot);
         rc = rc < 0 ? rc : -CAPDRV_EIO;
     }
@@ -132,7 +134,6 @@ int qt_dimm_alloc(struct capdrv_qtest *q, size_t size, struct qt_region *r)
     }
     *r = (struct qt_region){.gpa = gpa, .size = size, .id = id, .cpu = cpu, .fd = fd,
                             .slot = (unsigned)slot};
-    q->next_id++;
     return 0;
 }
 
