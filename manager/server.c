@@ -1,6 +1,8 @@
 /* The manager's provider server (server.h, docs/MANAGER.md).
  *
- * One thread, one io_uring. Submissions in flight at any time: one accept
+ * One thread, one io_uring (and, with cfg.irq_eventfds, one interrupt
+ * pump thread per provider that opened a vector: irqpump.h; the pumps
+ * never take the server lock). Submissions in flight at any time: one accept
  * on the listening socket, one recvmsg per connection, one read of the
  * wake-up eventfd, one read of the signalfd (capdrv-managerd), and one
  * periodic timeout that enforces the hello deadline. A completion is
@@ -19,6 +21,7 @@
 #include "server.h"
 
 #include "hwmem.h"
+#include "irqpump.h"
 #include "remote/wire.h"
 
 #include <capdrv_shim/core.h>
@@ -66,6 +69,7 @@ struct conn {
     uint64_t hello_deadline_ns;
     char name[CAPDRV_NAME_MAX];
     struct shim_provider *p;
+    struct mgr_irqpump *pump; /* cfg.irq_eventfds: made at the first IRQ_OPEN */
     struct iovec iov;
     struct msghdr mh;
     unsigned char in[MGR_RECV_MAX];
@@ -193,6 +197,8 @@ static void conn_kill(struct mgr_server *s, struct conn *c, const char *why)
 {
     if (c->state == C_CLOSING)
         return;
+    mgr_irqpump_free(c->pump); /* it calls into the shim for c->p: first */
+    c->pump = NULL;
     if (c->p) {
         capdrv_shim_provider_detach(s->cfg.shim, c->p);
         c->p = NULL;
@@ -426,9 +432,20 @@ static int serve(struct mgr_server *s, struct conn *c, const struct cdw_hdr *h, 
         int rc = capdrv_shim_sys_dmabuf_info(sh, p, q.cap.cap, &bi);
         return reply_buf(s, c, h, rc, q.cap.cap, &bi);
     }
-    case CDW_IRQ_OPEN:
+    case CDW_IRQ_OPEN: {
         rc_.rc = capdrv_shim_sys_irq_open(sh, p, q.ci.cap, q.ci.index, &rc_.cap);
-        return reply(c, h->type, h->seq, &rc_, sizeof rc_, -1);
+        /* Interrupts as eventfds where waits take real time (irqpump.h);
+         * without one (none left) the provider waits by message. */
+        int efd = -1;
+        if (rc_.rc == 0 && s->cfg.irq_eventfds &&
+            (c->pump || mgr_irqpump_new(sh, p, &c->pump) == 0) &&
+            mgr_irqpump_add(c->pump, rc_.cap, &efd) < 0)
+            efd = -1;
+        int r = reply(c, h->type, h->seq, &rc_, sizeof rc_, efd);
+        if (efd >= 0)
+            close(efd);
+        return r;
+    }
     case CDW_IRQ_WAIT:
         /* n is the caller's count: bound it by the array that was sent */
         if (q.iw.n == 0 || q.iw.n > CDW_IRQ_MAX)
@@ -442,11 +459,15 @@ static int serve(struct mgr_server *s, struct conn *c, const struct cdw_hdr *h, 
         return reply(c, h->type, h->seq, &rv, sizeof rv, -1);
     case CDW_IRQ_ACK:
         rr.rc = capdrv_shim_sys_irq_ack(sh, p, q.cap.cap);
+        if (rr.rc == 0 && c->pump)
+            mgr_irqpump_acked(c->pump, q.cap.cap);
         break;
     case CDW_IRQ_MASK:
         rr.rc = capdrv_shim_sys_irq_mask(sh, p, q.im.cap, q.im.masked != 0);
         break;
     case CDW_CAP_RELEASE:
+        if (c->pump)
+            mgr_irqpump_forget(c->pump, q.cap.cap);
         rr.rc = capdrv_shim_sys_cap_release(sh, p, q.cap.cap);
         break;
     default:
@@ -475,8 +496,8 @@ size_t mgr_server_status(struct mgr_server *s, char *buf, size_t len)
         struct conn *c = s->conns[i];
         if (!c || c->state != C_PROVIDER)
             continue;
-        PUT("provider name=%s pid=%d uid=%u conn=%llu\n", c->name, (int)c->pid, (unsigned)c->uid,
-            (unsigned long long)c->id);
+        PUT("provider name=%s pid=%d uid=%u conn=%llu irq_eventfds=%u\n", c->name, (int)c->pid,
+            (unsigned)c->uid, (unsigned long long)c->id, mgr_irqpump_count(c->pump));
         int n = capdrv_shim_sys_grant_count(s->cfg.shim, c->p);
         for (int g = 0; g < n; g++) {
             struct capdrv_grant_info gi;
@@ -546,6 +567,8 @@ static void on_recv(struct mgr_server *s, struct conn *c, int res)
                     bad = r.rc < 0 ? "refused" : "send_failed";
             }
         } else if (h.type == CDW_BYE) {
+            mgr_irqpump_free(c->pump);
+            c->pump = NULL;
             if (c->p) {
                 capdrv_shim_provider_detach(s->cfg.shim, c->p);
                 c->p = NULL;

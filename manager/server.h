@@ -29,6 +29,10 @@ struct mgr_server_config {
     size_t n_allow;
     bool handle_signals;        /* stop on SIGTERM/SIGINT (blocks them in the caller) */
     unsigned hello_timeout_ms;  /* a peer must say hello within this (0: 5000) */
+    /* Interrupts as eventfds (irqpump.h): for platforms whose irq_wait()
+     * takes real time (QEMU, VFIO). Not for the sim, whose waits advance
+     * simulated time: a pump would run its clock freely. */
+    bool irq_eventfds;
     /* One structured log line ("event=... key=value ..."), no newline.
      * NULL: lines go to stderr. */
     void (*log)(void *arg, const char *line);

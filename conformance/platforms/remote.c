@@ -53,6 +53,9 @@ int conf_remote_serve(struct conf_ctx *c, char *why, size_t why_len)
     struct remote_state *r = c->rdata;
     struct mgr_server_config mc = {.shim = c->shim, .mem = r->mem, .socket_path = r->path,
                                    .hello_timeout_ms = 300, /* remote.malformed-messages waits it out */
+                                   /* QEMU and VFIO wait in real time: eventfds
+                                    * (the sim's waits run its clock: messages) */
+                                   .irq_eventfds = strcmp(c->plat->inner->name, "sim") != 0,
                                    .log = quiet};
     int rc = mgr_server_create(&mc, &r->srv, why, why_len);
     if (rc < 0)

@@ -18,12 +18,15 @@
 #include "wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 struct rbuf {
@@ -45,6 +48,15 @@ struct remote_conn {
     size_t n_bufs, cap_bufs;
     struct rpool *pools;
     size_t n_pools, cap_pools;
+    /* Interrupts as eventfds (wire.h CDW_IRQ_EVENT_STALE): the ones the
+     * manager handed out with IRQ_OPEN, and whether each is pending here
+     * (read from its eventfd, not yet acknowledged). */
+    struct rirq {
+        capdrv_cap_t cap;
+        int efd;
+        bool pending;
+    } irqs[CDW_IRQ_MAX];
+    unsigned n_irqs;
     unsigned char msg[CDW_MSG_MAX + 1]; /* receive buffer; +1 detects oversize */
 };
 
@@ -454,10 +466,132 @@ static int op_dmabuf_info(capdrv_sys *s, capdrv_cap_t b, struct capdrv_dmabuf_in
     return rc < 0 ? rc : r.rc;
 }
 
+/* Lock held: the eventfd entry of @cap, or NULL. */
+static struct rirq *rirq_find(struct remote_conn *c, capdrv_cap_t cap)
+{
+    for (unsigned i = 0; i < c->n_irqs; i++)
+        if (c->irqs[i].cap == cap)
+            return &c->irqs[i];
+    return NULL;
+}
+
+/* Lock held. */
+static void rirq_drop(struct remote_conn *c, struct rirq *e)
+{
+    close(e->efd);
+    *e = c->irqs[--c->n_irqs];
+}
+
 static int op_irq_open(capdrv_sys *s, capdrv_cap_t g, unsigned v, capdrv_cap_t *irq)
 {
+    struct remote_conn *c = conn(s);
     struct cdw_cap_idx q = {.cap = g, .index = v};
-    return rpc_cap(s, CDW_IRQ_OPEN, &q, sizeof q, irq);
+    struct cdw_r_cap r;
+    int efd = -1;
+    pthread_mutex_lock(&c->lock);
+    int rc = rpc_locked(c, CDW_IRQ_OPEN, &q, sizeof q, &r, sizeof r, &efd);
+    if (rc == 0 && r.rc == 0) {
+        *irq = r.cap;
+        if (efd >= 0 && c->n_irqs < CDW_IRQ_MAX) { /* else: waits go by message */
+            c->irqs[c->n_irqs++] = (struct rirq){.cap = r.cap, .efd = efd};
+            efd = -1;
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (efd >= 0)
+        close(efd);
+    return rc < 0 ? rc : r.rc;
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Lock held: the pending mask of @irqs, all of which have eventfds. */
+static uint64_t rirq_pending(struct remote_conn *c, const capdrv_cap_t *irqs, unsigned n)
+{
+    uint64_t mask = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const struct rirq *e = rirq_find(c, irqs[i]);
+        if (e && e->pending)
+            mask |= 1ull << i;
+    }
+    return mask;
+}
+
+/* The wait on eventfds (every handle of the set has one): poll them here,
+ * without the connection's lock, on duplicates (another thread may
+ * release a handle meanwhile). 1 and the result in *rc, or 0 when the
+ * set must go by message. */
+static int irq_wait_local(struct remote_conn *c, const capdrv_cap_t *irqs, unsigned n, int64_t t,
+                          uint64_t *ready, int *rc)
+{
+    struct pollfd pf[CDW_IRQ_MAX];
+    int64_t deadline = t > 0 ? mono_ns() + t : 0;
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        uint64_t mask = 0;
+        unsigned k = 0;
+        for (; k < n; k++) {
+            const struct rirq *e = rirq_find(c, irqs[k]);
+            if (!e)
+                break;
+            if ((pf[k].fd = fcntl(e->efd, F_DUPFD_CLOEXEC, 0)) < 0)
+                break;
+            pf[k].events = POLLIN;
+        }
+        if (k == n)
+            mask = rirq_pending(c, irqs, n);
+        pthread_mutex_unlock(&c->lock);
+        if (k < n) {
+            for (unsigned i = 0; i < k; i++)
+                close(pf[i].fd);
+            return 0;
+        }
+        int64_t left = t < 0 ? -1 : t == 0 ? 0 : deadline - mono_ns();
+        if (!mask && left != 0) {
+            struct timespec ts = {.tv_sec = left > 0 ? left / 1000000000 : 0,
+                                  .tv_nsec = left > 0 ? left % 1000000000 : 0};
+            (void)ppoll(pf, n, left < 0 ? NULL : &ts, NULL);
+        } else {
+            struct timespec zero = {0, 0};
+            (void)ppoll(pf, n, &zero, NULL); /* collect what is there */
+        }
+        bool stale = false;
+        pthread_mutex_lock(&c->lock);
+        for (unsigned i = 0; i < n; i++) {
+            uint64_t v = 0;
+            if ((pf[i].revents & POLLIN) && read(pf[i].fd, &v, sizeof v) == (ssize_t)sizeof v) {
+                struct rirq *e = rirq_find(c, irqs[i]);
+                if (e && v >= CDW_IRQ_EVENT_STALE) {
+                    stale = true;
+                    rirq_drop(c, e); /* from now on the manager answers for it */
+                } else if (e && v) {
+                    e->pending = true;
+                }
+            }
+            close(pf[i].fd);
+        }
+        if (!stale)
+            mask = rirq_pending(c, irqs, n);
+        pthread_mutex_unlock(&c->lock);
+        if (stale) {
+            *rc = -CAPDRV_ESTALE;
+            return 1;
+        }
+        if (mask) {
+            *ready = mask;
+            *rc = __builtin_popcountll(mask);
+            return 1;
+        }
+        if (t == 0 || (t > 0 && mono_ns() >= deadline)) {
+            *rc = -CAPDRV_ETIMEDOUT;
+            return 1;
+        }
+    }
 }
 
 static int op_irq_wait(capdrv_sys *s, const capdrv_cap_t *irqs, unsigned n, int64_t t,
@@ -466,6 +600,10 @@ static int op_irq_wait(capdrv_sys *s, const capdrv_cap_t *irqs, unsigned n, int6
     if (n == 0 || n > CDW_IRQ_MAX)
         return -CAPDRV_EINVAL;
     struct remote_conn *c = conn(s);
+    int lrc;
+    /* A poll asks the manager (the device, now); a wait waits here. */
+    if (t != 0 && irq_wait_local(c, irqs, n, t, ready, &lrc))
+        return lrc;
     struct cdw_irq_wait q = {.n = n};
     memcpy(q.irqs, irqs, n * sizeof irqs[0]);
     /* The manager waits one slice per message (wire.h); a longer wait is
@@ -479,8 +617,16 @@ static int op_irq_wait(capdrv_sys *s, const capdrv_cap_t *irqs, unsigned n, int6
         pthread_mutex_unlock(&c->lock);
         if (rc < 0)
             return rc;
-        if (r.rc > 0)
+        if (r.rc > 0) {
             *ready = r.val;
+            pthread_mutex_lock(&c->lock); /* pending here too, until acknowledged */
+            for (unsigned i = 0; i < n; i++) {
+                struct rirq *e = (r.val >> i & 1u) ? rirq_find(c, irqs[i]) : NULL;
+                if (e)
+                    e->pending = true;
+            }
+            pthread_mutex_unlock(&c->lock);
+        }
         if (r.rc != -CAPDRV_ETIMEDOUT || left == 0)
             return r.rc;
         if (left > 0 && (left -= q.timeout_ns) <= 0)
@@ -491,7 +637,16 @@ static int op_irq_wait(capdrv_sys *s, const capdrv_cap_t *irqs, unsigned n, int6
 static int op_irq_ack(capdrv_sys *s, capdrv_cap_t i)
 {
     struct cdw_cap q = {i};
-    return rpc_rc(s, CDW_IRQ_ACK, &q, sizeof q);
+    int rc = rpc_rc(s, CDW_IRQ_ACK, &q, sizeof q);
+    if (rc == 0) { /* the manager waits for it again: no longer pending here */
+        struct remote_conn *c = conn(s);
+        pthread_mutex_lock(&c->lock);
+        struct rirq *e = rirq_find(c, i);
+        if (e)
+            e->pending = false;
+        pthread_mutex_unlock(&c->lock);
+    }
+    return rc;
 }
 
 static int op_irq_mask(capdrv_sys *s, capdrv_cap_t i, bool m)
@@ -502,6 +657,12 @@ static int op_irq_mask(capdrv_sys *s, capdrv_cap_t i, bool m)
 
 static int op_cap_release(capdrv_sys *s, capdrv_cap_t cap)
 {
+    struct remote_conn *c = conn(s);
+    pthread_mutex_lock(&c->lock);
+    struct rirq *e = rirq_find(c, cap);
+    if (e)
+        rirq_drop(c, e);
+    pthread_mutex_unlock(&c->lock);
     /* -ESTALE: already gone on the manager's side */
     return rpc_dropping(s, CDW_CAP_RELEASE, cap, -CAPDRV_ESTALE);
 }
@@ -512,6 +673,8 @@ static void conn_free(struct remote_conn *c)
         buf_drop_at(c, c->n_bufs - 1);
     free(c->bufs);
     free(c->pools);
+    while (c->n_irqs)
+        rirq_drop(c, &c->irqs[c->n_irqs - 1]);
     if (c->fd >= 0)
         close(c->fd);
     pthread_mutex_destroy(&c->lock);

@@ -38,6 +38,10 @@
  * provider, so a longer or unbounded wait is the client's loop of such
  * slices (and a hostile provider cannot stall the others for longer). */
 #define CDW_IRQ_WAIT_SLICE_NS 10000000LL
+/* Interrupts as eventfds (manager/irqpump.h): when the manager hands an
+ * eventfd out with IRQ_OPEN, each firing adds 1 to it; this much added
+ * means the capability became stale. */
+#define CDW_IRQ_EVENT_STALE (1ull << 40)
 
 struct cdw_hdr {
     uint32_t magic;   /* CDW_MAGIC */

@@ -56,7 +56,7 @@ static void drop(void *arg, const char *line)
 
 /* Start a manager whose only rule admits provider "other" for a uid that
  * is not ours. */
-static int setup(void **state)
+static int setup_with(void **state, bool irq_eventfds)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
@@ -91,11 +91,24 @@ static int setup(void **state)
     snprintf(allow.name, sizeof allow.name, "other");
     allow.uid = geteuid() + 1;
     struct mgr_server_config mc = {.shim = f->shim, .mem = f->mem, .socket_path = f->path,
-                                   .allow = &allow, .n_allow = 1, .log = drop};
+                                   .allow = &allow, .n_allow = 1, .log = drop,
+                                   .irq_eventfds = irq_eventfds};
     assert_int_equal(mgr_server_create(&mc, &f->srv, why, sizeof why), 0);
     assert_int_equal(pthread_create(&f->thr, NULL, serve, f->srv), 0);
     *state = f;
     return 0;
+}
+
+static int setup(void **state)
+{
+    return setup_with(state, false);
+}
+
+/* The same with interrupts as eventfds (irqpump.h). On the sim the pump's
+ * waits run the simulated clock while it waits: fine for these tests. */
+static int setup_evfd(void **state)
+{
+    return setup_with(state, true);
 }
 
 static int teardown(void **state)
@@ -370,6 +383,59 @@ static int raw_hello(const char *path, const char *name)
     return fd;
 }
 
+/* Interrupts as eventfds: a provider's waits happen in the provider (the
+ * manager's status counts the eventfds handed out); a firing is pending
+ * until acknowledged, a poll right after the acknowledgement sees nothing,
+ * and a capability made stale under a waiter (its grant released) ends
+ * the wait with -CAPDRV_ESTALE. */
+static void test_irq_eventfds(void **state)
+{
+    struct fx *f = *state;
+    capdrv_sys *a;
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
+    int idx = capdrv_grant_find(a, "dev");
+    assert_true(idx >= 0);
+    capdrv_cap_t g, m, pool, b, irq;
+    struct capdrv_dmabuf_info bi;
+    assert_int_equal(capdrv_grant_open(a, (unsigned)idx, &g), 0);
+    assert_int_equal(capdrv_mmio_open(a, g, 0, &m), 0);
+    assert_int_equal(capdrv_pool_open(a, g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(a, pool, 4096, &b, &bi), 0);
+    assert_int_equal(capdrv_irq_open(a, g, 0, &irq), 0);
+    char text[4096];
+    assert_true(capdrv_remote_status(f->path, text, sizeof text) > 0);
+    assert_non_null(strstr(text, "provider name=conf "));
+    assert_non_null(strstr(text, "irq_eventfds=1"));
+    uint64_t ready = 0;
+    assert_int_equal(capdrv_irq_wait(a, &irq, 1, 0, &ready), -CAPDRV_ETIMEDOUT);
+    for (unsigned round = 0; round < 3; round++) {
+        memset(bi.cpu, 0, 4096);
+        const struct { uint64_t off, val; unsigned width; } fill[] = {
+            {CAPDRV_DMATEST_ADDR, capdrv_dma_ref(&bi, 0), 8}, {CAPDRV_DMATEST_LEN, 4096, 4},
+            {CAPDRV_DMATEST_PATTERN, 0x01010101u * (round + 1), 4},
+            {CAPDRV_DMATEST_DELAY_NS, 2000000u, 4},
+            {CAPDRV_DMATEST_CMD, CAPDRV_DMATEST_CMD_FILL, 4}};
+        for (unsigned i = 0; i < sizeof fill / sizeof fill[0]; i++)
+            assert_int_equal(capdrv_mmio_write(a, m, fill[i].off, fill[i].width, fill[i].val), 0);
+        assert_int_equal(capdrv_irq_wait(a, &irq, 1, -1, &ready), 1);
+        assert_int_equal(ready, 1);
+        assert_int_equal(((unsigned char *)bi.cpu)[4095], round + 1);
+        /* pending until acknowledged, however often asked */
+        assert_int_equal(capdrv_irq_wait(a, &irq, 1, 1000000, &ready), 1);
+        assert_int_equal(capdrv_irq_ack(a, irq), 0);
+        assert_int_equal(capdrv_irq_wait(a, &irq, 1, 0, &ready), -CAPDRV_ETIMEDOUT);
+    }
+    /* released: no longer tracked */
+    assert_int_equal(capdrv_cap_release(a, irq), 0);
+    assert_true(capdrv_remote_status(f->path, text, sizeof text) > 0);
+    assert_non_null(strstr(text, "irq_eventfds=0"));
+    /* stale under a waiter: the grant goes, and its vector with it */
+    assert_int_equal(capdrv_irq_open(a, g, 0, &irq), 0);
+    assert_int_equal(capdrv_cap_release(a, g), 0);
+    assert_int_equal(capdrv_irq_wait(a, &irq, 1, 2000000000, &ready), -CAPDRV_ESTALE);
+    capdrv_sys_close(a);
+}
+
 /* One raw request and its reply payload (at most @cap bytes). */
 static ssize_t raw_rpc(int fd, uint16_t type, uint32_t seq, const void *q, size_t qlen, void *r,
                        size_t cap)
@@ -531,6 +597,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hwmem_platform_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_irq_wait_slices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_irq_wait_clamped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_irq_eventfds, setup_evfd, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stream, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
