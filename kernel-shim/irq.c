@@ -82,14 +82,19 @@ int capdrv_shim_sys_irq_wait(struct capdrv_shim *shim, struct shim_provider *p,
         if (w < 0 && w != -CAPDRV_ETIMEDOUT)
             return -CAPDRV_EIO;
         shim_lock(shim);
-        /* Handles may have been revoked while we slept: re-resolve. */
-        rc = resolve_set(shim, p, irqs, n, set, gis);
-        if (rc == 0) {
-            for (unsigned i = 0; i < n; i++)
-                if (fired & (1ull << i))
-                    shim->grants[gis[i]].irq_pending |= 1ull << set[i].vector;
-            mask = pending_mask(shim, set, gis, n);
+        /* Handles may have been revoked while we slept: re-resolve, one by
+         * one, so that a firing the platform consumed for a handle that is
+         * still valid is recorded even when another one went stale (it
+         * would be lost otherwise: the platform's latch is empty now). */
+        for (unsigned i = 0; i < n; i++) {
+            struct capdrv_hw_irq one;
+            uint32_t gi;
+            if ((fired & (1ull << i)) && resolve_set(shim, p, &irqs[i], 1, &one, &gi) == 0)
+                shim->grants[gi].irq_pending |= 1ull << one.vector;
         }
+        rc = resolve_set(shim, p, irqs, n, set, gis);
+        if (rc == 0)
+            mask = pending_mask(shim, set, gis, n);
         shim_unlock(shim);
         if (rc < 0)
             return rc;

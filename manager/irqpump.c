@@ -1,4 +1,4 @@
-/* Interrupts as eventfds (irqpump.h). */
+/* Interrupts by descriptor (irqpump.h). */
 #define _GNU_SOURCE
 #include "irqpump.h"
 
@@ -12,13 +12,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 struct tracked {
     capdrv_cap_t cap;
-    int efd;    /* the manager's end */
+    int efd;    /* the manager's end of the stream (see signal_one()) */
     bool armed; /* the pump waits for it */
 };
 
@@ -34,17 +34,22 @@ struct mgr_irqpump {
     atomic_bool stop;
 };
 
-/* Lock held. */
-static void signal_one(struct tracked *t, uint64_t v)
+/* Lock held. The provider's end of a stream socketpair gets one byte per
+ * event (CDW_IRQ_EVENT_*), sent without ever blocking whatever the peer
+ * did to its end (MSG_DONTWAIT is per call; an eventfd's O_NONBLOCK would
+ * be shared with the provider). A full buffer loses nothing: the bytes
+ * already there say the same. */
+static void signal_one(struct tracked *t, char ev)
 {
     ssize_t w;
     do
-        w = write(t->efd, &v, sizeof v);
+        w = send(t->efd, &ev, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (w < 0 && errno == EINTR);
     t->armed = false;
 }
 
-/* Lock held: drop entry @i (closing the manager's end). */
+/* Lock held: drop entry @i. Closing the manager's end is the stale mark:
+ * the provider reads end-of-file. */
 static void drop(struct mgr_irqpump *pp, unsigned i)
 {
     close(pp->t[i].efd);
@@ -63,12 +68,10 @@ static void sweep_stale(struct mgr_irqpump *pp, const capdrv_cap_t *set, unsigne
         for (unsigned i = 0; i < pp->n; i++) {
             if (pp->t[i].cap != set[j] || !pp->t[i].armed)
                 continue;
-            if (rc > 0) {
-                signal_one(&pp->t[i], 1); /* it is pending after all */
-            } else {
-                signal_one(&pp->t[i], CDW_IRQ_EVENT_STALE);
-                drop(pp, i);
-            }
+            if (rc > 0)
+                signal_one(&pp->t[i], CDW_IRQ_EVENT_FIRED); /* it is pending after all */
+            else
+                drop(pp, i); /* end-of-file: stale */
             break;
         }
         pthread_mutex_unlock(&pp->mu);
@@ -107,12 +110,18 @@ static void *pump_main(void *arg)
             for (unsigned j = 0; j < k; j++)
                 for (unsigned i = 0; (ready >> j & 1u) && i < pp->n; i++)
                     if (pp->t[i].cap == set[j] && pp->t[i].armed)
-                        signal_one(&pp->t[i], 1);
+                        signal_one(&pp->t[i], CDW_IRQ_EVENT_FIRED);
             pthread_mutex_unlock(&pp->mu);
         } else if (rc == -CAPDRV_ESTALE || rc == -CAPDRV_EBADF) {
             sweep_stale(pp, set, k);
         } else if (rc != -CAPDRV_ETIMEDOUT) {
-            /* The platform failed: do not spin. */
+            /* The platform failed (e.g. QEMU died): the waiters learn it,
+             * as a wait by message would have; an acknowledgement re-arms. */
+            pthread_mutex_lock(&pp->mu);
+            for (unsigned i = 0; i < pp->n; i++)
+                if (pp->t[i].armed)
+                    signal_one(&pp->t[i], CDW_IRQ_EVENT_ERROR);
+            pthread_mutex_unlock(&pp->mu);
             struct timespec ts = {0, 1000000L};
             nanosleep(&ts, NULL);
         }
@@ -151,17 +160,16 @@ int mgr_irqpump_add(struct mgr_irqpump *pp, capdrv_cap_t irq, int *provider_fd)
         else
             pp->started = true;
     }
-    int efd = -1;
+    int sv[2] = {-1, -1};
     if (rc == 0 && pp->n == CDW_IRQ_MAX)
         rc = -CAPDRV_ENOSPC;
-    if (rc == 0 && (efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+    if (rc == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         rc = -CAPDRV_ENOMEM;
-    if (rc == 0 && (*provider_fd = fcntl(efd, F_DUPFD_CLOEXEC, 0)) < 0) {
-        close(efd);
-        rc = -CAPDRV_ENOMEM;
-    }
     if (rc == 0) {
-        pp->t[pp->n++] = (struct tracked){.cap = irq, .efd = efd, .armed = true};
+        (void)shutdown(sv[0], SHUT_RD);   /* the manager only sends ... */
+        (void)shutdown(sv[1], SHUT_WR);   /* ... and the provider only reads */
+        *provider_fd = sv[1];
+        pp->t[pp->n++] = (struct tracked){.cap = irq, .efd = sv[0], .armed = true};
         pthread_cond_signal(&pp->cv);
     }
     pthread_mutex_unlock(&pp->mu);
@@ -170,17 +178,12 @@ int mgr_irqpump_add(struct mgr_irqpump *pp, capdrv_cap_t irq, int *provider_fd)
 
 void mgr_irqpump_acked(struct mgr_irqpump *pp, capdrv_cap_t irq)
 {
-    /* The eventfd restarts from what is pending now: older firings were
-     * acknowledged with this one (the shim's pending state is one bit). */
+    /* The provider emptied its end before it acknowledged (older firings
+     * go with this acknowledgement: the shim's pending state is one bit). */
     pthread_mutex_lock(&pp->mu);
     bool known = false;
     for (unsigned i = 0; i < pp->n; i++)
-        if (pp->t[i].cap == irq) {
-            uint64_t v;
-            while (read(pp->t[i].efd, &v, sizeof v) > 0) {
-            }
-            known = true;
-        }
+        known |= pp->t[i].cap == irq;
     pthread_mutex_unlock(&pp->mu);
     if (!known)
         return;
@@ -192,7 +195,7 @@ void mgr_irqpump_acked(struct mgr_irqpump *pp, capdrv_cap_t irq)
     for (unsigned i = 0; i < pp->n; i++)
         if (pp->t[i].cap == irq) {
             if (rc > 0) {
-                signal_one(&pp->t[i], 1);
+                signal_one(&pp->t[i], CDW_IRQ_EVENT_FIRED);
             } else {
                 pp->t[i].armed = true;
                 pthread_cond_signal(&pp->cv);

@@ -1,23 +1,33 @@
 /* capdrv-managerd: owns the kernel shim over one platform, reads the grant
  * manifest, and serves providers on a Unix socket (docs/MANAGER.md).
  *
- *   capdrv-managerd --socket PATH --manifest FILE.dtb [--machine sim]
- *                   [--iommu] [--allow NAME:UID]... [--foreground]
+ *   capdrv-managerd --socket PATH --manifest FILE.dtb [--machine sim|qtest|vfio:SLOT[,SLOT]...]
+ *                   [--qemu-arg ARG]... [--iommu] [--allow NAME:UID]... [--foreground]
  *   capdrv-managerd --socket PATH --status
  *   capdrv-managerd --socket PATH --revoke NAME:HANDLE
  *
  * Machines: "sim" builds a simulated machine (manifest: manager/sim.dts)
  * with dmatest at 00:03.0 and 00:05.0, scratch at 00:04.0, virtio-blk 00:06.0,
- * virtio-net 00:07.0 and NVMe 00:08.0.
+ * virtio-net 00:07.0 and NVMe 00:08.0. "qtest" starts QEMU's q35 over qtest
+ * (include/capdrv/qtest.h) with the devices --qemu-arg names (e.g.
+ * --qemu-arg -device --qemu-arg nvme,...), every DMA region a memfd DIMM
+ * of its own (dma_fds, so it can be shared), and intel-iommu with --iommu.
+ * "vfio:SLOT,..." opens those PCI functions through VFIO (lspci -s syntax,
+ * include/capdrv/vfio.h). On both, interrupts reach providers as eventfds
+ * (manager/irqpump.h), and the daemon detaches before it builds the
+ * machine: QEMU dies with the process that started it, and VFIO's pinned
+ * DMA pages belong to the process that mapped them.
  * Exit: 0 after a clean shutdown (SIGTERM/SIGINT), 1 on a runtime error,
  * 2 on a usage or setup error. */
 #define _GNU_SOURCE
 #include "hwmem.h"
 #include "server.h"
 
+#include <capdrv/qtest.h>
 #include <capdrv/remote.h>
 #include <capdrv/shim.h>
 #include <capdrv/sim.h>
+#include <capdrv/vfio.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -28,8 +38,9 @@
 
 static void usage(FILE *to)
 {
-    fprintf(to, "usage: capdrv-managerd --socket PATH --manifest FILE.dtb [--machine sim] [--iommu]\n"
-                "                       [--allow NAME:UID]... [--foreground] [--log-level N]\n"
+    fprintf(to, "usage: capdrv-managerd --socket PATH --manifest FILE.dtb\n"
+                "                       [--machine sim|qtest|vfio:SLOT[,SLOT]...] [--qemu-arg ARG]...\n"
+                "                       [--iommu] [--allow NAME:UID]... [--foreground] [--log-level N]\n"
                 "       capdrv-managerd --socket PATH --status\n"
                 "       capdrv-managerd --socket PATH --revoke NAME:HANDLE\n");
 }
@@ -75,6 +86,62 @@ static int build_sim(bool iommu, struct capdrv_sim **out)
     return rc;
 }
 
+/* The machine the shim runs on: exactly one of the three is set. */
+struct machine {
+    struct capdrv_sim *sim;
+    struct capdrv_qtest *qtest;
+    struct capdrv_vfio *vfio;
+};
+
+#define MAX_QEMU_ARGS 64
+#define MAX_SLOTS 16
+
+static int build_machine(const char *name, bool iommu, const char *const *qemu_args,
+                         struct machine *m, struct capdrv_hw *hw, char *why, size_t why_len)
+{
+    if (!strcmp(name, "sim")) {
+        int rc = build_sim(iommu, &m->sim);
+        if (rc == 0)
+            *hw = capdrv_sim_hw(m->sim);
+        return rc;
+    }
+    if (!strcmp(name, "qtest")) {
+        struct capdrv_qtest_config qc = {.device_args = qemu_args, .iommu = iommu,
+                                         .dma_fds = true};
+        int rc = capdrv_qtest_create(&qc, &m->qtest, why, why_len);
+        if (rc == 0)
+            *hw = capdrv_qtest_hw(m->qtest);
+        return rc;
+    }
+    if (strncmp(name, "vfio:", 5) != 0 || !name[5]) {
+        snprintf(why, why_len, "unknown machine \"%s\" (sim, qtest, vfio:SLOT[,SLOT]...)", name);
+        return -CAPDRV_EINVAL;
+    }
+    static char list[512];
+    static struct capdrv_vfio_select sel[MAX_SLOTS];
+    size_t n = 0;
+    snprintf(list, sizeof list, "%s", name + 5);
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == MAX_SLOTS) {
+            snprintf(why, why_len, "at most %d functions", MAX_SLOTS);
+            return -CAPDRV_EINVAL;
+        }
+        sel[n++] = (struct capdrv_vfio_select){.slot = t};
+    }
+    struct capdrv_vfio_config vc = {.select = sel, .n_select = n};
+    int rc = capdrv_vfio_create(&vc, &m->vfio, why, why_len);
+    if (rc == 0)
+        *hw = capdrv_vfio_hw(m->vfio);
+    return rc;
+}
+
+static void machine_free(struct machine *m)
+{
+    capdrv_sim_destroy(m->sim);
+    capdrv_qtest_destroy(m->qtest);
+    capdrv_vfio_destroy(m->vfio);
+}
+
 static int parse_allow(const char *arg, struct mgr_allow *out)
 {
     const char *colon = strrchr(arg, ':');
@@ -99,15 +166,17 @@ int main(int argc, char **argv)
     int log_level = 1;
     struct mgr_allow allow[32];
     size_t n_allow = 0;
+    const char *qemu_args[MAX_QEMU_ARGS + 1] = {NULL};
+    size_t n_qemu = 0;
     static const struct option opts[] = {
         {"socket", required_argument, NULL, 's'},   {"manifest", required_argument, NULL, 'm'},
         {"machine", required_argument, NULL, 'M'},  {"iommu", no_argument, NULL, 'i'},
         {"allow", required_argument, NULL, 'a'},    {"foreground", no_argument, NULL, 'f'},
         {"status", no_argument, NULL, 'S'},         {"log-level", required_argument, NULL, 'l'},
-        {"revoke", required_argument, NULL, 'r'},
+        {"revoke", required_argument, NULL, 'r'},   {"qemu-arg", required_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    for (int ch; (ch = getopt_long(argc, argv, "s:m:M:ia:fSl:r:h", opts, NULL)) != -1;) {
+    for (int ch; (ch = getopt_long(argc, argv, "s:m:M:ia:fSl:r:q:h", opts, NULL)) != -1;) {
         switch (ch) {
         case 's': sock = optarg; break;
         case 'm': manifest = optarg; break;
@@ -116,6 +185,13 @@ int main(int argc, char **argv)
         case 'f': foreground = true; break;
         case 'S': status = true; break;
         case 'r': revoke = optarg; break;
+        case 'q':
+            if (n_qemu == MAX_QEMU_ARGS) {
+                fprintf(stderr, "capdrv-managerd: at most %d --qemu-arg\n", MAX_QEMU_ARGS);
+                return 2;
+            }
+            qemu_args[n_qemu++] = optarg;
+            break;
         case 'l': log_level = atoi(optarg); break;
         case 'a':
             if (n_allow == sizeof allow / sizeof allow[0] || parse_allow(optarg, &allow[n_allow]) < 0) {
@@ -162,8 +238,14 @@ int main(int argc, char **argv)
         }
         return 0;
     }
-    if (strcmp(machine, "sim")) {
-        fprintf(stderr, "capdrv-managerd: unknown machine \"%s\" (built: sim)\n", machine);
+    bool sim = !strcmp(machine, "sim");
+    if (!sim && strcmp(machine, "qtest") && strncmp(machine, "vfio:", 5)) {
+        fprintf(stderr, "capdrv-managerd: unknown machine \"%s\" (sim, qtest, vfio:SLOT[,SLOT]...)\n",
+                machine);
+        return 2;
+    }
+    if (n_qemu && strcmp(machine, "qtest")) {
+        fprintf(stderr, "capdrv-managerd: --qemu-arg is for --machine qtest\n");
         return 2;
     }
     size_t blob_len = 0;
@@ -174,18 +256,26 @@ int main(int argc, char **argv)
     }
     struct capdrv_env_hosted_opts eo = {.log_level = log_level};
     struct capdrv_env *env = capdrv_env_hosted_new(&eo);
-    struct capdrv_sim *sim = NULL;
+    struct machine m = {0};
     struct mgr_hwmem *mem = NULL;
     struct capdrv_shim *shim = NULL;
     struct mgr_server *srv = NULL;
     struct capdrv_hw hw;
-    char why[256] = "";
-    int rc = env ? build_sim(iommu, &sim) : -CAPDRV_ENOMEM, ret = 2;
-    if (rc < 0) {
-        fprintf(stderr, "capdrv-managerd: machine: %s\n", capdrv_strerror(rc));
+    char why[512] = "";
+    int rc = env ? 0 : -CAPDRV_ENOMEM, ret = 2;
+    /* QEMU and VFIO belong to the process that serves: detach first
+     * (stderr stays open, so errors still show). */
+    if (rc == 0 && !sim && !foreground && daemon(0, 1) < 0) {
+        fprintf(stderr, "capdrv-managerd: daemon: %s\n", strerror(errno));
         goto out;
     }
-    if ((rc = mgr_hwmem_wrap(capdrv_sim_hw(sim), &mem, &hw)) < 0)
+    if (rc == 0)
+        rc = build_machine(machine, iommu, qemu_args, &m, &hw, why, sizeof why);
+    if (rc < 0) {
+        fprintf(stderr, "capdrv-managerd: machine %s: %s (%s)\n", machine, capdrv_strerror(rc), why);
+        goto out;
+    }
+    if ((rc = mgr_hwmem_wrap(hw, &mem, &hw)) < 0)
         goto out;
     struct capdrv_shim_config sc = {.env = env, .hw = hw, .manifest = blob, .manifest_len = blob_len};
     if ((rc = capdrv_shim_create(&sc, &shim, why, sizeof why)) < 0) {
@@ -194,12 +284,13 @@ int main(int argc, char **argv)
     }
     /* Detach before the ring and the signalfd exist: both belong to the
      * process that serves. */
-    if (!foreground && daemon(0, 1) < 0) {
+    if (sim && !foreground && daemon(0, 1) < 0) {
         fprintf(stderr, "capdrv-managerd: daemon: %s\n", strerror(errno));
         goto out;
     }
     struct mgr_server_config mc = {.shim = shim, .mem = mem, .socket_path = sock, .allow = allow,
-                                   .n_allow = n_allow, .handle_signals = true};
+                                   .n_allow = n_allow, .handle_signals = true,
+                                   .irq_eventfds = !sim /* real time: eventfds */};
     if ((rc = mgr_server_create(&mc, &srv, why, sizeof why)) < 0) {
         fprintf(stderr, "capdrv-managerd: %s (%s)\n", why, capdrv_strerror(rc));
         goto out;
@@ -209,7 +300,7 @@ out:
     mgr_server_destroy(srv); /* tears down every provider still connected */
     capdrv_shim_destroy(shim);
     mgr_hwmem_free(mem);
-    capdrv_sim_destroy(sim);
+    machine_free(&m);
     capdrv_env_hosted_free(env);
     free(blob);
     return ret;

@@ -434,7 +434,7 @@ static int serve(struct mgr_server *s, struct conn *c, const struct cdw_hdr *h, 
     }
     case CDW_IRQ_OPEN: {
         rc_.rc = capdrv_shim_sys_irq_open(sh, p, q.ci.cap, q.ci.index, &rc_.cap);
-        /* Interrupts as eventfds where waits take real time (irqpump.h);
+        /* Interrupts by descriptor where waits take real time (irqpump.h);
          * without one (none left) the provider waits by message. */
         int efd = -1;
         if (rc_.rc == 0 && s->cfg.irq_eventfds &&
@@ -461,6 +461,8 @@ static int serve(struct mgr_server *s, struct conn *c, const struct cdw_hdr *h, 
         rr.rc = capdrv_shim_sys_irq_ack(sh, p, q.cap.cap);
         if (rr.rc == 0 && c->pump)
             mgr_irqpump_acked(c->pump, q.cap.cap);
+        else if ((rr.rc == -CAPDRV_ESTALE || rr.rc == -CAPDRV_EBADF) && c->pump)
+            mgr_irqpump_forget(c->pump, q.cap.cap); /* revoked after it fired */
         break;
     case CDW_IRQ_MASK:
         rr.rc = capdrv_shim_sys_irq_mask(sh, p, q.im.cap, q.im.masked != 0);

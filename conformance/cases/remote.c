@@ -115,7 +115,9 @@ static int relay_stall(struct conf_ctx *c, const char *grant, unsigned qid, bool
 {
     (void)c, (void)grant, (void)qid;
     char req = on ? 'H' : 'U', ack = 0;
-    if (write(relay.req, &req, 1) != 1 || !readable(relay.ack, 30000) ||
+    /* longer than the worst the runner's nvme_stall may take (VFIO guest:
+     * QMP open and two commands, 20 s each) */
+    if (write(relay.req, &req, 1) != 1 || !readable(relay.ack, 90000) ||
         read(relay.ack, &ack, 1) != 1)
         return -CAPDRV_EIO;
     return ack == 'G' ? 0 : ack == 'N' ? -CAPDRV_ENOTSUP : -CAPDRV_EIO;

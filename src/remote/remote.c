@@ -48,9 +48,9 @@ struct remote_conn {
     size_t n_bufs, cap_bufs;
     struct rpool *pools;
     size_t n_pools, cap_pools;
-    /* Interrupts as eventfds (wire.h CDW_IRQ_EVENT_STALE): the ones the
+    /* Interrupts by descriptor (wire.h CDW_IRQ_EVENT_*): the ones the
      * manager handed out with IRQ_OPEN, and whether each is pending here
-     * (read from its eventfd, not yet acknowledged). */
+     * (read from its descriptor, not yet acknowledged). */
     struct rirq {
         capdrv_cap_t cap;
         int efd;
@@ -522,7 +522,28 @@ static uint64_t rirq_pending(struct remote_conn *c, const capdrv_cap_t *irqs, un
     return mask;
 }
 
-/* The wait on eventfds (every handle of the set has one): poll them here,
+/* Lock held: read everything @fd holds. 1 fired, 0 nothing, or
+ * -CAPDRV_ESTALE (end-of-file: the manager dropped it) / -CAPDRV_EIO. */
+static int rirq_drain(int fd)
+{
+    int got = 0;
+    for (;;) {
+        char b[64];
+        ssize_t r = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        if (r == 0)
+            return -CAPDRV_ESTALE;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return got; /* EAGAIN: all read */
+        for (ssize_t i = 0; i < r; i++)
+            if (b[i] == CDW_IRQ_EVENT_ERROR)
+                return -CAPDRV_EIO;
+        got = 1;
+    }
+}
+
+/* The wait on descriptors (every handle of the set has one): poll them here,
  * without the connection's lock, on duplicates (another thread may
  * release a handle meanwhile). 1 and the result in *rc, or 0 when the
  * set must go by message. */
@@ -551,7 +572,9 @@ static int irq_wait_local(struct remote_conn *c, const capdrv_cap_t *irqs, unsig
                 close(pf[i].fd);
             return 0;
         }
-        int64_t left = t < 0 ? -1 : t == 0 ? 0 : deadline - mono_ns();
+        int64_t left = t < 0 ? -1 : deadline - mono_ns();
+        if (t > 0 && left < 0)
+            left = 0; /* the deadline passed: one last look, never NULL (forever) */
         if (!mask && left != 0) {
             struct timespec ts = {.tv_sec = left > 0 ? left / 1000000000 : 0,
                                   .tv_nsec = left > 0 ? left % 1000000000 : 0};
@@ -560,26 +583,24 @@ static int irq_wait_local(struct remote_conn *c, const capdrv_cap_t *irqs, unsig
             struct timespec zero = {0, 0};
             (void)ppoll(pf, n, &zero, NULL); /* collect what is there */
         }
-        bool stale = false;
+        int bad = 0;
         pthread_mutex_lock(&c->lock);
         for (unsigned i = 0; i < n; i++) {
-            uint64_t v = 0;
-            if ((pf[i].revents & POLLIN) && read(pf[i].fd, &v, sizeof v) == (ssize_t)sizeof v) {
-                struct rirq *e = rirq_find(c, irqs[i]);
-                if (e && v >= CDW_IRQ_EVENT_STALE) {
-                    stale = true;
-                    rirq_drop(c, e); /* from now on the manager answers for it */
-                } else if (e && v) {
-                    e->pending = true;
-                }
-            }
+            struct rirq *e = (pf[i].revents & (POLLIN | POLLHUP)) ? rirq_find(c, irqs[i]) : NULL;
+            int d = e ? rirq_drain(pf[i].fd) : 0;
+            if (d == -CAPDRV_ESTALE)
+                rirq_drop(c, e); /* from now on the manager answers for it */
+            else if (d > 0)
+                e->pending = true;
+            if (d < 0 && !bad)
+                bad = d;
             close(pf[i].fd);
         }
-        if (!stale)
+        if (!bad)
             mask = rirq_pending(c, irqs, n);
         pthread_mutex_unlock(&c->lock);
-        if (stale) {
-            *rc = -CAPDRV_ESTALE;
+        if (bad) {
+            *rc = bad;
             return 1;
         }
         if (mask) {
@@ -636,14 +657,24 @@ static int op_irq_wait(capdrv_sys *s, const capdrv_cap_t *irqs, unsigned n, int6
 
 static int op_irq_ack(capdrv_sys *s, capdrv_cap_t i)
 {
+    struct remote_conn *c = conn(s);
     struct cdw_cap q = {i};
+    /* Before the acknowledgement: no longer pending here, and what the
+     * descriptor holds goes with it (the manager signals again at once if
+     * the device has it pending anew). */
+    pthread_mutex_lock(&c->lock);
+    struct rirq *e = rirq_find(c, i);
+    if (e) {
+        e->pending = false;
+        if (rirq_drain(e->efd) == -CAPDRV_ESTALE)
+            rirq_drop(c, e);
+    }
+    pthread_mutex_unlock(&c->lock);
     int rc = rpc_rc(s, CDW_IRQ_ACK, &q, sizeof q);
-    if (rc == 0) { /* the manager waits for it again: no longer pending here */
-        struct remote_conn *c = conn(s);
+    if (rc == -CAPDRV_ESTALE || rc == -CAPDRV_EBADF) { /* revoked after it fired */
         pthread_mutex_lock(&c->lock);
-        struct rirq *e = rirq_find(c, i);
-        if (e)
-            e->pending = false;
+        if ((e = rirq_find(c, i)))
+            rirq_drop(c, e);
         pthread_mutex_unlock(&c->lock);
     }
     return rc;

@@ -38,10 +38,11 @@
  * provider, so a longer or unbounded wait is the client's loop of such
  * slices (and a hostile provider cannot stall the others for longer). */
 #define CDW_IRQ_WAIT_SLICE_NS 10000000LL
-/* Interrupts as eventfds (manager/irqpump.h): when the manager hands an
- * eventfd out with IRQ_OPEN, each firing adds 1 to it; this much added
- * means the capability became stale. */
-#define CDW_IRQ_EVENT_STALE (1ull << 40)
+/* Interrupts by descriptor (manager/irqpump.h): when the manager hands a
+ * descriptor out with IRQ_OPEN (the reading end of a stream socket), each
+ * event is one byte on it; end-of-file means the capability is stale. */
+#define CDW_IRQ_EVENT_FIRED '!'
+#define CDW_IRQ_EVENT_ERROR 'E' /* the platform failed (-CAPDRV_EIO) */
 
 struct cdw_hdr {
     uint32_t magic;   /* CDW_MAGIC */

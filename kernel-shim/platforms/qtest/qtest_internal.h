@@ -49,6 +49,7 @@ struct qt_map {
  * and never handed out by the DMA allocator (q35 only: RAM at 0). */
 #define QT_IOMMU_POOL_LO 0x20000ull
 #define QT_IOMMU_POOL_HI 0xa0000ull
+#define QT_IOMMU_POOL_PAGES ((QT_IOMMU_POOL_HI - QT_IOMMU_POOL_LO) / QT_PAGE)
 
 struct qt_fn {
     struct capdrv_hw_function info;
@@ -85,6 +86,8 @@ struct capdrv_qtest {
     bool dma_fds;     /* each DMA region a hot-plugged memfd DIMM (qtest_dimm.c) */
     uint64_t iommu_next;  /* next free table page in the pool */
     uint64_t iommu_iotlb; /* offset of IOTLB_REG in the DMAR registers */
+    uint64_t iommu_free[QT_IOMMU_POOL_PAGES]; /* table pages given back */
+    unsigned iommu_n_free;
     unsigned long iommu_faults;  /* faults read off the IOMMU so far (lower bound) */
     uint64_t iommu_fault_addr;   /* page of the last one */
     uint16_t iommu_fault_sid;    /* its source id */

@@ -7,9 +7,11 @@
  * [QT_IOMMU_POOL_LO, QT_IOMMU_POOL_HI): the root table (VT-d §9.1, legacy
  * mode), one context table for bus 0 (§9.3), and per function a 4-level
  * second-level page table (§9.8, 48-bit, AW = 2) of its own domain (domain
- * id = function number + 1). Table pages come from a bump allocator and
- * are never freed while the machine lives (the pool bounds them: enough
- * for every function to map well over a gigabyte).
+ * id = function number + 1). Table pages come from the pool; a leaf table
+ * whose last entry an unmap clears goes back to it (the shim's IOVAs move
+ * on through its window, so leaf tables would otherwise pile up). The pool
+ * holds 128 pages: a domain needs 3 for its upper levels, plus one leaf
+ * table per 2 MiB of IOVA space in use.
  *
  * MSI-X: the platform routes vectors into cookie slots in guest RAM (see
  * qtest_irq.c), and with remapping on a device's message write is a DMA
@@ -71,10 +73,15 @@ static uint64_t get64(const struct capdrv_qtest *q, uint64_t gpa)
 /* A zeroed table page from the pool, or 0. */
 static uint64_t table_page(struct capdrv_qtest *q)
 {
-    if (q->iommu_next + QT_PAGE > QT_IOMMU_POOL_HI)
+    uint64_t p;
+    if (q->iommu_n_free) {
+        p = q->iommu_free[--q->iommu_n_free];
+    } else if (q->iommu_next + QT_PAGE > QT_IOMMU_POOL_HI) {
         return 0;
-    uint64_t p = q->iommu_next;
-    q->iommu_next += QT_PAGE;
+    } else {
+        p = q->iommu_next;
+        q->iommu_next += QT_PAGE;
+    }
     memset(qt_ram_at(q, p), 0, QT_PAGE);
     return p;
 }
@@ -135,12 +142,44 @@ int qt_iommu_map(struct capdrv_qtest *q, struct qt_fn *f, uint64_t iova, uint64_
     return flush_iotlb(q);
 }
 
+/* The level-2 entry that points at @iova's leaf table, or 0. */
+static uint64_t pde_of(const struct capdrv_qtest *q, const struct qt_fn *f, uint64_t iova)
+{
+    uint64_t table = f->pml4;
+    for (int level = 3; level > 1; level--) {
+        uint64_t e = get64(q, table + ((iova >> (12 + 9 * level)) & 511u) * 8u);
+        if (!(e & PTE_RW))
+            return 0;
+        table = e & PTE_ADDR;
+    }
+    return table + ((iova >> 21) & 511u) * 8u;
+}
+
+/* @iova's leaf table back to the pool if nothing in it maps any more. */
+static void leaf_table_reclaim(struct capdrv_qtest *q, const struct qt_fn *f, uint64_t iova)
+{
+    uint64_t pde = pde_of(q, f, iova);
+    uint64_t e = pde ? get64(q, pde) : 0;
+    if (!(e & PTE_RW))
+        return;
+    uint64_t table = e & PTE_ADDR;
+    for (unsigned i = 0; i < 512; i++)
+        if (get64(q, table + 8u * i))
+            return;
+    put64(q, pde, 0); /* the IOTLB flush that follows drops cached walks too */
+    if (q->iommu_n_free < QT_IOMMU_POOL_PAGES)
+        q->iommu_free[q->iommu_n_free++] = table;
+}
+
 int qt_iommu_unmap(struct capdrv_qtest *q, struct qt_fn *f, uint64_t iova, size_t size)
 {
     for (size_t off = 0; off < size; off += QT_PAGE) {
         uint64_t leaf = leaf_of(q, f, iova + off, false);
         if (leaf)
             put64(q, leaf, 0);
+        /* at the end of each 2 MiB leaf table's span, and at the end */
+        if (((iova + off + QT_PAGE) & 0x1fffffu) == 0 || off + QT_PAGE >= size)
+            leaf_table_reclaim(q, f, iova + off);
     }
     /* After this returns the device can no longer reach the pages (hw.h). */
     return flush_iotlb(q);

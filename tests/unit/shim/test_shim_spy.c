@@ -34,6 +34,29 @@ static void test_irq_wait_rechecks_after_blocking(void **state)
     fx_done(&f);
 }
 
+/* A firing the platform consumed during the wait is kept for the handles
+ * that are still valid, even when another handle of the same wait was
+ * revoked meanwhile (the platform's latch is empty now: dropping it would
+ * lose the interrupt). The wait itself reports the stale handle. */
+static void test_irq_fired_kept_when_other_goes_stale(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct fx_spy *spy = fx_spied(&f);
+    capdrv_cap_t g = fx_open(f.p1, "dma0"), irqs[2];
+    assert_int_equal(capdrv_irq_open(f.p1, g, 0, &irqs[0]), 0);
+    assert_int_equal(capdrv_irq_open(f.p1, g, 1, &irqs[1]), 0);
+    struct revoke_arg a = {&f, irqs[1]};
+    spy->during_wait = revoke_during_wait; /* then reports irqs[0] as fired */
+    spy->during_wait_arg = &a;
+    uint64_t ready = 0;
+    assert_int_equal(capdrv_irq_wait(f.p1, irqs, 2, 1000000, &ready), -CAPDRV_ESTALE);
+    assert_null(spy->during_wait);
+    assert_int_equal(capdrv_irq_wait(f.p1, &irqs[0], 1, 0, &ready), 1);
+    assert_int_equal(ready, 1);
+    fx_done(&f);
+}
+
 /* Releasing an interrupt capability disconnects the vector at the platform,
  * and a vector opened again does not inherit the old pending state. */
 static void test_irq_release_disables_and_forgets(void **state)
@@ -102,6 +125,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_irq_wait_rechecks_after_blocking),
+        cmocka_unit_test(test_irq_fired_kept_when_other_goes_stale),
         cmocka_unit_test(test_irq_release_disables_and_forgets),
         cmocka_unit_test(test_unreadable_status_is_not_idle),
         cmocka_unit_test(test_idle_device_needs_no_reset),
