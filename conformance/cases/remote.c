@@ -167,18 +167,29 @@ static void child_engine(struct conf_ctx *c, struct conf_platform *plat, struct 
  * flight, and completions are waited for by interrupt, which the sim's
  * manager-side wait turns into device time (the child must not advance
  * its copy of the runner's sim). */
-static void dmatest_provider(const char *path)
+/* As "conf": grant "dev", window 0, a buffer of @size, and (@irq) vector
+ * 0. Exits 10 (no connection) or 11. */
+static capdrv_sys *dmatest_child_open(const char *path, size_t size, capdrv_cap_t *m,
+                                      capdrv_cap_t *b, struct capdrv_dmabuf_info *bi,
+                                      capdrv_cap_t *irq)
 {
     capdrv_sys *sys;
-    capdrv_cap_t g, m, pool, b;
-    struct capdrv_dmabuf_info bi;
+    capdrv_cap_t g, pool;
     if (capdrv_remote_connect(path, "conf", &sys) < 0)
         _exit(10);
     int idx = capdrv_grant_find(sys, "dev");
     if (idx < 0 || capdrv_grant_open(sys, (unsigned)idx, &g) < 0 ||
-        capdrv_mmio_open(sys, g, 0, &m) < 0 || capdrv_pool_open(sys, g, &pool) < 0 ||
-        capdrv_dma_alloc(sys, pool, 16384, &b, &bi) < 0)
+        capdrv_mmio_open(sys, g, 0, m) < 0 || capdrv_pool_open(sys, g, &pool) < 0 ||
+        capdrv_dma_alloc(sys, pool, size, b, bi) < 0 || (irq && capdrv_irq_open(sys, g, 0, irq) < 0))
         _exit(11);
+    return sys;
+}
+
+static void dmatest_provider(const char *path)
+{
+    capdrv_cap_t m, b;
+    struct capdrv_dmabuf_info bi;
+    capdrv_sys *sys = dmatest_child_open(path, 16384, &m, &b, &bi, NULL);
     memset(bi.cpu, 0xc3, bi.size); /* the shared mapping is writable */
     if (conf_dmatest(sys, m, capdrv_dma_ref(&bi, 0), 16384, CAPDRV_DMATEST_CMD_FILL, 0x11223344u,
                      1000000) < 0)
@@ -191,16 +202,9 @@ static void dmatest_provider(const char *path)
 
 static void dmatest_loader(const char *path)
 {
-    capdrv_sys *sys;
-    capdrv_cap_t g, m, pool, b, irq;
+    capdrv_cap_t m, b, irq;
     struct capdrv_dmabuf_info bi;
-    if (capdrv_remote_connect(path, "conf", &sys) < 0)
-        _exit(10);
-    int idx = capdrv_grant_find(sys, "dev");
-    if (idx < 0 || capdrv_grant_open(sys, (unsigned)idx, &g) < 0 ||
-        capdrv_mmio_open(sys, g, 0, &m) < 0 || capdrv_pool_open(sys, g, &pool) < 0 ||
-        capdrv_dma_alloc(sys, pool, 8192, &b, &bi) < 0 || capdrv_irq_open(sys, g, 0, &irq) < 0)
-        _exit(11);
+    capdrv_sys *sys = dmatest_child_open(path, 8192, &m, &b, &bi, &irq);
     for (unsigned i = 0;; i++) {
         struct capdrv_dmabuf_info now;
         int rc = capdrv_dmabuf_info(sys, b, &now);

@@ -305,6 +305,37 @@ static void test_hwmem_platform_files(void **state)
     mgr_hwmem_free(m);
 }
 
+/* Provider "conf" with grant "dev": window 0, a 4 KiB buffer, vector 0. */
+struct dev_rig {
+    capdrv_sys *a;
+    capdrv_cap_t g, m, irq;
+    struct capdrv_dmabuf_info bi;
+};
+
+static void dev_rig_open(struct fx *f, struct dev_rig *r)
+{
+    assert_int_equal(capdrv_remote_connect(f->path, "conf", &r->a), 0);
+    int idx = capdrv_grant_find(r->a, "dev");
+    assert_true(idx >= 0);
+    capdrv_cap_t pool, b;
+    assert_int_equal(capdrv_grant_open(r->a, (unsigned)idx, &r->g), 0);
+    assert_int_equal(capdrv_mmio_open(r->a, r->g, 0, &r->m), 0);
+    assert_int_equal(capdrv_pool_open(r->a, r->g, &pool), 0);
+    assert_int_equal(capdrv_dma_alloc(r->a, pool, 4096, &b, &r->bi), 0);
+    assert_int_equal(capdrv_irq_open(r->a, r->g, 0, &r->irq), 0);
+}
+
+/* A dmatest fill of the whole buffer with @pattern, @delay_ns of latency. */
+static void dev_rig_fill(struct dev_rig *r, uint32_t pattern, uint32_t delay_ns)
+{
+    const struct { uint64_t off, val; unsigned width; } fill[] = {
+        {CAPDRV_DMATEST_ADDR, capdrv_dma_ref(&r->bi, 0), 8}, {CAPDRV_DMATEST_LEN, 4096, 4},
+        {CAPDRV_DMATEST_PATTERN, pattern, 4},               {CAPDRV_DMATEST_DELAY_NS, delay_ns, 4},
+        {CAPDRV_DMATEST_CMD, CAPDRV_DMATEST_CMD_FILL, 4}};
+    for (unsigned i = 0; i < sizeof fill / sizeof fill[0]; i++)
+        assert_int_equal(capdrv_mmio_write(r->a, r->m, fill[i].off, fill[i].width, fill[i].val), 0);
+}
+
 /* The client's wait is a loop of slices (wire.h CDW_IRQ_WAIT_SLICE_NS)
  * that honours its own timeout and ends when the interrupt fires (the
  * sim's wait is simulated time: a fill of 500 ms latency is still in
@@ -312,23 +343,12 @@ static void test_hwmem_platform_files(void **state)
 static void test_irq_wait_slices(void **state)
 {
     struct fx *f = *state;
-    capdrv_sys *a;
-    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
-    int idx = capdrv_grant_find(a, "dev");
-    assert_true(idx >= 0);
-    capdrv_cap_t g, m, pool, b, irq;
-    struct capdrv_dmabuf_info bi;
-    assert_int_equal(capdrv_grant_open(a, (unsigned)idx, &g), 0);
-    assert_int_equal(capdrv_mmio_open(a, g, 0, &m), 0);
-    assert_int_equal(capdrv_pool_open(a, g, &pool), 0);
-    assert_int_equal(capdrv_dma_alloc(a, pool, 4096, &b, &bi), 0);
-    assert_int_equal(capdrv_irq_open(a, g, 0, &irq), 0);
-    /* a fill of 500 ms simulated latency */
-    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_ADDR, 8, capdrv_dma_ref(&bi, 0)), 0);
-    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_LEN, 4, 4096), 0);
-    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_PATTERN, 4, 0x5a5a5a5au), 0);
-    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_DELAY_NS, 4, 500000000u), 0);
-    assert_int_equal(capdrv_mmio_write(a, m, CAPDRV_DMATEST_CMD, 4, CAPDRV_DMATEST_CMD_FILL), 0);
+    struct dev_rig r;
+    dev_rig_open(f, &r);
+    capdrv_sys *a = r.a;
+    capdrv_cap_t m = r.m, irq = r.irq;
+    struct capdrv_dmabuf_info bi = r.bi;
+    dev_rig_fill(&r, 0x5a5a5a5au, 500000000u); /* 500 ms of simulated latency */
     /* Through the client: 100 ms is ten slices, and the fill is not done. */
     uint64_t ready = 0;
     assert_int_equal(capdrv_irq_wait(a, &irq, 1, 100000000, &ready), -CAPDRV_ETIMEDOUT);
@@ -391,17 +411,11 @@ static int raw_hello(const char *path, const char *name)
 static void test_irq_eventfds(void **state)
 {
     struct fx *f = *state;
-    capdrv_sys *a;
-    assert_int_equal(capdrv_remote_connect(f->path, "conf", &a), 0);
-    int idx = capdrv_grant_find(a, "dev");
-    assert_true(idx >= 0);
-    capdrv_cap_t g, m, pool, b, irq;
-    struct capdrv_dmabuf_info bi;
-    assert_int_equal(capdrv_grant_open(a, (unsigned)idx, &g), 0);
-    assert_int_equal(capdrv_mmio_open(a, g, 0, &m), 0);
-    assert_int_equal(capdrv_pool_open(a, g, &pool), 0);
-    assert_int_equal(capdrv_dma_alloc(a, pool, 4096, &b, &bi), 0);
-    assert_int_equal(capdrv_irq_open(a, g, 0, &irq), 0);
+    struct dev_rig r;
+    dev_rig_open(f, &r);
+    capdrv_sys *a = r.a;
+    capdrv_cap_t g = r.g, irq = r.irq;
+    struct capdrv_dmabuf_info bi = r.bi;
     char text[4096];
     assert_true(capdrv_remote_status(f->path, text, sizeof text) > 0);
     assert_non_null(strstr(text, "provider name=conf "));
@@ -410,13 +424,7 @@ static void test_irq_eventfds(void **state)
     assert_int_equal(capdrv_irq_wait(a, &irq, 1, 0, &ready), -CAPDRV_ETIMEDOUT);
     for (unsigned round = 0; round < 3; round++) {
         memset(bi.cpu, 0, 4096);
-        const struct { uint64_t off, val; unsigned width; } fill[] = {
-            {CAPDRV_DMATEST_ADDR, capdrv_dma_ref(&bi, 0), 8}, {CAPDRV_DMATEST_LEN, 4096, 4},
-            {CAPDRV_DMATEST_PATTERN, 0x01010101u * (round + 1), 4},
-            {CAPDRV_DMATEST_DELAY_NS, 2000000u, 4},
-            {CAPDRV_DMATEST_CMD, CAPDRV_DMATEST_CMD_FILL, 4}};
-        for (unsigned i = 0; i < sizeof fill / sizeof fill[0]; i++)
-            assert_int_equal(capdrv_mmio_write(a, m, fill[i].off, fill[i].width, fill[i].val), 0);
+        dev_rig_fill(&r, 0x01010101u * (round + 1), 2000000u);
         assert_int_equal(capdrv_irq_wait(a, &irq, 1, -1, &ready), 1);
         assert_int_equal(ready, 1);
         assert_int_equal(((unsigned char *)bi.cpu)[4095], round + 1);
