@@ -13,6 +13,7 @@ dir=$(mktemp -d)
 pid=
 # Never leave the manager (and its QEMU) behind: ctest waits for them.
 trap '[ -z "$pid" ] || kill -9 "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'exit 1' HUP INT TERM # a timeout's SIGTERM runs the EXIT trap too
 sock=$dir/m.sock
 truncate -s 4M "$dir/blk.img" "$dir/nvme.img"
 vnet=virtio-net-pci,netdev=n0,disable-legacy=on,addr=07.0,romfile=
