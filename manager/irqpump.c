@@ -7,7 +7,6 @@
 #include <capdrv_shim/core.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>

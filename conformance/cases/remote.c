@@ -146,10 +146,11 @@ static bool serve_until_ready(struct conf_ctx *c, const char *grant, int req, in
 /* In a forked child (NVMe): become provider "conf" (c is the child's copy
  * of the runner's context: the shim and the platform state in it stay the
  * runner's and are not touched, nvme_stall goes through the relay; the
- * advance hook of an NVMe machine only sleeps, device time being real) and
- * open the engine. Exits 10/11 when that fails. */
+ * advance hook of an NVMe machine only sleeps, device time being real),
+ * open the engine and allocate a buffer of @size. Exits 10/11 when that
+ * fails. */
 static void child_engine(struct conf_ctx *c, struct conf_platform *plat, struct conf_engine *e,
-                         unsigned flags)
+                         size_t size, capdrv_cap_t *b, struct capdrv_dmabuf_info *bi)
 {
     c->shim = NULL;
     c->other = NULL; /* the runner's connection: not ours to use */
@@ -159,7 +160,7 @@ static void child_engine(struct conf_ctx *c, struct conf_platform *plat, struct 
     if (plat->nvme_stall)
         plat->nvme_stall = relay_stall;
     c->plat = plat;
-    if (!conf_engine_open(c, e, flags))
+    if (!conf_engine_open(c, e, 0) || capdrv_dma_alloc(c->conf, e->pool, size, b, bi) < 0)
         _exit(11);
 }
 
@@ -246,9 +247,7 @@ static void child_provider(struct conf_ctx *c)
     struct conf_engine e;
     capdrv_cap_t b;
     struct capdrv_dmabuf_info bi;
-    child_engine(c, &plat, &e, 0);
-    if (capdrv_dma_alloc(c->conf, e.pool, 16384, &b, &bi) < 0)
-        _exit(11);
+    child_engine(c, &plat, &e, 16384, &b, &bi);
     memset(bi.cpu, 0xc3, bi.size); /* the shared mapping is writable */
     (void)conf_engine_hold_next(&e);
     if (conf_engine_start(&e, capdrv_dma_ref(&bi, 0), 16384, 0x11223344u, 1000000) < 0)
@@ -364,9 +363,7 @@ static void child_loader(struct conf_ctx *c)
     struct conf_engine e;
     capdrv_cap_t b;
     struct capdrv_dmabuf_info bi;
-    child_engine(c, &plat, &e, 0);
-    if (capdrv_dma_alloc(c->conf, e.pool, 8192, &b, &bi) < 0)
-        _exit(11);
+    child_engine(c, &plat, &e, 8192, &b, &bi);
     for (unsigned i = 0;; i++) {
         struct capdrv_dmabuf_info now;
         int rc = capdrv_dmabuf_info(c->conf, b, &now);
