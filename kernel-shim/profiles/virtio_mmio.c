@@ -326,6 +326,8 @@ static int vmio_bind(struct shim_profile_ctx *ctx, char *why, unsigned long why_
 
 static void vmio_unbind(struct shim_profile_ctx *ctx)
 {
+    if (ctx->g->profile_priv)
+        vio_ring_free_stages(ctx, state(ctx)->q, VIO_MAX_QUEUES);
     shim_profile_free(ctx, ctx->g->profile_priv);
     ctx->g->profile_priv = NULL;
 }

@@ -267,6 +267,8 @@ static int virtio_bind(struct shim_profile_ctx *ctx, char *why, unsigned long wh
 
 static void virtio_unbind(struct shim_profile_ctx *ctx)
 {
+    if (ctx->g->profile_priv)
+        vio_ring_free_stages(ctx, state(ctx)->q, VIO_MAX_QUEUES);
     shim_profile_free(ctx, ctx->g->profile_priv);
     ctx->g->profile_priv = NULL;
 }

@@ -72,6 +72,10 @@ struct vio_queue {
     bool shadow_live;
     uint32_t shadow_index;   /* ledger index of the shim-owned memory */
     uint8_t *shadow;         /* CPU view */
+    /* brokered lane: shim-private staging (a descriptor table and the heads
+     * read, never device-visible): a notify resolves every chain here first
+     * and copies to the shadow only once all of them passed. */
+    uint8_t *stage;
 };
 
 struct vio_state {
@@ -101,6 +105,8 @@ void vio_ring_abort(struct shim_profile_ctx *ctx, struct vio_queue *q);
 void vio_ring_enabled(struct vio_queue *q, uint64_t size, uint64_t notify_off);
 int vio_ring_notify(struct shim_profile_ctx *ctx, struct vio_queue *q);
 void vio_ring_drop_all(struct shim_profile_ctx *ctx, struct vio_queue *qs, unsigned n);
+/* At unbind (the ledger is already gone): free only the staging tables. */
+void vio_ring_free_stages(struct shim_profile_ctx *ctx, struct vio_queue *qs, unsigned n);
 
 /* virtio_ring.c, PCI */
 int vio_queue_enable(struct shim_profile_ctx *ctx, struct vio_state *st, unsigned qi);

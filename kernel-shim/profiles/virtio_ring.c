@@ -36,6 +36,13 @@ static uint64_t area_len(unsigned area, uint64_t n)
 /* §2.7 table: alignment of each area. */
 static const uint64_t area_align[VIO_AREAS] = {16, 2, 4};
 
+/* The brokered lane's staging area: a descriptor table, then the heads
+ * read from the provider's avail ring, by slot. */
+static uint64_t stage_len(uint64_t n)
+{
+    return 16 * n + 2 * n;
+}
+
 static uint64_t shadow_avail_off(uint64_t n)
 {
     return 16 * n;
@@ -87,9 +94,15 @@ int vio_ring_prepare(struct shim_profile_ctx *ctx, struct vio_queue *q, uint64_t
         bytes = (bytes + SHIM_PAGE_SIZE - 1) & ~(uint64_t)(SHIM_PAGE_SIZE - 1);
         void *cpu;
         uint64_t base;
+        q->stage = shim_profile_alloc(ctx, (size_t)stage_len(size));
+        if (!q->stage)
+            return -CAPDRV_ENOMEM;
         rc = shim_profile_shadow_alloc(ctx, (size_t)bytes, &q->shadow_index, &cpu, &base);
-        if (rc < 0)
+        if (rc < 0) {
+            shim_profile_free(ctx, q->stage);
+            q->stage = NULL;
             return rc;
+        }
         q->shadow_live = true;
         q->shadow = cpu; /* zeroed by the ledger: avail flags 0 = interrupts wanted */
         dev[VIO_AREA_DESC] = base;
@@ -102,6 +115,8 @@ void vio_ring_abort(struct shim_profile_ctx *ctx, struct vio_queue *q)
 {
     if (q->shadow_live)
         shim_profile_shadow_free(ctx, q->shadow_index);
+    shim_profile_free(ctx, q->stage);
+    q->stage = NULL;
     q->shadow_live = false;
     q->shadow = NULL;
 }
@@ -178,10 +193,11 @@ static int check_indirect(struct shim_profile_ctx *ctx, uint64_t ref, uint32_t l
     }
 }
 
-/* Walk the chain headed by @head in the provider's table @desc; in the
- * brokered lane write the resolved chain into the shadow table @shadow. */
-static int walk_chain(struct shim_profile_ctx *ctx, const volatile uint8_t *desc,
-                      volatile uint8_t *shadow, unsigned size, uint16_t head)
+/* Walk the chain headed by @head in the provider's table @desc, reading
+ * each descriptor once; in the brokered lane write the resolved chain into
+ * the shim-private staging table @stage (same slots). */
+static int walk_chain(struct shim_profile_ctx *ctx, const volatile uint8_t *desc, uint8_t *stage,
+                      unsigned size, uint16_t head)
 {
     unsigned i = head;
     for (unsigned walked = 0;; walked++) {
@@ -197,14 +213,14 @@ static int walk_chain(struct shim_profile_ctx *ctx, const volatile uint8_t *desc
         uint64_t dev = 0;
         int rc = 0;
         if (flags & VIO_DESC_F_INDIRECT) {
-            if (shadow || (flags & VIO_DESC_F_NEXT))
+            if (stage || (flags & VIO_DESC_F_NEXT))
                 return -CAPDRV_EPROTO; /* hidden in the brokered lane; §2.7.5.3.1 no NEXT */
             return check_indirect(ctx, addr, len, size);
         }
         if (len && (rc = shim_profile_dma_publish(ctx, addr, len, &dev)) < 0)
             return rc;
-        if (shadow) {
-            volatile uint8_t *s = shadow + 16u * i;
+        if (stage) {
+            uint8_t *s = stage + 16u * i;
             vio_le_store(s, 8, dev);
             vio_le_store(s + 8, 4, len);
             vio_le_store(s + 12, 2, flags & (VIO_DESC_F_NEXT | VIO_DESC_F_WRITE));
@@ -213,6 +229,25 @@ static int walk_chain(struct shim_profile_ctx *ctx, const volatile uint8_t *desc
         if (!(flags & VIO_DESC_F_NEXT))
             return 0;
         i = next;
+    }
+}
+
+/* Brokered lane, second pass: copy the staged chain headed by @head into
+ * the device-visible shadow table. The staging table is shim memory that
+ * only walk_chain() wrote, and every index in it was checked there; the
+ * bounds are checked again so this loop stands on its own. */
+static void commit_chain(const uint8_t *stage, volatile uint8_t *shadow, unsigned size,
+                         uint16_t head)
+{
+    unsigned i = head;
+    for (unsigned walked = 0; walked < size && i < size; walked++) {
+        const uint8_t *s = stage + 16u * i;
+        volatile uint8_t *d = shadow + 16u * i;
+        for (unsigned b = 0; b < 16; b++)
+            d[b] = s[b];
+        if (!(vio_le_load(s + 12, 2) & VIO_DESC_F_NEXT))
+            return;
+        i = (unsigned)vio_le_load(s + 14, 2);
     }
 }
 
@@ -253,19 +288,31 @@ int vio_ring_notify(struct shim_profile_ctx *ctx, struct vio_queue *q)
         q->next_avail = (uint16_t)(idx - size);
         n = (uint16_t)size;
     }
-    volatile uint8_t *shadow_avail = shadow ? shadow + shadow_avail_off(size) : NULL;
+    /* Pass 1: read each new avail entry once (the provider may rewrite its
+     * ring meanwhile) and check every chain it heads; in the brokered lane
+     * the resolved chains go to the staging table. A refusal leaves the
+     * device-visible shadow exactly as it was: a chain the device still
+     * holds is never half rewritten by a notify that then fails. */
     for (uint16_t k = 0; k < n; k++) {
         unsigned slot = (uint16_t)(q->next_avail + k) & (size - 1u);
         uint16_t head = (uint16_t)vio_le_load(avail + 4 + 2u * slot, 2);
         if (head >= size)
             return -CAPDRV_EPROTO;
-        rc = walk_chain(ctx, desc_cpu, shadow, size, head);
+        rc = walk_chain(ctx, desc_cpu, shadow ? q->stage : NULL, size, head);
         if (rc < 0)
             return rc; /* nothing of this notify becomes visible */
-        if (shadow_avail)
-            vio_le_store(shadow_avail + 4 + 2u * slot, 2, head);
+        if (shadow)
+            vio_le_store(q->stage + 16u * size + 2u * slot, 2, head);
     }
+    volatile uint8_t *shadow_avail = shadow ? shadow + shadow_avail_off(size) : NULL;
     if (shadow_avail) {
+        /* Pass 2: every chain passed; make them visible. */
+        for (uint16_t k = 0; k < n; k++) {
+            unsigned slot = (uint16_t)(q->next_avail + k) & (size - 1u);
+            uint16_t head = (uint16_t)vio_le_load(q->stage + 16u * size + 2u * slot, 2);
+            commit_chain(q->stage, shadow, size, head);
+            vio_le_store(shadow_avail + 4 + 2u * slot, 2, head);
+        }
         /* §2.7.13.3.1: descriptors and ring entries before the index. */
         __atomic_thread_fence(__ATOMIC_RELEASE);
         vio_le_store(shadow_avail + 2, 2, idx);
@@ -286,6 +333,15 @@ void vio_ring_drop_all(struct shim_profile_ctx *ctx, struct vio_queue *qs, unsig
         struct vio_queue *q = &qs[i];
         if (q->shadow_live)
             shim_profile_shadow_free(ctx, q->shadow_index);
+        shim_profile_free(ctx, q->stage);
         *q = (struct vio_queue){0};
+    }
+}
+
+void vio_ring_free_stages(struct shim_profile_ctx *ctx, struct vio_queue *qs, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        shim_profile_free(ctx, qs[i].stage);
+        qs[i].stage = NULL;
     }
 }

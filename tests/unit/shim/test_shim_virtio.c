@@ -326,6 +326,42 @@ static void t_brokered_rewrite_after_notify(void **state)
     done(&t);
 }
 
+/* A refused notify changes nothing the device sees (§2.7.13: the shim
+ * publishes all of a notify or none of it), even when it re-publishes a
+ * head whose chain the device still holds: the shim stages every chain and
+ * copies to its shadow only after the last one passed. */
+static void t_brokered_refused_notify_keeps_inflight(void **state)
+{
+    (void)state;
+    struct vt t;
+    bring_up(&t, false, F_VERSION_1);
+    assert_int_equal(capdrv_sim_virtio_set_fault(t.f.sim, t.fn_blk, CAPDRV_SIM_VIRTIO_FAULT_DELAY), 0);
+    uint8_t *io = t.ii.cpu;
+    memset(io + IO_DATA, 0x11, 512);
+    memset(io + IO_DATA2, 0x22, 512);
+    blk_request(&t, 1, 3, IO_DATA);
+    assert_int_equal(publish(&t, 0), 0); /* the device holds head 0 (delayed) */
+    /* One notify publishes head 0 again, pointed at other data, and head
+     * 3, whose buffer is outside the ledger. */
+    desc(&t, 1, capdrv_dma_ref(&t.ii, IO_DATA2), 512, 1, 2);
+    desc(&t, 3, capdrv_dma_ref(&t.ii, IO_DATA) ^ (1ull << 48), 512, 0, 0);
+    uint8_t *a = (uint8_t *)t.ri.cpu + RING_AVAIL;
+    uint16_t idx = avail_idx(&t);
+    put_le(a + 4 + 2 * (idx % QSIZE), 2, 0);
+    put_le(a + 4 + 2 * ((idx + 1) % QSIZE), 2, 3);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    put_le(a + 2, 2, (uint16_t)(idx + 2));
+    assert_int_equal(capdrv_mmio_write(t.f.p1, t.mmio, NOTIFY + t.notify_off * NOTIFY_MULT, 2, 0),
+                     -CAPDRV_EFAULT);
+    capdrv_sim_advance(t.f.sim, 1000000000ull);
+    assert_int_equal(used_idx(&t), 1); /* only the first publish */
+    uint8_t store[512];
+    assert_int_equal(capdrv_sim_virtio_blk_data(t.f.sim, t.fn_blk, 3 * 512, store, 512, false), 0);
+    assert_int_equal(store[0], 0x11); /* the held chain still names IO_DATA */
+    assert_int_equal(store[511], 0x11);
+    done(&t);
+}
+
 static void t_direct_indirect(void **state)
 {
     (void)state;
@@ -473,6 +509,7 @@ int main(void)
         cmocka_unit_test(t_direct_indirect),
         cmocka_unit_test(t_malformed_rings),
         cmocka_unit_test(t_register_rules),
+        cmocka_unit_test(t_brokered_refused_notify_keeps_inflight),
         cmocka_unit_test(t_reset_drops_shadow),
         cmocka_unit_test(t_release_live_ring_resets),
         cmocka_unit_test(t_bind_alloc_sweep),
