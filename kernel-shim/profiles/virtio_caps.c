@@ -31,38 +31,47 @@ static int rd(struct shim_profile_ctx *ctx, uint32_t off, unsigned w, uint32_t *
     return shim_profile_cfg_read(ctx, off, w, v) < 0 ? -CAPDRV_EIO : 0;
 }
 
-/* Record one structure if it is the first of its type (§4.1.4.1: the driver
- * uses the first instance it can support) and lies inside a memory BAR. */
+/* Smallest length a usable structure of @type has. */
+static uint32_t min_length(uint32_t type)
+{
+    return type == VIO_CAP_COMMON ? VIO_COMMON_MIN_LEN : type == VIO_CAP_NOTIFY ? 2u : 1u;
+}
+
+/* Record one structure if it is the first usable one of its type
+ * (§4.1.4.1: the driver uses the first instance it can support; a later
+ * one is ignored). A structure is skipped, not refused, when a driver could
+ * not use it: reserved BAR, capability too short for its type, length below
+ * what the type needs, a notify multiplier that is not 0 or an even power
+ * of two (§4.1.4.4), or outside a memory BAR. This is the rule the library
+ * applies (src/virtio/pci.c vendor_cap()), so both pick the same structure
+ * and the doorbells the library rings are the ones the shim checks. */
 static int take_cap(struct shim_profile_ctx *ctx, struct vio_state *st, uint32_t ptr,
-                    uint32_t cap_len, char *why, unsigned long why_len)
+                    uint32_t cap_len)
 {
     const struct shim_grant *g = ctx->g;
     uint32_t type, bar, off, len, mult = 0;
     int rc;
+    if (cap_len < CAP_SIZE || ptr + cap_len > PCI_CAP_END)
+        return 0; /* does not hold a struct virtio_pci_cap inside the header */
     if ((rc = rd(ctx, ptr + CAP_CFG_TYPE, 1, &type)) < 0 || (rc = rd(ctx, ptr + CAP_BAR, 1, &bar)) < 0)
         return rc;
     if (type >= VIO_CAP_TYPES || type == VIO_CAP_PCI || st->cap[type].present)
         return 0; /* not needed, or a later instance */
     if (bar >= CAPDRV_HW_NUM_BARS)
         return 0; /* §4.1.4: reserved BAR values: the driver ignores the capability */
-    if (cap_len < CAP_SIZE || (type == VIO_CAP_NOTIFY && cap_len < NOTIFY_CAP_SIZE) ||
-        ptr + cap_len > PCI_CAP_END) {
-        why_vio(why, why_len, g, "truncated vendor capability");
-        return -CAPDRV_EPROTO;
-    }
+    if (type == VIO_CAP_NOTIFY && cap_len < NOTIFY_CAP_SIZE)
+        return 0; /* no room for notify_off_multiplier */
     if ((rc = rd(ctx, ptr + CAP_OFFSET, 4, &off)) < 0 || (rc = rd(ctx, ptr + CAP_LENGTH, 4, &len)) < 0)
         return rc;
-    if (type == VIO_CAP_NOTIFY && (rc = rd(ctx, ptr + NOTIFY_MULT, 4, &mult)) < 0)
-        return rc;
-    if (!(g->fn.bar_flags[bar] & CAPDRV_HW_BAR_MEM) || len == 0 ||
-        !shim_range_within(off, len, g->fn.bar_size[bar])) {
-        why_vio(why, why_len, g, "structure outside a memory BAR");
-        return -CAPDRV_EPROTO;
+    if (type == VIO_CAP_NOTIFY) {
+        if ((rc = rd(ctx, ptr + NOTIFY_MULT, 4, &mult)) < 0)
+            return rc;
+        if (mult != 0 && ((mult & (mult - 1u)) != 0 || mult == 1))
+            return 0;
     }
-    if (type == VIO_CAP_COMMON && len < VIO_COMMON_MIN_LEN) {
-        why_vio(why, why_len, g, "common configuration structure too short");
-        return -CAPDRV_EPROTO;
-    }
+    if (len < min_length(type) || !(g->fn.bar_flags[bar] & CAPDRV_HW_BAR_MEM) ||
+        !shim_range_within(off, len, g->fn.bar_size[bar]))
+        return 0;
     st->cap[type] = (struct vio_region){.present = true, .bar = bar, .offset = off, .length = len};
     if (type == VIO_CAP_NOTIFY)
         st->notify_mult = mult;
@@ -89,19 +98,16 @@ int vio_find_caps(struct shim_profile_ctx *ctx, struct vio_state *st, char *why,
         if ((rc = rd(ctx, ptr, 1, &id)) < 0 || (rc = rd(ctx, ptr + 1, 1, &next)) < 0)
             return rc;
         if (id == PCI_CAP_ID_VNDR) {
-            if (ptr + CAP_SIZE > PCI_CAP_END) {
-                why_vio(why, why_len, ctx->g, "truncated vendor capability");
-                return -CAPDRV_EPROTO;
-            }
             if ((rc = rd(ctx, ptr + CAP_LEN, 1, &cap_len)) < 0 ||
-                (rc = take_cap(ctx, st, ptr, cap_len, why, why_len)) < 0)
+                (rc = take_cap(ctx, st, ptr, cap_len)) < 0)
                 return rc;
         }
         ptr = next;
     }
     if (!st->cap[VIO_CAP_COMMON].present || !st->cap[VIO_CAP_NOTIFY].present) {
         why_vio(why, why_len, ctx->g,
-                "no modern common/notify capability (legacy-only devices are not supported)");
+                "no usable modern common/notify capability (legacy-only devices are not "
+                "supported)");
         return -CAPDRV_ENODEV;
     }
     return 0;

@@ -44,6 +44,7 @@ struct vt {
     capdrv_cap_t grant, mmio, pool, ring, io;
     struct capdrv_dmabuf_info ri, ii;
     uint16_t notify_off;
+    uint16_t qi; /* the queue publish() notifies (§4.1.5.2: the value written) */
 };
 
 static void w(struct vt *t, uint64_t off, unsigned width, uint64_t v)
@@ -152,7 +153,7 @@ static int publish(struct vt *t, uint16_t head)
     put_le(a + 4 + 2 * (idx % QSIZE), 2, head);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     put_le(a + 2, 2, (uint16_t)(idx + 1));
-    return capdrv_mmio_write(t->f.p1, t->mmio, NOTIFY + t->notify_off * NOTIFY_MULT, 2, 0);
+    return capdrv_mmio_write(t->f.p1, t->mmio, NOTIFY + t->notify_off * NOTIFY_MULT, 2, t->qi);
 }
 
 /* A three-descriptor OUT/IN request at descriptors 0..2. */
@@ -246,6 +247,78 @@ static void write_then_read(struct vt *t)
     assert_int_equal(get_le(u, 4), 0);       /* id: head 0 */
     assert_int_equal(get_le(u + 4, 4), 513); /* data + status byte */
     assert_memory_equal(io + IO_DATA2, io + IO_DATA, 512);
+}
+
+/* Write a virtio vendor capability at config offset @at (§4.1.4 layout:
+ * cap_vndr, cap_next, cap_len, cfg_type, bar, id, padding, offset, length,
+ * then notify_off_multiplier for a notify capability), as far as the
+ * 256-byte header holds it. */
+static void put_cap(struct vt *t, uint32_t at, uint8_t next, uint8_t cap_len, uint8_t type,
+                    uint8_t bar, uint32_t off, uint32_t len, uint32_t mult)
+{
+    const uint32_t words[5] = {0x09u | (uint32_t)next << 8 | (uint32_t)cap_len << 16 |
+                                   (uint32_t)type << 24,
+                               bar, off, len, mult};
+    for (unsigned i = 0; i < 5 && at + 4 * i < 0x100; i++)
+        assert_int_equal(capdrv_sim_cfg_poke(t->f.sim, t->fn_blk, at + 4 * i, 4, words[i]), 0);
+}
+
+/* Sim virtio config space (kernel-shim/platforms/sim/sim_pci.c): MSI-X at
+ * 0x80 chains to the virtio capabilities common 0x8c, notify 0x9c, ISR
+ * 0xb0, device 0xc0, PCI cfg 0xd0 (ends at 0xe4). */
+#define SIM_DEVICE_CAP 0xc0u
+
+/* The shim picks, like the library (src/virtio/pci.c), the first structure
+ * of each type a driver can use (§4.1.4.1) and skips the others. Three
+ * notify/common capabilities a driver cannot use come first here: one
+ * truncated by the end of the header, one outside every BAR, one with
+ * multiplier 3 (§4.1.4.4: 0 or an even power of two). Before, the shim
+ * refused such a device, or checked doorbells at the first notify
+ * structure's multiplier, where the library and the device do not ring. */
+static void t_caps_first_usable(void **state)
+{
+    (void)state;
+    struct vt t;
+    memset(&t, 0, sizeof t);
+    fx_machine(&t.f, false);
+    struct capdrv_pci_addr a6 = {0, 0, 6, 0};
+    struct capdrv_sim_virtio_blk_config cfg = {.num_queues = 2};
+    assert_int_equal(capdrv_sim_add_virtio_blk(t.f.sim, &a6, &cfg, &t.fn_blk), 0);
+    uint32_t first = 0;
+    assert_int_equal(t.f.hw.ops->cfg_read(t.f.hw.ctx, t.fn_blk, 0x34, 1, &first), 0);
+    /* The PCI cfg capability's room (0xd0..0xff) takes the three. */
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn_blk, SIM_DEVICE_CAP + 1, 1, 0), 0);
+    put_cap(&t, 0xd0, (uint8_t)first, 20, 2, 0, NOTIFY, 0x1000, 3); /* multiplier 3 */
+    put_cap(&t, 0xe4, 0xd0, 20, 2, 0, 0x10000, 0x1000, 8);          /* outside BAR0 */
+    put_cap(&t, 0xf8, 0xe4, 16, 1, 0, COMMON, 0x40, 0);             /* past 0x100 */
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn_blk, 0x34, 1, 0xf8), 0);
+    int rc = fx_shim(&t.f, "virtio");
+    if (rc)
+        print_error("shim: %s\n", t.f.why);
+    assert_int_equal(rc, 0);
+    assert_int_equal(capdrv_shim_connect(t.f.shim, "p1", &t.f.p1), 0);
+    t.grant = fx_open(t.f.p1, "vblk");
+    t.mmio = fx_mmio(t.f.p1, t.grant, 0);
+    assert_int_equal(capdrv_cfg_write(t.f.p1, t.grant, 0x04, 2, 0x0006), 0);
+    assert_int_equal(capdrv_pool_open(t.f.p1, t.grant, &t.pool), 0);
+    assert_int_equal(capdrv_dma_alloc(t.f.p1, t.pool, 4096, &t.ring, &t.ri), 0);
+    assert_int_equal(capdrv_dma_alloc(t.f.p1, t.pool, 8192, &t.io, &t.ii), 0);
+    negotiate(&t, F_VERSION_1);
+    /* Queue 1 (queue_notify_off 1): its doorbell is NOTIFY + 1 * 4. */
+    w(&t, COMMON + Q_SELECT, 2, 1);
+    assert_int_equal(r(&t, COMMON + Q_NOTIFY_OFF, 2), 1);
+    w(&t, COMMON + Q_SIZE, 2, QSIZE);
+    w(&t, COMMON + Q_DESC, 8, capdrv_dma_ref(&t.ri, RING_DESC));
+    w(&t, COMMON + Q_DRIVER, 8, capdrv_dma_ref(&t.ri, RING_AVAIL));
+    w(&t, COMMON + Q_DEVICE, 8, capdrv_dma_ref(&t.ri, RING_USED));
+    w(&t, COMMON + Q_ENABLE, 2, 1);
+    w(&t, COMMON + STATUS, 1, 1 | 2 | 4 | 8);
+    t.notify_off = 1;
+    t.qi = 1;
+    write_then_read(&t);
+    /* The first notify structure's multiplier would put it at NOTIFY + 3. */
+    assert_true(capdrv_mmio_write(t.f.p1, t.mmio, NOTIFY + 3, 2, 1) < 0);
+    done(&t);
 }
 
 static void t_brokered_roundtrip(void **state)
@@ -510,6 +583,7 @@ int main(void)
         cmocka_unit_test(t_malformed_rings),
         cmocka_unit_test(t_register_rules),
         cmocka_unit_test(t_brokered_refused_notify_keeps_inflight),
+        cmocka_unit_test(t_caps_first_usable),
         cmocka_unit_test(t_reset_drops_shadow),
         cmocka_unit_test(t_release_live_ring_resets),
         cmocka_unit_test(t_bind_alloc_sweep),
