@@ -48,8 +48,14 @@ static int wait_sync(struct capdrv_nvme_ctrl *c, struct nvme_cmd *m, struct nvme
             return 0;
         if (rc < 0)
             return rc;
-        if (rc > 0)
-            continue;
+        if (rc > 0) {
+            /* Completions, but not this command's (AERs, say): a
+             * controller that completes every re-armed AER at once must
+             * not stop the clock. */
+            c->clock_ns += NVME_NO_PROGRESS_NS;
+            if (c->clock_ns < m->deadline)
+                continue;
+        }
         if (c->clock_ns >= m->deadline) {
             m->timed_out = true;
             return -CAPDRV_ETIMEDOUT;
@@ -66,7 +72,7 @@ static int wait_sync(struct capdrv_nvme_ctrl *c, struct nvme_cmd *m, struct nvme
         if (rc < 0)
             return rc;
         if (woke && nvme_queue_reap(&c->aq, 0) == 0 && !s->done)
-            c->clock_ns += CAPDRV_NVME_WAIT_SLICE_NS; /* a wake-up without progress */
+            c->clock_ns += NVME_NO_PROGRESS_NS; /* a wake-up without progress */
     }
 }
 
@@ -245,7 +251,7 @@ int capdrv_nvme_ctrl_wait_event(struct capdrv_nvme_ctrl *c, int64_t timeout_ns)
         if ((rc = nvme_sleep(c, c->aq.irq, slice, &woke)) < 0)
             return rc;
         if (woke && nvme_queue_reap(&c->aq, 0) == 0 && !c->ev_count)
-            c->clock_ns += slice;
+            c->clock_ns += NVME_NO_PROGRESS_NS;
     }
 }
 

@@ -10,6 +10,10 @@
 #include <stdarg.h>
 
 /* Controller registers (§3.1.4, "Controller Properties"). */
+/* What a wait charges to the library's clock for a wake-up, or completions
+ * of others, that did not finish what it waits for (regs.c nvme_sleep()). */
+#define NVME_NO_PROGRESS_NS 10000ull
+
 #define NVME_REG_CAP 0x00u   /* 64 */
 #define NVME_REG_VS 0x08u    /* 32 */
 #define NVME_REG_INTMS 0x0cu /* 32 */

@@ -356,6 +356,6 @@ int capdrv_nvme_qpair_wait(struct capdrv_nvme_qpair *qp, int64_t timeout_ns)
         if ((rc = nvme_sleep(c, q->irq, slice, &woke)) < 0)
             return rc;
         if (woke && nvme_queue_reap(q, 0) == 0 && q->completions == done0)
-            c->clock_ns += slice; /* a wake-up without progress costs its slice */
+            c->clock_ns += NVME_NO_PROGRESS_NS; /* a wake-up without progress */
     }
 }

@@ -66,8 +66,13 @@ int nvme_csts(struct capdrv_nvme_ctrl *c, uint32_t *csts)
 /* One slice of waiting. The slice counts as elapsed when capdrv_irq_wait()
  * times out, and also when there is nothing to wait on (no vector): then
  * the loop around it polls once per slice without sleeping. A wake-up by
- * an interrupt adds nothing here; callers charge a slice for a wake-up that
- * brought no progress, so an interrupt storm cannot stop the clock. */
+ * an interrupt adds nothing here; callers charge NVME_NO_PROGRESS_NS for a
+ * wake-up (or a reaped completion of someone else) that did not finish
+ * what they wait for, so a storm cannot stop the clock. The charge is
+ * small next to a slice: the library reads no host clock, so it cannot
+ * know how long the wake-up really took, and charging a whole slice made
+ * a burst of early wake-ups on a shared vector use up a 5 s deadline in a
+ * fraction of that (seen once as a timed-out Identify in a TCG guest). */
 int nvme_sleep(struct capdrv_nvme_ctrl *c, capdrv_cap_t irq, uint64_t ns, bool *woke)
 {
     *woke = false;
@@ -124,7 +129,7 @@ int nvme_wait_ready(struct capdrv_nvme_ctrl *c, bool rdy)
         if (rc < 0)
             return rc;
         if (woke)
-            c->clock_ns += CAPDRV_NVME_WAIT_SLICE_NS; /* no progress to wait for but time */
+            c->clock_ns += NVME_NO_PROGRESS_NS; /* no progress to wait for but time */
     }
 }
 
@@ -149,6 +154,6 @@ int nvme_wait_shutdown(struct capdrv_nvme_ctrl *c)
         if (rc < 0)
             return rc;
         if (woke)
-            c->clock_ns += CAPDRV_NVME_WAIT_SLICE_NS;
+            c->clock_ns += NVME_NO_PROGRESS_NS;
     }
 }
