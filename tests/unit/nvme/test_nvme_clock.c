@@ -1,0 +1,246 @@
+/* The NVMe library's wait clock (include/capdrv/nvme.h "Time") under an
+ * interrupt storm: a platform whose interrupt waits keep returning "fired"
+ * while the controller has completed nothing. The library reads no host
+ * clock, so it charges such a wake-up NVME_NO_PROGRESS_NS (10 us): a storm
+ * can neither stop the clock (a dropped command still times out, after a
+ * bounded number of wake-ups) nor eat a deadline far faster than the time
+ * that really passed (a slow command still completes). The storm is made
+ * by wrapping the sim's platform operations under the shim: each wait lets
+ * STORM_GAP_NS of simulated time pass and reports its first source fired. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <capdrv/nvme.h>
+#include <capdrv/shim.h>
+#include <capdrv/sim.h>
+
+#ifndef NVME_MANIFEST
+#error "NVME_MANIFEST must name the compiled manifest"
+#endif
+
+#define STORM_GAP_NS 100000ull /* simulated time between two spurious wake-ups */
+#define FID_NUM_QUEUES 0x07u   /* Base 2.0 §5.27.1.7 */
+#define OPC_GET_FEATURES 0x0a
+
+struct storm {
+    struct capdrv_hw inner;
+    struct capdrv_hw_ops ops;
+    struct capdrv_sim *sim;
+    bool on;
+    uint64_t wakeups;
+};
+
+struct st {
+    struct capdrv_env *env;
+    struct capdrv_sim *sim;
+    struct storm storm;
+    struct capdrv_shim *shim;
+    capdrv_sys *sys;
+    unsigned fn;
+    capdrv_cap_t grant, pool;
+    struct capdrv_nvme_ctrl *c;
+    char why[256];
+};
+
+static int storm_irq_wait(void *ctx, const struct capdrv_hw_irq *set, unsigned n,
+                          int64_t timeout_ns, uint64_t *ready)
+{
+    struct storm *s = ctx;
+    if (!s->on || n == 0)
+        return s->inner.ops->irq_wait(s->inner.ctx, set, n, timeout_ns, ready);
+    /* Real completions first: what the sim has pending is delivered. */
+    int rc = s->inner.ops->irq_wait(s->inner.ctx, set, n, 0, ready);
+    if (rc > 0)
+        return rc;
+    capdrv_sim_advance(s->sim, STORM_GAP_NS);
+    s->wakeups++;
+    *ready = 1; /* the first source "fired": nothing was completed */
+    return 1;
+}
+
+/* Every other operation goes to the sim, with the sim as context. */
+#define FWD(name, ret, params, args)                                                            \
+    static ret fwd_##name params                                                               \
+    {                                                                                          \
+        struct storm *s = ctx;                                                                 \
+        return s->inner.ops->name args;                                                        \
+    }
+FWD(caps, unsigned, (void *ctx), (s->inner.ctx))
+FWD(function_count, int, (void *ctx), (s->inner.ctx))
+FWD(function_info, int, (void *ctx, unsigned fn, struct capdrv_hw_function *out),
+    (s->inner.ctx, fn, out))
+FWD(cfg_read, int, (void *ctx, unsigned fn, uint32_t o, unsigned w, uint32_t *v),
+    (s->inner.ctx, fn, o, w, v))
+FWD(cfg_write, int, (void *ctx, unsigned fn, uint32_t o, unsigned w, uint32_t v),
+    (s->inner.ctx, fn, o, w, v))
+FWD(bar_read, int, (void *ctx, unsigned fn, unsigned b, uint64_t o, unsigned w, uint64_t *v),
+    (s->inner.ctx, fn, b, o, w, v))
+FWD(bar_write, int, (void *ctx, unsigned fn, unsigned b, uint64_t o, unsigned w, uint64_t v),
+    (s->inner.ctx, fn, b, o, w, v))
+FWD(dma_alloc, int, (void *ctx, size_t size, struct capdrv_hw_dma *out), (s->inner.ctx, size, out))
+FWD(dma_map, int, (void *ctx, unsigned fn, const struct capdrv_hw_dma *m, uint64_t iova,
+                   uint64_t *dev),
+    (s->inner.ctx, fn, m, iova, dev))
+FWD(dma_unmap, int, (void *ctx, unsigned fn, const struct capdrv_hw_dma *m, uint64_t dev),
+    (s->inner.ctx, fn, m, dev))
+FWD(irq_enable, int, (void *ctx, unsigned fn, unsigned v), (s->inner.ctx, fn, v))
+FWD(irq_disable, int, (void *ctx, unsigned fn, unsigned v), (s->inner.ctx, fn, v))
+FWD(irq_mask, int, (void *ctx, unsigned fn, unsigned v, bool m), (s->inner.ctx, fn, v, m))
+FWD(function_reset, int, (void *ctx, unsigned fn), (s->inner.ctx, fn))
+
+static void fwd_dma_free(void *ctx, struct capdrv_hw_dma *mem)
+{
+    struct storm *s = ctx;
+    s->inner.ops->dma_free(s->inner.ctx, mem);
+}
+
+static void *slurp(const char *path, size_t *len)
+{
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+    long n = ftell(fp);
+    assert_true(n > 0);
+    rewind(fp);
+    void *buf = malloc((size_t)n);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+    fclose(fp);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void st_up(struct st *t, uint64_t admin_timeout_ns)
+{
+    memset(t, 0, sizeof *t);
+    struct capdrv_sim_config sc = {.iommu = false};
+    assert_int_equal(capdrv_sim_create(&sc, &t->sim), 0);
+    struct capdrv_pci_addr a = {0, 0, 5, 0};
+    assert_int_equal(capdrv_sim_add_nvme(t->sim, &a, NULL, &t->fn), 0);
+    struct storm *s = &t->storm;
+    s->inner = capdrv_sim_hw(t->sim);
+    s->sim = t->sim;
+    s->ops = *s->inner.ops;
+    s->ops.caps = fwd_caps;
+    s->ops.function_count = fwd_function_count;
+    s->ops.function_info = fwd_function_info;
+    s->ops.cfg_read = fwd_cfg_read;
+    s->ops.cfg_write = fwd_cfg_write;
+    s->ops.bar_read = fwd_bar_read;
+    s->ops.bar_write = fwd_bar_write;
+    s->ops.dma_alloc = fwd_dma_alloc;
+    s->ops.dma_free = fwd_dma_free;
+    s->ops.dma_map = fwd_dma_map;
+    s->ops.dma_unmap = fwd_dma_unmap;
+    s->ops.irq_enable = fwd_irq_enable;
+    s->ops.irq_disable = fwd_irq_disable;
+    s->ops.irq_mask = fwd_irq_mask;
+    s->ops.irq_wait = storm_irq_wait;
+    s->ops.function_reset = fwd_function_reset;
+    s->ops.dma_fd = NULL; /* optional; the in-process shim does not use it */
+    t->env = capdrv_env_hosted_new(NULL);
+    assert_non_null(t->env);
+    size_t len;
+    void *blob = slurp(NVME_MANIFEST, &len);
+    struct capdrv_shim_config c = {.env = t->env,
+                                   .hw = {.ops = &s->ops, .ctx = s},
+                                   .manifest = blob,
+                                   .manifest_len = len};
+    int rc = capdrv_shim_create(&c, &t->shim, t->why, sizeof t->why);
+    free(blob);
+    if (rc < 0)
+        fail_msg("shim: %s (%s)", t->why, capdrv_strerror(rc));
+    assert_int_equal(capdrv_shim_connect(t->shim, "nvme-demo", &t->sys), 0);
+    int idx = capdrv_grant_find(t->sys, "nvme0");
+    assert_true(idx >= 0);
+    assert_int_equal(capdrv_grant_open(t->sys, (unsigned)idx, &t->grant), 0);
+    assert_int_equal(capdrv_pool_open(t->sys, t->grant, &t->pool), 0);
+    struct capdrv_nvme_ctrl_opts o = {.pool = t->pool, .admin_timeout_ns = admin_timeout_ns};
+    rc = capdrv_nvme_ctrl_open(t->sys, t->grant, &o, &t->c, t->why, sizeof t->why);
+    if (rc < 0)
+        fail_msg("open: %s (%s)", t->why, capdrv_strerror(rc));
+}
+
+static void st_down(struct st *t)
+{
+    t->storm.on = false;
+    capdrv_nvme_ctrl_close(t->c);
+    assert_int_equal(capdrv_cap_release(t->sys, t->grant), 0);
+    capdrv_sys_close(t->sys);
+    assert_int_equal(capdrv_sim_oracle_violations(t->sim), 0);
+    capdrv_shim_destroy(t->shim);
+    assert_int_equal(capdrv_env_hosted_live_allocs(t->env), 0);
+    capdrv_env_hosted_free(t->env);
+    capdrv_sim_destroy(t->sim);
+}
+
+/* A Get Features the controller completes 1 s later, while every wait
+ * wakes up every 100 us with nothing done: 10,000 spurious wake-ups. At a
+ * whole 1 ms slice each (the charge before) they used up the default 5 s
+ * deadline after half a second; at 10 us each they cost 0.1 s. */
+static void t_storm_slow_command_completes(void **state)
+{
+    (void)state;
+    struct st t;
+    st_up(&t, 0);
+    struct capdrv_sim_nvme_fault f = {.kind = CAPDRV_SIM_NVME_FAULT_SLOW,
+                                      .qid = 0,
+                                      .opcode = OPC_GET_FEATURES,
+                                      .delay_ns = 1000000000ull,
+                                      .count = 1};
+    assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
+    struct capdrv_nvme_ctrl_info before, after;
+    assert_int_equal(capdrv_nvme_ctrl_info(t.c, &before), 0);
+    uint64_t t0 = capdrv_sim_now(t.sim);
+    t.storm.on = true;
+    uint32_t dw0 = 0;
+    assert_int_equal(capdrv_nvme_get_features(t.c, FID_NUM_QUEUES, 0, 0, NULL, 0, &dw0), 0);
+    t.storm.on = false;
+    assert_true(capdrv_sim_now(t.sim) - t0 >= 1000000000ull);
+    assert_true(t.storm.wakeups >= 9000);
+    assert_int_equal(capdrv_nvme_ctrl_info(t.c, &after), 0);
+    assert_int_equal(after.resets, before.resets);
+    st_down(&t);
+}
+
+/* A dropped Get Features under the same storm still times out: every
+ * wake-up advances the clock, so a 200 ms deadline passes after at most
+ * 200 ms / 10 us wake-ups (plus the slices that timed out: none here). */
+static void t_storm_cannot_stop_the_clock(void **state)
+{
+    (void)state;
+    struct st t;
+    st_up(&t, 200000000ull);
+    struct capdrv_sim_nvme_fault f = {
+        .kind = CAPDRV_SIM_NVME_FAULT_DROP, .qid = 0, .opcode = OPC_GET_FEATURES, .count = 1};
+    assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
+    t.storm.on = true;
+    uint32_t dw0 = 0;
+    assert_int_equal(capdrv_nvme_get_features(t.c, FID_NUM_QUEUES, 0, 0, NULL, 0, &dw0),
+                     -CAPDRV_ETIMEDOUT);
+    uint64_t w = t.storm.wakeups;
+    t.storm.on = false;
+    /* 20,000 wake-ups for the command; the reset that follows a timed-out
+     * admin command waits a little under the storm too. */
+    assert_true(w >= 19000);
+    assert_true(w <= 40000);
+    /* The controller was reset and answers again. */
+    assert_int_equal(capdrv_nvme_get_features(t.c, FID_NUM_QUEUES, 0, 0, NULL, 0, &dw0), 0);
+    st_down(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(t_storm_slow_command_completes),
+        cmocka_unit_test(t_storm_cannot_stop_the_clock),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
