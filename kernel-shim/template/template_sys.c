@@ -26,11 +26,41 @@
  *   already; outputs are defined only on success (capdrv/sys.h).
  * - Return exactly the codes capdrv/sys.h documents; the cases compare
  *   them (-CAPDRV_ESTALE is not -CAPDRV_EBADF is not -CAPDRV_EFAULT).
+ * - Copy in and check every argument before acting on it: a request the
+ *   kernel cannot make sense of is refused, never half performed. Through
+ *   capdrv-managerd, where a socket message stands for the system call,
+ *   remote.malformed-messages checks the same for the manager's decoder.
+ *
+ * Grants of devices that are not PCI functions. A manifest grant may name
+ * an MMIO device found in a device tree (`match-mmio`, docs/MANIFEST.md),
+ * which the platform reports as hw.h CAPDRV_HW_FN_MMIO with mmio_base,
+ * mmio_size and its interrupt lines (irq_line[], n_irq_lines). Such a
+ * grant has no PCI address, identity or configuration space: cfg_read and
+ * cfg_write answer -CAPDRV_ENOTSUP. Its register region is BAR 0 for
+ * windows, and its interrupt line 0 is vector 0. The conformance grants
+ * "vmblk" and "vmnet" are such devices (virtio-mmio version 2); the calls
+ * below say where the virtio-mmio cases depend on these rules.
+ *
+ * Case names below are the ids of `capdrv-conformance --list`; a pattern
+ * such as nvme.* means every case whose id starts with "nvme." (what
+ * --filter matches). The four remote.* cases (remote.death-kill9,
+ * remote.revoke-under-load, remote.malformed-messages,
+ * remote.two-providers) need provider processes apart from the process
+ * that hosts the shim: they run with --platform remote:<inner>, over
+ * capdrv-managerd's socket (capdrv/remote.h, docs/MANAGER.md), and skip on
+ * other platforms, this one included. They are named at the calls whose
+ * rules they check across that process boundary, which is the boundary a
+ * kernel port has between every provider and the kernel.
  *
  * Unchanged, `capdrv-conformance --platform template` runs every case
- * against this file: each fails at its first call ("not implemented by
- * this backend") or skips for lack of an observer hook, and none crashes
- * (ctest test port.template-conformance, label port). */
+ * against this file and none crashes the runner (ctest test
+ * port.template-conformance, label port). A case either fails at the
+ * first call it makes, the lookup of its first grant (grant_count: "grant
+ * <name>: not implemented by this backend"), or skips before any call:
+ * when it needs an observer hook the template platform lacks (device DMA,
+ * a direct register read, delayed completion, a network wire end), or a
+ * manager in another process (remote.*). docs/PORTING.md, step 7, shows
+ * the output. */
 #include "template_sys.h"
 
 #include <stddef.h>
@@ -60,11 +90,16 @@ static int tpl_grant_count(capdrv_sys *sys)
  * read from its config space, window count, vectors that may be opened
  * (the manifest's count clamped to the MSI-X table), pool quotas, and
  * whether anyone holds it. -CAPDRV_ENOENT past the caller's last grant.
+ * For an MMIO device (hw.h CAPDRV_HW_FN_MMIO) addr and id carry nothing
+ * (hw.h: PCI only), and its vectors are its interrupt lines: n_irqs is at
+ * most 1 (line 0 = vector 0), 0 when the platform reports no line.
  * Shim: capdrv_shim_sys_grant_info().
  * Checked by: authority.wrong-grant-class ("plain" is ANY_FUNCTION),
  * authority.pool-quota (pool_quota_bytes bounds what can be allocated),
  * nvme.identify-sanity (id.vendor and id.subsys_vendor equal Identify's
- * VID and SSVID), and every case through capdrv_grant_find() (name). */
+ * VID and SSVID), authority.provider-death on machines without "peer"
+ * (id.vendor of "bystander" equals its config-space vendor id), and every
+ * case through capdrv_grant_find() (name). */
 static int tpl_grant_info(capdrv_sys *sys, unsigned index, struct capdrv_grant_info *out)
 {
     (void)sys, (void)index, (void)out;
@@ -78,7 +113,11 @@ static int tpl_grant_info(capdrv_sys *sys, unsigned index, struct capdrv_grant_i
  * cannot see.
  * Shim: capdrv_shim_sys_grant_open().
  * Checked by: every case (conf_open()); authority.release-teardown and
- * authority.provider-death (claimable again after release, after death).
+ * authority.provider-death (claimable again after release, after death);
+ * remote.death-kill9, remote.revoke-under-load and
+ * remote.malformed-messages (claimable again by a new connection once the
+ * provider process was killed, exited after a revoke, or was torn down for
+ * a protocol violation).
  * Exclusivity has no conformance case yet: tests/unit/shim/test_shim_caps.c
  * test_grant_open_is_exclusive. */
 static int tpl_grant_open(capdrv_sys *sys, unsigned index, capdrv_cap_t *grant)
@@ -94,9 +133,10 @@ static int tpl_grant_open(capdrv_sys *sys, unsigned index, capdrv_cap_t *grant)
  * across grant_reset.
  * Shim: capdrv_shim_sys_grant_lane() (chosen in capdrv_shim_create()).
  * Checked by: authority.function-reset (the lane after a reset is the lane
- * the case runs in); the virtio and NVMe libraries read it when they open a
- * device (src/virtio/pci.c, src/nvme/ctrl.c), so every virtio-blk,
- * virtio-net and nvme case depends on it. */
+ * the case runs in). The virtio and NVMe libraries read it when they open
+ * a device (src/virtio/pci.c, src/virtio/mmio.c, src/nvme/ctrl.c), so
+ * virtio-blk.*, virtio-blk-mmio.*, virtio-mmio-blk.*, virtio-net.*,
+ * virtio-mmio-net.* and nvme.* depend on it. */
 static int tpl_grant_lane(capdrv_sys *sys, capdrv_cap_t grant)
 {
     (void)sys, (void)grant;
@@ -123,11 +163,17 @@ static int tpl_grant_reset(capdrv_sys *sys, capdrv_cap_t grant)
  * manifest defines it - BAR index, offset inside the BAR, length, access -
  * plus CAPDRV_WINDOW_REGMAP when a device profile restricts the window to
  * its registers. -CAPDRV_ENOENT past the last window. Offsets only: never
- * a host physical address.
+ * a host physical address. An MMIO device (hw.h CAPDRV_HW_FN_MMIO) has no
+ * BARs: its register region (mmio_base, mmio_size) is reported as BAR 0,
+ * so its windows say bar 0 and their offsets count from mmio_base, which
+ * the provider never learns.
  * Shim: capdrv_shim_sys_window_info().
- * Checked by: every virtio-blk, virtio-net and nvme case (the libraries
- * find their registers with it: src/virtio/pci.c, src/nvme/ctrl.c); the
- * values: tests/unit/shim/test_shim_mmio.c test_read_only_window. */
+ * Checked by: virtio-blk.*, virtio-net.* and nvme.* (the libraries find
+ * their registers with it: src/virtio/pci.c, src/nvme/ctrl.c);
+ * virtio-mmio-blk.*, virtio-blk-mmio.* and virtio-mmio-net.* (the
+ * virtio-mmio transport checks that its window covers the control
+ * registers and may be read and written: src/virtio/mmio.c); the values:
+ * tests/unit/shim/test_shim_mmio.c test_read_only_window. */
 static int tpl_window_info(capdrv_sys *sys, capdrv_cap_t grant, unsigned window,
                            struct capdrv_window_info *out)
 {
@@ -142,7 +188,10 @@ static int tpl_window_info(capdrv_sys *sys, capdrv_cap_t grant, unsigned window,
  * a new generation: the old handle stays stale.
  * Shim: capdrv_shim_sys_mmio_open().
  * Checked by: authority.stale-handle (re-open after release),
- * authority.out-of-window-mmio, and every case that touches a device. */
+ * authority.out-of-window-mmio, authority.function-reset (a fresh window
+ * opens after the reset and works), and every case that touches a device:
+ * on an MMIO device window 0 is the whole register block
+ * (virtio-mmio-blk.*, virtio-blk-mmio.*, virtio-mmio-net.*). */
 static int tpl_mmio_open(capdrv_sys *sys, capdrv_cap_t grant, unsigned window, capdrv_cap_t *mmio)
 {
     (void)sys, (void)grant, (void)window, (void)mmio;
@@ -166,7 +215,12 @@ static int tpl_mmio_open(capdrv_sys *sys, capdrv_cap_t grant, unsigned window, c
  * map), authority.provider-isolation (another provider's handle fails),
  * authority.release-teardown and authority.function-reset (stale after
  * the grant's release or reset), dma.brokered-hides-addresses (no
- * register reads back the device address). */
+ * register reads back the device address); virtio-blk.reset-recovery,
+ * virtio-blk-mmio.reset-recovery and virtio-mmio-blk.reset-recovery (the
+ * device status reads back 0 after the reset before the driver starts
+ * again); virtio-mmio-blk.irq-completion and
+ * virtio-blk-mmio.irq-completion (InterruptStatus is read from the device
+ * to learn why the line fired, VIRTIO 1.2 §4.2.3.4). */
 static int tpl_mmio_read(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t offset, unsigned width,
                          uint64_t *val)
 {
@@ -188,6 +242,11 @@ static int tpl_mmio_read(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t offset, un
  *   shadow memory the provider cannot write. Direct lane: the IOVA range
  *   inside one live buffer of this grant. One bad reference refuses the
  *   whole doorbell with -CAPDRV_EFAULT and the device is not touched.
+ *   Doorbells: virtio PCI notify, virtio-mmio QueueNotify (VIRTIO 1.2
+ *   §4.2.3.3), NVMe SQ tail doorbells, dmatest CMD;
+ * - a reset the profile must see: a virtio device status of 0 (PCI
+ *   device_status, virtio-mmio Status) or NVMe CC.EN = 0 retires the
+ *   device's queues and their shadows once the device reads back reset;
  * Shim: capdrv_shim_sys_mmio_write() (kernel-shim/mmio.c, ledger.c,
  * profiles/).
  * Checked by: authority.out-of-window-mmio (-CAPDRV_EPERM for a read-only
@@ -196,9 +255,24 @@ static int tpl_mmio_read(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t offset, un
  * released buffer, another provider's buffer, 0, wrap-around: each
  * -CAPDRV_EFAULT with the device's ADDR register unchanged),
  * dma.rewrite-after-notify, dma.brokered-hides-addresses,
- * dma.direct-validated-iova, irq.completion-polling,
- * virtio-blk.out-of-ledger-refused, nvme.foreign-token-refused,
- * nvme.freed-buffer-refused, nvme.out-of-ledger-iova-refused. */
+ * dma.direct-validated-iova, irq.completion-polling;
+ * virtio-blk.out-of-ledger-refused, virtio-blk-mmio.out-of-ledger and
+ * virtio-mmio-blk.out-of-ledger (a descriptor outside the ledger refused
+ * at the doorbell, the device untouched); virtio-blk.data-integrity,
+ * virtio-blk-mmio.data-integrity, virtio-mmio-blk.data-integrity,
+ * virtio-net.tx-to-wire, virtio-net.rx-from-wire,
+ * virtio-mmio-net.tx-to-wire and virtio-mmio-net.rx-from-wire (every chain
+ * published at a doorbell reaches the device as the provider built it, in
+ * both lanes); virtio-blk.reset-recovery, virtio-blk-mmio.reset-recovery
+ * and virtio-mmio-blk.reset-recovery (status 0, then a new set of
+ * queues); nvme.foreign-token-refused, nvme.freed-buffer-refused,
+ * nvme.out-of-ledger-iova-refused (refused at the SQ doorbell);
+ * nvme.data-prp and nvme.data-sgl (PRP entries, PRP lists and SGL
+ * segments validated, or rewritten into shadow lists, at the doorbell);
+ * nvme.io-queue-lifecycle (Create and Delete I/O Queue commands through
+ * the admin doorbell); nvme.reset-completes-outstanding (CC.EN = 0);
+ * remote.revoke-under-load (a reference to the revoked buffer, published
+ * by the provider process before it learns of the revoke, is refused). */
 static int tpl_mmio_write(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t offset, unsigned width,
                           uint64_t val)
 {
@@ -210,11 +284,22 @@ static int tpl_mmio_write(capdrv_sys *sys, capdrv_cap_t mmio, uint64_t offset, u
  * offset + width within 4096 (-CAPDRV_EFAULT), width 1, 2 or 4, naturally
  * aligned (-CAPDRV_EINVAL), with the BAR and expansion ROM address bits
  * cleared: they are host physical addresses (PCI Local Bus 3.0 §6.2.5.1;
- * only the flag bits are shown).
+ * only the flag bits are shown). A grant that is not a PCI function (an
+ * MMIO device from a device tree, hw.h CAPDRV_HW_FN_MMIO) has no
+ * configuration space: -CAPDRV_ENOTSUP, whatever the offset and width,
+ * once the handle has resolved (kernel-shim/grant.c); the platform's
+ * cfg_read is not called.
  * Shim: capdrv_shim_sys_cfg_read().
  * Checked by: dma.brokered-hides-addresses (BAR0..5 read as flag bits
- * only); the virtio transport walks the capability list with it
- * (src/virtio/pci.c): every virtio-blk and virtio-net case. */
+ * only); virtio-mmio.no-config-space (-CAPDRV_ENOTSUP on "vmblk");
+ * authority.provider-death on machines without "peer" ("bystander" still
+ * answers its vendor id). The virtio transport walks the capability list
+ * with it (src/virtio/pci.c): virtio-blk.* and virtio-net.*. The virtio-blk
+ * and virtio-net drivers pick their transport by it: -CAPDRV_ENOTSUP from
+ * a read of offset 0 means virtio-mmio (src/virtio/blk.c,
+ * src/virtio/net.c), so virtio-blk-mmio.* and virtio-mmio-net.* need
+ * exactly that code. The NVMe library reads COMMAND (src/nvme/ctrl.c):
+ * nvme.*. */
 static int tpl_cfg_read(capdrv_sys *sys, capdrv_cap_t grant, uint32_t offset, unsigned width,
                         uint32_t *val)
 {
@@ -227,12 +312,14 @@ static int tpl_cfg_read(capdrv_sys *sys, capdrv_cap_t grant, uint32_t offset, un
  * Bus 3.0 §6.2.2); every other bit must equal its current value; anything
  * else -CAPDRV_EPERM. Bus Master only for a function with a DMA profile:
  * without a ledger behind the device's addresses no provider may enable
- * DMA.
+ * DMA. A grant that is not a PCI function (hw.h CAPDRV_HW_FN_MMIO):
+ * -CAPDRV_ENOTSUP once the handle has resolved, before the checks above.
  * Shim: capdrv_shim_sys_cfg_write().
- * Checked by: every virtio and nvme case (the libraries set Memory Space
- * and Bus Master: src/virtio/pci.c, src/nvme/ctrl.c). The refusals have no
- * conformance case yet: tests/unit/shim/test_shim_mmio.c
- * test_config_space_rules. */
+ * Checked by: virtio-mmio.no-config-space (-CAPDRV_ENOTSUP for a COMMAND
+ * write on "vmblk"); virtio-blk.*, virtio-net.* and nvme.* (the libraries
+ * set Memory Space and Bus Master: src/virtio/pci.c, src/nvme/ctrl.c). The
+ * refusals of PCI writes have no conformance case yet:
+ * tests/unit/shim/test_shim_mmio.c test_config_space_rules. */
 static int tpl_cfg_write(capdrv_sys *sys, capdrv_cap_t grant, uint32_t offset, unsigned width,
                          uint32_t val)
 {
@@ -246,7 +333,10 @@ static int tpl_cfg_write(capdrv_sys *sys, capdrv_cap_t grant, uint32_t offset, u
  * the grant.
  * Shim: capdrv_shim_sys_pool_open().
  * Checked by: authority.wrong-grant-class (-CAPDRV_EACCES for "plain"),
- * authority.pool-quota, and every dma, virtio and nvme case. */
+ * authority.pool-quota; needed by every case that makes DMA happen: the
+ * other authority.* cases, dma.*, irq.*, virtio-blk.*, virtio-blk-mmio.*,
+ * virtio-mmio-blk.*, virtio-net.*, virtio-mmio-net.*, nvme.*, and the
+ * provider processes of remote.*. */
 static int tpl_pool_open(capdrv_sys *sys, capdrv_cap_t grant, capdrv_cap_t *pool)
 {
     (void)sys, (void)grant, (void)pool;
@@ -270,7 +360,13 @@ static int tpl_pool_open(capdrv_sys *sys, capdrv_cap_t grant, capdrv_cap_t *pool
  * and once it is used up), dma.fill-integrity (device writes land where
  * the reference says), dma.brokered-hides-addresses (neither ref_base nor
  * the CPU pointer is the device address), dma.direct-validated-iova (the
- * device is given ref_base + offset exactly), every virtio and nvme case. */
+ * device is given ref_base + offset exactly); virtio-blk.data-integrity,
+ * virtio-blk-mmio.data-integrity, virtio-mmio-blk.data-integrity,
+ * nvme.data-prp and nvme.data-sgl (reads return what was written, the
+ * bytes around the buffer's range untouched); remote.two-providers (a
+ * released buffer's bytes never reach the next allocation: it is zeroed;
+ * a buffer of one provider is not another's); every other virtio and
+ * nvme case allocates its rings and queues with it. */
 static int tpl_dma_alloc(capdrv_sys *sys, capdrv_cap_t pool, size_t size, capdrv_cap_t *buf,
                          struct capdrv_dmabuf_info *info)
 {
@@ -283,7 +379,11 @@ static int tpl_dma_alloc(capdrv_sys *sys, capdrv_cap_t pool, size_t size, capdrv
  * or grant released, the grant reset, or the provider dead.
  * Shim: capdrv_shim_sys_dmabuf_info().
  * Checked by: authority.revoke-then-no-dma (stale after a revoke),
- * authority.release-teardown (stale after the grant's release). */
+ * authority.release-teardown (stale after the grant's release),
+ * authority.function-reset (stale after a reset); remote.revoke-under-load
+ * (the provider process's next call on the revoked buffer is
+ * -CAPDRV_ESTALE); remote.two-providers (a buffer handle of one provider
+ * is -CAPDRV_ESTALE or -CAPDRV_EBADF in another's table). */
 static int tpl_dmabuf_info(capdrv_sys *sys, capdrv_cap_t buf, struct capdrv_dmabuf_info *info)
 {
     (void)sys, (void)buf, (void)info;
@@ -295,10 +395,20 @@ static int tpl_dmabuf_info(capdrv_sys *sys, capdrv_cap_t buf, struct capdrv_dmab
  * vector unmasked with nothing pending. Vectors 0..n_irqs-1
  * (-CAPDRV_ENOENT), one handle per vector (-CAPDRV_EBUSY), the platform's
  * refusal -CAPDRV_EIO. The provider never writes the MSI-X table: the
- * kernel keeps the table and PBA out of every window.
+ * kernel keeps the table and PBA out of every window. An MMIO device
+ * (hw.h CAPDRV_HW_FN_MMIO) has no MSI-X: vector 0 is its interrupt line 0
+ * (irq_line[0], e.g. a GIC SPI or a PLIC source) and is the only vector;
+ * the line is shared by all of the device's causes, which the provider
+ * reads and acknowledges in the device (virtio-mmio InterruptStatus and
+ * InterruptACK, VIRTIO 1.2 §4.2.3.4). A level-triggered line fires again
+ * while the device holds it asserted (hw.h irq_enable).
  * Shim: capdrv_shim_sys_irq_open().
  * Checked by: irq.completion-interrupt, virtio-blk.irq-completion,
- * authority.release-teardown (stale after the grant's release). */
+ * virtio-blk-mmio.irq-completion and virtio-mmio-blk.irq-completion
+ * (vector 0 = the device's line), authority.release-teardown (stale after
+ * the grant's release); nvme.io-queue-lifecycle and the other nvme.* cases
+ * (the NVMe library opens a vector per queue it creates: src/nvme/ctrl.c,
+ * src/nvme/qpair.c). */
 static int tpl_irq_open(capdrv_sys *sys, capdrv_cap_t grant, unsigned vector, capdrv_cap_t *irq)
 {
     (void)sys, (void)grant, (void)vector, (void)irq;
@@ -319,9 +429,12 @@ static int tpl_irq_open(capdrv_sys *sys, capdrv_cap_t grant, unsigned vector, ca
  * shim's lock).
  * Checked by: irq.completion-interrupt (1 pending, mask 1; after the ack
  * a poll gives -CAPDRV_ETIMEDOUT), authority.release-teardown
- * (-CAPDRV_ESTALE), virtio-blk.irq-completion. The NVMe library measures
- * time in irq_wait timeouts (docs/ARCHITECTURE.md, "NVMe library"), so
- * every nvme case needs timeouts honoured. */
+ * (-CAPDRV_ESTALE), virtio-blk.irq-completion,
+ * virtio-blk-mmio.irq-completion and virtio-mmio-blk.irq-completion (an
+ * MMIO device's line as vector 0). The NVMe library measures time in
+ * irq_wait timeouts (docs/ARCHITECTURE.md, "NVMe library"), so nvme.*
+ * needs timeouts honoured: nvme.reset-completes-outstanding waits out
+ * commands that never complete. */
 static int tpl_irq_wait(capdrv_sys *sys, const capdrv_cap_t *irqs, unsigned n, int64_t timeout_ns,
                         uint64_t *ready)
 {
@@ -332,7 +445,10 @@ static int tpl_irq_wait(capdrv_sys *sys, const capdrv_cap_t *irqs, unsigned n, i
 /* capdrv_irq_ack(). Kernel: clear the vector's pending state.
  * Shim: capdrv_shim_sys_irq_ack().
  * Checked by: irq.completion-interrupt (after the ack a poll times out);
- * the virtio and NVMe libraries ack every vector they wait on. */
+ * virtio-blk.irq-completion, virtio-blk-mmio.irq-completion and
+ * virtio-mmio-blk.irq-completion (the virtio libraries ack every vector
+ * they wait on, after acknowledging the cause in the device on an MMIO
+ * line); the NVMe library does the same (nvme.*). */
 static int tpl_irq_ack(capdrv_sys *sys, capdrv_cap_t irq)
 {
     (void)sys, (void)irq;
@@ -367,7 +483,8 @@ static int tpl_irq_mask(capdrv_sys *sys, capdrv_cap_t irq, bool masked)
  * release of the grant makes window, buffer and vector stale, the grant
  * claimable again, no DMA afterwards), dma.out-of-ledger-refused and
  * nvme.freed-buffer-refused (a released buffer's reference is refused at
- * the doorbell). */
+ * the doorbell), remote.two-providers (a released buffer is scrubbed
+ * before its memory is handed out again). */
 static int tpl_cap_release(capdrv_sys *sys, capdrv_cap_t cap)
 {
     (void)sys, (void)cap;
@@ -382,7 +499,11 @@ static int tpl_cap_release(capdrv_sys *sys, capdrv_cap_t cap)
  * Shim: capdrv_shim_provider_detach().
  * Checked by: authority.provider-death (a command in flight at death, no
  * DMA afterwards, no buffer left, the other provider's window still works,
- * the grant claimable by a new connection).
+ * the grant claimable by a new connection); remote.death-kill9 (the same
+ * for a provider process killed with SIGKILL, which never calls close:
+ * the device quiesced by a reset, the ledger released and scrubbed);
+ * remote.malformed-messages (a provider that breaks the protocol is torn
+ * down the same way, its grant released).
  * The template has nothing to tear down; it marks the connection closed
  * (the caller owns the storage). */
 static void tpl_close(capdrv_sys *sys)
@@ -409,7 +530,10 @@ static const struct capdrv_sys_ops template_ops = {
  * caller may act as @provider.
  * Shim: capdrv_shim_provider_attach().
  * Checked by: every case (platform setup connects both providers);
- * authority.provider-isolation. */
+ * authority.provider-isolation; remote.two-providers (through
+ * capdrv-managerd: one live connection per provider name, a second one
+ * -CAPDRV_EBUSY, an unknown name -CAPDRV_ENOENT); authority.provider-death
+ * and remote.death-kill9 (a restarted provider connects again). */
 int capdrv_template_connect(struct capdrv_template_conn *conn, const char *provider,
                             capdrv_sys **sys)
 {

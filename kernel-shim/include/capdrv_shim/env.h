@@ -1,16 +1,26 @@
 /**
  * @file capdrv_shim/env.h
- * @brief The shim's whole dependency on its environment.
+ * @brief The functions the shim's environment provides: memory, a lock, a log.
  *
- * The kernel shim is freestanding C11. Everything it needs from the kernel
- * (or from libc, when hosted) is declared here and nowhere else; a port
- * defines these symbols. Each takes the environment context the shim was
+ * The kernel shim is freestanding C11. The services it needs from the
+ * kernel (or from libc, when hosted) are the functions declared here; a
+ * port defines them. Each takes the environment context the shim was
  * created with, so a kernel can keep per-instance state and a hosted test
  * can inject failures without global state.
  *
- * Besides these, C compilers may emit calls to memcpy, memmove, memset and
- * memcmp even in freestanding code (GCC manual, "Standards"); a port must
- * provide those four as well.
+ * They are not all the symbols a port must supply. The shim's objects may
+ * also leave undefined exactly what kernel-shim/port/allowed-undefined.txt
+ * lists (tools/port-check, ctest -L port, holds them to these functions
+ * plus that list):
+ * - memcpy, memmove, memset and memcmp, which C compilers may call even
+ *   in freestanding code (GCC manual, "Standards");
+ * - the libfdt functions the shim calls to read the grant manifest, a
+ *   flattened device tree. A port compiles dtc's libfdt/fdt.c, fdt_ro.c,
+ *   fdt_check.c and fdt_strerror.c into the kernel. Those files need, in
+ *   turn, memchr, strlen, strnlen and strrchr besides memcpy, memmove
+ *   and memcmp, and INT_MAX from the libfdt_env.h they are built with
+ *   (the shim's kernel-shim/port/libfdt_env.h declares no string
+ *   functions on purpose). docs/PORTING.md, steps 1 and 2, has the list.
  */
 #ifndef CAPDRV_SHIM_ENV_H
 #define CAPDRV_SHIM_ENV_H
