@@ -297,7 +297,9 @@ struct capdrv_nvme_ctrl_opts {
     unsigned aer_slots;        /**< Asynchronous Event Requests kept outstanding (default
                                     min(AERL + 1, 4)); capped the same way */
     bool shadow_doorbells;     /**< use Doorbell Buffer Config when OACS bit 8 offers it
-                                    (opt-in: the kernel shim refuses it today) */
+                                    (opt-in). The kernel shim refuses the command at the
+                                    doorbell; the controller then runs with plain doorbells
+                                    (capdrv_nvme_ctrl_info::shadow_doorbells_err says why) */
 };
 
 /** What the controller is and what was set up (capdrv_nvme_ctrl_info()). */
@@ -334,6 +336,15 @@ struct capdrv_nvme_ctrl_info {
     unsigned n_vectors;       /**< interrupt vectors the library opened */
     uint64_t resets;          /**< controller resets done since open */
     uint64_t events_dropped;  /**< async events lost because the event queue was full */
+    int shadow_doorbells_err; /**< why shadow_doorbells is false although
+                                   capdrv_nvme_ctrl_opts::shadow_doorbells asked for it (0
+                                   otherwise): -CAPDRV_ENOTSUP (OACS bit 8 clear);
+                                   -CAPDRV_EIO (the controller failed Doorbell Buffer Config
+                                   with a status); or the kernel's refusal of the admin
+                                   doorbell that would have submitted it (the kernel shim
+                                   refuses the opcode: -CAPDRV_EPERM; -CAPDRV_EFAULT and
+                                   -CAPDRV_EINVAL are taken the same way). After a refusal by
+                                   the kernel, resets do not ask again */
 };
 
 /** One received asynchronous event (Base 2.0 §5.2, completion DW0). */
@@ -355,10 +366,12 @@ struct capdrv_nvme_event {
  * [CAP.MPSMIN, CAP.MPSMAX], AMS = round robin, IOSQES = 6, IOCQES = 4);
  * set CC.EN and wait for CSTS.RDY = 1 within CAP.TO; Identify Controller
  * (SQES/CQES must accept 64/16-byte entries); Set Features Number of
- * Queues; Doorbell Buffer Config when asked and offered; then submit the
- * Asynchronous Event Requests. Interrupts: unless @p o->polling, vector 0
- * serves the admin queue and I/O queue pair @e n gets vector @e n when the
- * grant has it (else vectors are shared).
+ * Queues; Doorbell Buffer Config when asked and offered (refused by the
+ * controller or by the kernel, it leaves plain doorbells, and
+ * capdrv_nvme_ctrl_info::shadow_doorbells_err says why: not an open
+ * failure); then submit the Asynchronous Event Requests. Interrupts:
+ * unless @p o->polling, vector 0 serves the admin queue and I/O queue pair
+ * @e n gets vector @e n when the grant has it (else vectors are shared).
  *
  * @param sys connection.
  * @param grant open grant of an NVMe controller (class DMA_CAPABLE or

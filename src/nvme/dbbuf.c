@@ -1,18 +1,42 @@
 /* Shadow doorbells: Doorbell Buffer Config (admin opcode 7Ch, NVMe Base
- * 2.0 §5.11; OACS bit 8). The host writes each new doorbell value into the
- * Shadow Doorbell buffer and writes the MMIO doorbell only when the
- * controller's EventIdx asks for it (queue.c). Used for I/O queues only,
- * as Linux does; the admin queue keeps plain MMIO doorbells. Opt-in: the
- * kernel shim refuses the command today. */
+ * 2.0 §5.11; OACS bit 8, §5.17.2.1). The host writes each new doorbell
+ * value into the Shadow Doorbell buffer and writes the MMIO doorbell only
+ * when the controller's EventIdx asks for it (queue.c). Used for I/O
+ * queues only, as Linux does; the admin queue keeps plain MMIO doorbells.
+ * Opt-in. The kernel shim refuses the command at the admin SQ doorbell
+ * (-CAPDRV_EPERM: the device would read SQ tails from memory the shim
+ * never validated); the controller then runs with plain doorbells and
+ * capdrv_nvme_ctrl_info::shadow_doorbells_err says why. */
 #include "nvme_internal.h"
 
 #include <string.h>
 
+int nvme_queue_withdraw(struct nvme_queue *q); /* queue.c */
+
+/* A refusal of the doorbell write by the kernel (not by the controller):
+ * the device saw nothing. The shim answers an opcode outside its
+ * allowlist with -CAPDRV_EPERM (kernel-shim/profiles/nvme_sqe.c); a
+ * kernel that took the opcode but not its pages would say -CAPDRV_EFAULT
+ * or -CAPDRV_EINVAL. */
+static bool kernel_refusal(int rc)
+{
+    return rc == -CAPDRV_EPERM || rc == -CAPDRV_EFAULT || rc == -CAPDRV_EINVAL;
+}
+
 int nvme_dbbuf_setup(struct capdrv_nvme_ctrl *c)
 {
     c->info.shadow_doorbells = false;
-    if (!c->o.shadow_doorbells || !(c->info.oacs & CAPDRV_NVME_OACS_DBBC))
+    if (!c->o.shadow_doorbells)
         return 0;
+    if (!(c->info.oacs & CAPDRV_NVME_OACS_DBBC)) {
+        c->info.shadow_doorbells_err = -CAPDRV_ENOTSUP;
+        return 0;
+    }
+    /* The kernel refused it before (at open or an earlier reset): its
+     * rules do not change, so do not ask again. */
+    if (kernel_refusal(c->info.shadow_doorbells_err))
+        return 0;
+    c->info.shadow_doorbells_err = 0;
     size_t page = (size_t)1 << c->page_shift;
     if (!c->dbbuf) {
         size_t slack = page > 4096u ? page - 4096u : 0;
@@ -31,8 +55,20 @@ int nvme_dbbuf_setup(struct capdrv_nvme_ctrl *c)
     e.dptr.prp.prp1 = capdrv_nvme_cpu_to_le64(capdrv_dma_ref(&c->dbi, c->db_off));
     e.dptr.prp.prp2 = capdrv_nvme_cpu_to_le64(capdrv_dma_ref(&c->dbi, c->db_off + page));
     int rc = nvme_admin_simple(c, &e, NULL);
-    if (rc == -CAPDRV_EIO)
-        return 0; /* refused with a status: plain doorbells */
+    if (rc == -CAPDRV_EIO) {
+        c->info.shadow_doorbells_err = rc; /* refused with a status: plain doorbells */
+        return 0;
+    }
+    if (kernel_refusal(rc) && c->aq.broken && c->aq.err == rc &&
+        nvme_queue_withdraw(&c->aq) == 0) {
+        /* Refused at the doorbell: the admin queue broke on it, but the
+         * controller never saw the command. Take it back, and the buffer
+         * it named (never published, so not in flight for the kernel). */
+        c->info.shadow_doorbells_err = rc;
+        (void)capdrv_cap_release(c->sys, c->dbbuf);
+        c->dbbuf = CAPDRV_CAP_INVALID;
+        return 0;
+    }
     if (rc < 0)
         return rc;
     c->info.shadow_doorbells = true;

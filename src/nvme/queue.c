@@ -34,6 +34,7 @@ int nvme_queue_alloc(struct capdrv_nvme_ctrl *c, struct nvme_queue *q, uint16_t 
     size_t page = (size_t)1 << c->page_shift;
     memset(q, 0, sizeof *q);
     q->c = c;
+    q->clock = &c->clock_ns;
     q->qid = qid;
     q->depth = depth;
     q->vector = -1;
@@ -182,7 +183,7 @@ void nvme_queue_commit(struct nvme_queue *q, struct nvme_cmd *cmd, uint64_t time
     cmd->cb = cb;
     cmd->arg = arg;
     cmd->state = CMD_QUEUED;
-    uint64_t now = q->c->clock_ns;
+    uint64_t now = *q->clock;
     cmd->deadline = timeout_ns == UINT64_MAX || timeout_ns > UINT64_MAX - now
                         ? UINT64_MAX
                         : now + timeout_ns;
@@ -257,6 +258,39 @@ int nvme_queue_ring(struct nvme_queue *q)
     q->sq_rung = q->sq_tail;
     q->unrung = 0;
     return (int)n;
+}
+
+/* The kernel refused the tail doorbell that was to publish @p q's unrung
+ * entries (nvme_queue_ring() broke the queue with the refusal): the
+ * controller never saw them, since a refused doorbell leaves the device
+ * untouched (capdrv/sys.h capdrv_mmio_write()). Take them back - their
+ * slots return to the free FIFO, the tail to the last one rung - and make
+ * the queue usable again. Only for commands nobody waits for (no
+ * callback); -CAPDRV_EINVAL when @p q is not in that state. Declared here
+ * and in dbbuf.c, its one user. */
+int nvme_queue_withdraw(struct nvme_queue *q);
+int nvme_queue_withdraw(struct nvme_queue *q)
+{
+    if (!q->broken || q->unrung == 0 || q->c->gone || q->reaping)
+        return -CAPDRV_EINVAL;
+    unsigned n = 0;
+    for (uint32_t i = q->sq_rung; i != q->sq_tail; i = (i + 1u) % q->depth, n++) {
+        const struct nvme_cmd *m = &q->cmds[q->sq_slot_map[i]];
+        if (m->state != CMD_QUEUED || m->cb)
+            return -CAPDRV_EINVAL;
+    }
+    if (n != q->unrung)
+        return -CAPDRV_EINVAL;
+    for (uint32_t i = q->sq_rung; i != q->sq_tail; i = (i + 1u) % q->depth) {
+        put_free(q, &q->cmds[q->sq_slot_map[i]]);
+        q->inflight--;
+    }
+    q->sq_tail = q->sq_rung;
+    q->unrung = 0;
+    q->broken = false;
+    q->err = 0;
+    q->why[0] = '\0';
+    return 0;
 }
 
 void nvme_cpl_from_cqe(const struct capdrv_nvme_cqe *e, struct capdrv_nvme_cpl *cpl)
@@ -362,7 +396,7 @@ int nvme_queue_reap(struct nvme_queue *q, unsigned max)
     q->reaping--;
     /* While disabled (a reset reaping what completed before it) the
      * controller has no queue to release entries of. */
-    if (q->cq_head != old_head && !q->c->gone && q->c->enabled) {
+    if (q->cq_head != old_head && !q->c->gone && q->c->enabled && !q->detached) {
         /* §3.3.1.2: the head doorbell releases the consumed entries. */
         int wrc = write_doorbell(q, true, q->cq_head, old_head);
         if (wrc < 0) {

@@ -978,12 +978,30 @@ static int op_mmio_read(capdrv_sys *s, capdrv_cap_t mmio, uint64_t off, unsigned
     return 0;
 }
 
+/* The kernel's check of an admin SQ tail doorbell (refuse_opc). */
+static bool refused_by_kernel(struct fn *f, uint64_t off, uint64_t v)
+{
+    struct fn_sq *sq = &f->sq[0];
+    if (f->refuse_opc < 0 || off != 0x1000u || !sq->live || v >= sq->size)
+        return false;
+    for (uint32_t i = sq->tail; i != v; i = (i + 1u) % sq->size) {
+        const uint8_t *e = fn_ref(f, sq->base + (uint64_t)i * 64u, 64);
+        if (e && e[0] == (uint8_t)f->refuse_opc)
+            return true;
+    }
+    return false;
+}
+
 static int op_mmio_write(capdrv_sys *s, capdrv_cap_t mmio, uint64_t off, unsigned width, uint64_t v)
 {
     struct fn *f = F(s);
     int rc = check_access(f, mmio, off, width);
     if (rc < 0)
         return rc;
+    if (refused_by_kernel(f, off, v)) {
+        f->refused++;
+        return f->refuse_rc;
+    }
     if (bar_write(f, off, width, v) < 0) {
         f->bad_accesses++;
         return -CAPDRV_EFAULT;
@@ -1205,6 +1223,7 @@ void fn_init(struct fn *f, int lane)
     f->max_ioq = 8;
     f->hold_qid = f->fail_qid = -2;
     f->hostile_qid = -1;
+    f->refuse_opc = -1;
     for (unsigned i = 0; i < FN_MAX_NS; i++)
         f->disk[i] = calloc(FN_NS_BLOCKS, 4096);
     uint8_t *id = f->id_ctrl;

@@ -137,6 +137,11 @@ struct fn {
     bool abort_ignored;       /* Abort answers "not aborted" and leaves the command held */
     bool abort_dropped;       /* Abort itself is held */
     bool no_irq;              /* never raise interrupts */
+    int refuse_opc;           /* >= 0: the kernel refuses an admin SQ tail doorbell that
+                                 publishes this opcode with refuse_rc (device untouched),
+                                 as the shim does with Doorbell Buffer Config; -1: off */
+    int refuse_rc;
+    unsigned refused;         /* doorbells so refused */
     /* Observations. */
     unsigned sq_doorbells, cq_doorbells, admin_cmds, io_cmds, aborts_honoured;
     unsigned disables, shutdowns, enables, cq_overflows, bad_dma, bad_accesses;

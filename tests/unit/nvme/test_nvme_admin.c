@@ -304,6 +304,7 @@ static void t_shadow_doorbells(void **state)
     struct capdrv_nvme_ctrl_info in;
     capdrv_nvme_ctrl_info(t.c, &in);
     assert_false(in.shadow_doorbells);
+    assert_int_equal(in.shadow_doorbells_err, -CAPDRV_ENOTSUP);
     at_close(&t);
 
     t.f = fn_new(CAPDRV_LANE_DIRECT);
@@ -311,6 +312,7 @@ static void t_shadow_doorbells(void **state)
     assert_int_equal(fn_open(t.f, &o, &t.c, t.why, sizeof t.why), 0);
     capdrv_nvme_ctrl_info(t.c, &in);
     assert_true(in.shadow_doorbells);
+    assert_int_equal(in.shadow_doorbells_err, 0);
     assert_true(t.f->dbbuf);
     struct capdrv_nvme_ns_info ns;
     assert_int_equal(capdrv_nvme_ns_info(t.c, 1, &ns), 0);
@@ -342,12 +344,73 @@ static void t_shadow_doorbells(void **state)
     at_close(&t);
 }
 
+/* Doorbell Buffer Config offered but refused: by the controller with a
+ * status (-CAPDRV_EIO), or by the kernel at the admin SQ doorbell (the
+ * shim's -CAPDRV_EPERM; -CAPDRV_EFAULT for a refused reference). Open
+ * succeeds with plain doorbells, the reason is reported, the admin queue
+ * stays healthy, and after a kernel refusal a reset does not ask again. */
+static void t_shadow_doorbells_refused(void **state)
+{
+    (void)state;
+    static const int kernel_rc[] = {-CAPDRV_EPERM, -CAPDRV_EFAULT};
+    struct capdrv_nvme_ctrl_opts o = {.pool = FN_POOL, .shadow_doorbells = true};
+    struct capdrv_nvme_ctrl_info in;
+    struct at t;
+    /* The controller fails it with Invalid Field in Command. */
+    t.f = fn_new(CAPDRV_LANE_BROKERED);
+    fn_id_set(t.f, 256, 2, 0x100);
+    t.f->fail_qid = 0;
+    t.f->fail_opc = CAPDRV_NVME_ADMIN_DBBUF_CONFIG;
+    t.f->fail_status = 0x0002;
+    t.f->fail_count = 1;
+    assert_int_equal(fn_open(t.f, &o, &t.c, t.why, sizeof t.why), 0);
+    capdrv_nvme_ctrl_info(t.c, &in);
+    assert_false(in.shadow_doorbells);
+    assert_int_equal(in.shadow_doorbells_err, -CAPDRV_EIO);
+    at_close(&t);
+    for (unsigned k = 0; k < sizeof kernel_rc / sizeof kernel_rc[0]; k++) {
+        t.f = fn_new(CAPDRV_LANE_BROKERED);
+        fn_id_set(t.f, 256, 2, 0x100);
+        t.f->refuse_opc = CAPDRV_NVME_ADMIN_DBBUF_CONFIG;
+        t.f->refuse_rc = kernel_rc[k];
+        assert_int_equal(fn_open(t.f, &o, &t.c, t.why, sizeof t.why), 0);
+        assert_int_equal(t.f->refused, 1);
+        assert_false(t.f->dbbuf);
+        capdrv_nvme_ctrl_info(t.c, &in);
+        assert_false(in.shadow_doorbells);
+        assert_int_equal(in.shadow_doorbells_err, kernel_rc[k]);
+        /* The admin queue took the command back: the AERs went out
+         * after it and the next admin commands complete. */
+        assert_int_equal(t.f->n_aer, in.aer_slots);
+        uint8_t id[CAPDRV_NVME_IDENTIFY_BYTES];
+        assert_int_equal(capdrv_nvme_identify(t.c, CAPDRV_NVME_CNS_CTRL, 0, id), 0);
+        struct capdrv_nvme_ns_info ns;
+        assert_int_equal(capdrv_nvme_ns_info(t.c, 1, &ns), 0);
+        struct capdrv_nvme_qpair *qp;
+        assert_int_equal(capdrv_nvme_qpair_create(t.c, NULL, &qp), 0);
+        struct capdrv_dmabuf_info bi;
+        assert_int_equal(fn_alloc(t.f, 4096, &bi), 0);
+        unsigned db0 = t.f->sq_doorbells;
+        rw_once(&t, qp, &bi, true, 5, 0x5a);
+        assert_int_equal(t.f->sq_doorbells, db0 + 1); /* plain MMIO doorbell */
+        assert_int_equal(fn_disk(t.f, 1)[5 * 512], 0x5a);
+        assert_int_equal(capdrv_nvme_ctrl_reset(t.c), 0);
+        assert_int_equal(t.f->refused, 1);
+        capdrv_nvme_ctrl_info(t.c, &in);
+        assert_int_equal(in.shadow_doorbells_err, kernel_rc[k]);
+        rw_once(&t, qp, &bi, false, 5, 0);
+        assert_int_equal(t.f->bad_accesses, 0);
+        at_close(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_identify_ns),    cmocka_unit_test(t_features_logs),
         cmocka_unit_test(t_abort_passthru), cmocka_unit_test(t_async_events),
         cmocka_unit_test(t_event_overflow), cmocka_unit_test(t_shadow_doorbells),
+        cmocka_unit_test(t_shadow_doorbells_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

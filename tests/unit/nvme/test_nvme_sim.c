@@ -16,6 +16,7 @@
 #include <capdrv/nvme.h>
 #include <capdrv/shim.h>
 #include <capdrv/sim.h>
+#include <capdrv/sys_backend.h>
 
 #ifndef NVME_MANIFEST
 #error "NVME_MANIFEST must name the compiled manifest"
@@ -31,6 +32,7 @@ struct st {
     unsigned fn;
     capdrv_cap_t grant, pool, data;
     capdrv_cap_t held0;        /* vector 0, opened before the library when asked */
+    struct relay *rl;          /* non-NULL: the provider's connection goes through it */
     struct capdrv_dmabuf_info di;
     struct capdrv_nvme_ctrl *c;
     char why[256];
@@ -52,8 +54,11 @@ static void *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static void st_up_ex(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
-                     const struct capdrv_nvme_ctrl_opts *o_in, bool hold_vector0)
+static capdrv_sys *relay_wrap(capdrv_sys *inner, struct relay **out);
+
+/* @relay: the provider's connection goes through struct relay (below). */
+static void st_up_ex2(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
+                      const struct capdrv_nvme_ctrl_opts *o_in, bool hold_vector0, bool relay)
 {
     memset(t, 0, sizeof *t);
     struct capdrv_sim_config sc = {.iommu = iommu};
@@ -71,6 +76,8 @@ static void st_up_ex(struct st *t, bool iommu, const struct capdrv_sim_nvme_conf
     if (rc < 0)
         fail_msg("shim: %s (%s)", t->why, capdrv_strerror(rc));
     assert_int_equal(capdrv_shim_connect(t->shim, "nvme-demo", &t->sys), 0);
+    if (relay)
+        t->sys = relay_wrap(t->sys, &t->rl);
     int idx = capdrv_grant_find(t->sys, "nvme0");
     assert_true(idx >= 0);
     assert_int_equal(capdrv_grant_open(t->sys, (unsigned)idx, &t->grant), 0);
@@ -87,6 +94,186 @@ static void st_up_ex(struct st *t, bool iommu, const struct capdrv_sim_nvme_conf
         fail_msg("open: %s (%s)", t->why, capdrv_strerror(rc));
     struct capdrv_nvme_ns_info ns;
     assert_int_equal(capdrv_nvme_ns_info(t->c, 1, &ns), 0);
+}
+
+/* ---- A relay between the library and the shim --------------------------
+ * The sim's controller offers no optional admin command (Identify OACS 0)
+ * and its knobs live in the kernel shim's platform. To drive the library's
+ * Doorbell Buffer Config path through the real shim, this capdrv_sys
+ * backend passes every call to the shim's connection and, once the admin
+ * SQ doorbell that carried an Identify Controller (CNS 01h) has returned
+ * (the sim runs commands inside the doorbell write), sets OACS bit 8 in
+ * the data the controller wrote: the controller advertises DBBC (Base 2.0
+ * §5.17.2.1, OACS). It also records what the shim answered to each admin
+ * doorbell that carried a Doorbell Buffer Config (Base 2.0 §5.11). */
+#define RL_BUFS 64u
+#define RL_ASQ 0x28u
+#define RL_CC 0x14u
+#define RL_SQ0_TAIL 0x1000u /* DSTRD 0 */
+
+struct relay {
+    struct capdrv_sys sys; /* first: the connection the library sees */
+    capdrv_sys *inner;
+    struct { capdrv_cap_t cap; struct capdrv_dmabuf_info bi; } buf[RL_BUFS];
+    uint64_t asq;
+    uint32_t tail;         /* admin SQ tail the shim accepted last */
+    unsigned aqsize;       /* from AQA */
+    unsigned dbbc_doorbells, identify_patched;
+    int dbbc_rc;           /* what the last doorbell with a DBBC returned */
+};
+
+static struct relay *RL(capdrv_sys *s)
+{
+    return (struct relay *)(void *)s;
+}
+
+static uint8_t *rl_cpu(struct relay *r, uint64_t ref, size_t len)
+{
+    for (unsigned i = 0; i < RL_BUFS; i++) {
+        const struct capdrv_dmabuf_info *bi = &r->buf[i].bi;
+        if (r->buf[i].cap && ref >= bi->ref_base && ref - bi->ref_base <= bi->size &&
+            len <= bi->size - (ref - bi->ref_base))
+            return (uint8_t *)bi->cpu + (ref - bi->ref_base);
+    }
+    return NULL;
+}
+
+static uint64_t rl_le(const uint8_t *p, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int rl_mmio_write(capdrv_sys *s, capdrv_cap_t mmio, uint64_t off, unsigned width,
+                         uint64_t val)
+{
+    struct relay *r = RL(s);
+    if (off == RL_ASQ && width == 8)
+        r->asq = val;
+    else if (off == RL_ASQ && width == 4)
+        r->asq = (r->asq & ~0xffffffffull) | val;
+    else if (off == RL_ASQ + 4u && width == 4)
+        r->asq = (r->asq & 0xffffffffull) | val << 32;
+    else if (off == 0x24u && width == 4)
+        r->aqsize = (unsigned)(val & 0xfffu) + 1u;
+    if (off != RL_SQ0_TAIL || !r->aqsize) {
+        int rc = r->inner->ops->mmio_write(r->inner, mmio, off, width, val);
+        if (off == RL_CC && !(val & 1u))
+            r->tail = 0; /* CC.EN 0: the admin queue starts again at entry 0 */
+        return rc;
+    }
+    uint8_t *sq = rl_cpu(r, r->asq, (size_t)r->aqsize * 64u);
+    assert_non_null(sq);
+    bool dbbc = false;
+    for (uint32_t i = r->tail; i != val; i = (i + 1u) % r->aqsize)
+        dbbc |= sq[64u * i] == CAPDRV_NVME_ADMIN_DBBUF_CONFIG;
+    int rc = r->inner->ops->mmio_write(r->inner, mmio, off, width, val);
+    if (dbbc) {
+        r->dbbc_doorbells++;
+        r->dbbc_rc = rc;
+    }
+    if (rc < 0)
+        return rc;
+    for (uint32_t i = r->tail; i != val; i = (i + 1u) % r->aqsize) {
+        const uint8_t *e = sq + 64u * i;
+        if (e[0] != CAPDRV_NVME_ADMIN_IDENTIFY || (rl_le(e + 40, 4) & 0xffu) != 0x01u)
+            continue;
+        uint8_t *id = rl_cpu(r, rl_le(e + 24, 8), CAPDRV_NVME_IDENTIFY_BYTES);
+        assert_non_null(id);
+        id[257] |= (uint8_t)(CAPDRV_NVME_OACS_DBBC >> 8); /* OACS: bytes 257:256 */
+        r->identify_patched++;
+    }
+    r->tail = (uint32_t)val;
+    return rc;
+}
+
+static int rl_dma_alloc(capdrv_sys *s, capdrv_cap_t pool, size_t size, capdrv_cap_t *buf,
+                        struct capdrv_dmabuf_info *info)
+{
+    struct relay *r = RL(s);
+    int rc = r->inner->ops->dma_alloc(r->inner, pool, size, buf, info);
+    for (unsigned i = 0; rc == 0 && i < RL_BUFS; i++)
+        if (!r->buf[i].cap) {
+            r->buf[i].cap = *buf;
+            r->buf[i].bi = *info;
+            break;
+        }
+    return rc;
+}
+
+static int rl_release(capdrv_sys *s, capdrv_cap_t cap)
+{
+    struct relay *r = RL(s);
+    for (unsigned i = 0; i < RL_BUFS; i++)
+        if (r->buf[i].cap == cap)
+            r->buf[i].cap = 0;
+    return r->inner->ops->cap_release(r->inner, cap);
+}
+
+static void rl_close(capdrv_sys *s)
+{
+    struct relay *r = RL(s);
+    capdrv_sys_close(r->inner);
+    free(r);
+}
+
+/* The rest passes straight through. */
+#define RL_PASS(name, proto, args)                                  \
+    static int rl_##name proto                                      \
+    {                                                               \
+        return RL(s)->inner->ops->name args;                        \
+    }
+RL_PASS(grant_count, (capdrv_sys *s), (RL(s)->inner))
+RL_PASS(grant_info, (capdrv_sys *s, unsigned i, struct capdrv_grant_info *o), (RL(s)->inner, i, o))
+RL_PASS(grant_open, (capdrv_sys *s, unsigned i, capdrv_cap_t *g), (RL(s)->inner, i, g))
+RL_PASS(grant_lane, (capdrv_sys *s, capdrv_cap_t g), (RL(s)->inner, g))
+RL_PASS(grant_reset, (capdrv_sys *s, capdrv_cap_t g), (RL(s)->inner, g))
+RL_PASS(window_info, (capdrv_sys *s, capdrv_cap_t g, unsigned w, struct capdrv_window_info *o),
+        (RL(s)->inner, g, w, o))
+RL_PASS(mmio_open, (capdrv_sys *s, capdrv_cap_t g, unsigned w, capdrv_cap_t *m),
+        (RL(s)->inner, g, w, m))
+RL_PASS(mmio_read, (capdrv_sys *s, capdrv_cap_t m, uint64_t o, unsigned w, uint64_t *v),
+        (RL(s)->inner, m, o, w, v))
+RL_PASS(cfg_read, (capdrv_sys *s, capdrv_cap_t g, uint32_t o, unsigned w, uint32_t *v),
+        (RL(s)->inner, g, o, w, v))
+RL_PASS(cfg_write, (capdrv_sys *s, capdrv_cap_t g, uint32_t o, unsigned w, uint32_t v),
+        (RL(s)->inner, g, o, w, v))
+RL_PASS(pool_open, (capdrv_sys *s, capdrv_cap_t g, capdrv_cap_t *p), (RL(s)->inner, g, p))
+RL_PASS(dmabuf_info, (capdrv_sys *s, capdrv_cap_t b, struct capdrv_dmabuf_info *i),
+        (RL(s)->inner, b, i))
+RL_PASS(irq_open, (capdrv_sys *s, capdrv_cap_t g, unsigned v, capdrv_cap_t *i),
+        (RL(s)->inner, g, v, i))
+RL_PASS(irq_wait, (capdrv_sys *s, const capdrv_cap_t *i, unsigned n, int64_t t, uint64_t *r),
+        (RL(s)->inner, i, n, t, r))
+RL_PASS(irq_ack, (capdrv_sys *s, capdrv_cap_t i), (RL(s)->inner, i))
+RL_PASS(irq_mask, (capdrv_sys *s, capdrv_cap_t i, bool m), (RL(s)->inner, i, m))
+
+static const struct capdrv_sys_ops rl_ops = {
+    .grant_count = rl_grant_count, .grant_info = rl_grant_info, .grant_open = rl_grant_open,
+    .grant_lane = rl_grant_lane, .grant_reset = rl_grant_reset, .window_info = rl_window_info,
+    .mmio_open = rl_mmio_open, .mmio_read = rl_mmio_read, .mmio_write = rl_mmio_write,
+    .cfg_read = rl_cfg_read, .cfg_write = rl_cfg_write, .pool_open = rl_pool_open,
+    .dma_alloc = rl_dma_alloc, .dmabuf_info = rl_dmabuf_info, .irq_open = rl_irq_open,
+    .irq_wait = rl_irq_wait, .irq_ack = rl_irq_ack, .irq_mask = rl_irq_mask,
+    .cap_release = rl_release, .close = rl_close,
+};
+
+static capdrv_sys *relay_wrap(capdrv_sys *inner, struct relay **out)
+{
+    struct relay *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    r->sys.ops = &rl_ops;
+    r->inner = inner;
+    *out = r;
+    return &r->sys;
+}
+
+static void st_up_ex(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
+                     const struct capdrv_nvme_ctrl_opts *o_in, bool hold_vector0)
+{
+    st_up_ex2(t, iommu, nc, o_in, hold_vector0, false);
 }
 
 static void st_up(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
@@ -351,13 +538,69 @@ static void t_abandon_after_release(void **state)
     capdrv_sim_destroy(t.sim);
 }
 
+/* Shadow doorbells asked for and advertised (OACS bit 8, through the
+ * relay), but the shim refuses Doorbell Buffer Config at the admin SQ
+ * doorbell (-CAPDRV_EPERM: the device would read tails the shim never
+ * validated). The library takes the command back, runs with plain
+ * doorbells and says why (capdrv_nvme_ctrl_info); a reset does not ask
+ * again. Both lanes. */
+static void t_dbbc_refused_by_shim(void **state)
+{
+    (void)state;
+    for (int lane = 0; lane < 2; lane++) {
+        struct st t;
+        struct capdrv_nvme_ctrl_opts o = {.shadow_doorbells = true};
+        st_up_ex2(&t, lane == 1, NULL, &o, false, true);
+        struct capdrv_nvme_ctrl_info in;
+        assert_int_equal(capdrv_nvme_ctrl_info(t.c, &in), 0);
+        assert_int_equal(t.rl->identify_patched, 1);
+        assert_true(in.oacs & CAPDRV_NVME_OACS_DBBC);
+        assert_int_equal(t.rl->dbbc_doorbells, 1);
+        assert_int_equal(t.rl->dbbc_rc, -CAPDRV_EPERM);
+        assert_false(in.shadow_doorbells);
+        assert_int_equal(in.shadow_doorbells_err, -CAPDRV_EPERM);
+        /* The admin queue is healthy, and the controller never saw the
+         * command: the next admin commands and I/O work. */
+        uint32_t dw0 = 0;
+        assert_int_equal(capdrv_nvme_get_features(t.c, CAPDRV_NVME_FEAT_NUM_QUEUES, 0, 0, NULL,
+                                                  0, &dw0),
+                         0);
+        struct capdrv_nvme_qpair *qp;
+        assert_int_equal(capdrv_nvme_qpair_create(t.c, NULL, &qp), 0);
+        struct capdrv_dma_seg seg = {t.di.ref_base, 4096};
+        int d[2] = {0, 1};
+        memset(t.di.cpu, 0x3c, 4096);
+        assert_int_equal(capdrv_nvme_write(qp, 1, 8, 8, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), 1);
+        assert_int_equal(d[1], 0);
+        memset(t.di.cpu, 0, 4096);
+        assert_int_equal(capdrv_nvme_read(qp, 1, 8, 8, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), 1);
+        assert_int_equal(d[0], 2);
+        assert_int_equal(d[1], 0);
+        assert_int_equal(((uint8_t *)t.di.cpu)[4095], 0x3c);
+        /* A reset brings the controller up again without asking. */
+        assert_int_equal(capdrv_nvme_ctrl_reset(t.c), 0);
+        assert_int_equal(t.rl->identify_patched, 2);
+        assert_int_equal(t.rl->dbbc_doorbells, 1);
+        assert_int_equal(capdrv_nvme_ctrl_info(t.c, &in), 0);
+        assert_false(in.shadow_doorbells);
+        assert_int_equal(in.shadow_doorbells_err, -CAPDRV_EPERM);
+        assert_int_equal(capdrv_nvme_read(qp, 1, 8, 8, &seg, 1, done_cb, d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(qp, -1), 1);
+        assert_int_equal(d[1], 0);
+        assert_int_equal(capdrv_nvme_qpair_destroy(qp), 0);
+        st_down(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_brokered_prp), cmocka_unit_test(t_direct_prp),
         cmocka_unit_test(t_sgl_both),     cmocka_unit_test(t_admin_sim),
         cmocka_unit_test(t_faults_sim),   cmocka_unit_test(t_deadline_without_vector0),
-        cmocka_unit_test(t_abandon_after_release),
+        cmocka_unit_test(t_abandon_after_release), cmocka_unit_test(t_dbbc_refused_by_shim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
