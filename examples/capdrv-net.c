@@ -283,6 +283,30 @@ static int traffic(struct run *r)
     }
 }
 
+/* After a failure: reset end @e's device and take back every transmission
+ * still in flight (capdrv_virtio_net_cancel()), so each transmit slot is
+ * the program's again before the memory goes; say how many there were. */
+static void cancel_end(struct end *e)
+{
+    struct capdrv_virtio_net_tx_done done[SLOTS];
+    unsigned n = 0;
+    int got;
+    while ((got = capdrv_virtio_net_cancel(e->net, done, SLOTS)) > 0) {
+        for (int i = 0; i < got; i++) {
+            unsigned long seq = (unsigned long)(uintptr_t)done[i].cookie - 1;
+            if (seq < e->next_tx && e->busy[seq % SLOTS]) {
+                e->busy[seq % SLOTS] = 0;
+                e->tx_inflight--;
+            }
+        }
+        n += (unsigned)got;
+    }
+    if (got < 0)
+        fprintf(stderr, "capdrv-net: %s cancel: %s\n", e->name, capdrv_strerror(got));
+    else if (n)
+        fprintf(stderr, "capdrv-net: %s: %u transmissions in flight cancelled\n", e->name, n);
+}
+
 static int open_end(capdrv_sys *sys, struct run *r, unsigned i, const char *grant_name)
 {
     struct end *e = &r->e[i];
@@ -340,8 +364,11 @@ static int provider(capdrv_sys *sys, struct capdrv_sim *sim, const struct opts *
         else if (r.errors)
             fprintf(stderr, "capdrv-net: %lu bad frames\n", r.errors);
     }
-    for (unsigned i = 0; i < 2; i++)
+    for (unsigned i = 0; i < 2; i++) {
+        if (fail && r.e[i].net)
+            cancel_end(&r.e[i]);
         capdrv_virtio_net_close(r.e[i].net);
+    }
     return fail;
 }
 

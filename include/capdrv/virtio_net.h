@@ -51,8 +51,9 @@
  * posted; a used id that is not a posted buffer - makes the call return
  * -CAPDRV_EPROTO and marks the queue broken: later calls on it return
  * -CAPDRV_EPROTO too. No buffer is lost or handed out twice: frames lent
- * before the violation can still be released. Close and reopen the device
- * to recover.
+ * before the violation can still be released. capdrv_virtio_net_cancel()
+ * then resets the device and hands back every transmission still in
+ * flight; close and reopen the device to recover.
  *
  * **Completion** by polling (capdrv_virtio_net_recv(),
  * capdrv_virtio_net_tx_reap()) or by interrupt (capdrv_virtio_net_wait(),
@@ -320,8 +321,9 @@ int capdrv_virtio_net_open(capdrv_sys *sys, capdrv_cap_t grant,
  *        receive buffers, header areas, interrupt and window capabilities).
  *
  * Frames still lent become invalid (their memory is released): release or
- * copy them first. Transmissions in flight are dropped without completion;
- * the reset guarantees the device no longer reads the caller's segments.
+ * copy them first. Transmissions in flight are dropped without completion
+ * (call capdrv_virtio_net_cancel() first to get their cookies back); the
+ * reset guarantees the device no longer reads the caller's segments.
  * The grant and the pool stay open.
  *
  * @param net handle, or NULL.
@@ -367,7 +369,8 @@ int capdrv_virtio_net_stats(const struct capdrv_virtio_net *net,
  *         -CAPDRV_ENOTSUP (TX_F_CSUM without VIRTIO_NET_F_CSUM);
  *         -CAPDRV_EPROTO (transmit queue broken, or an earlier doorbell
  *         refused: the queue takes nothing until a reset); -CAPDRV_EFAULT (the
- *         kernel refused a DMA reference at the doorbell).
+ *         kernel refused a DMA reference at the doorbell); -CAPDRV_ECANCELED
+ *         (after capdrv_virtio_net_cancel()).
  */
 int capdrv_virtio_net_send(struct capdrv_virtio_net *net, const struct capdrv_virtio_net_tx *pkts,
                            unsigned n);
@@ -378,10 +381,53 @@ int capdrv_virtio_net_send(struct capdrv_virtio_net *net, const struct capdrv_vi
  * @param out room for @p max completions.
  * @param max most completions.
  * @return completions (>= 0); -CAPDRV_EPROTO (transmit queue broken);
- *         -CAPDRV_EINVAL.
+ *         -CAPDRV_EINVAL; -CAPDRV_ECANCELED (after capdrv_virtio_net_cancel(),
+ *         which returns what was still in flight).
  */
 int capdrv_virtio_net_tx_reap(struct capdrv_virtio_net *net, struct capdrv_virtio_net_tx_done *out,
                               unsigned max);
+
+/**
+ * @brief Take back every transmission still in flight and every receive
+ *        buffer the device holds, after a fault or a timeout: reset the
+ *        device, then return the transmissions with status
+ *        -CAPDRV_ECANCELED.
+ *
+ * Mirrors capdrv_virtio_blk_cancel(). The first call resets the device
+ * (§2.4, §3.3.1: after a reset the device uses no buffer it was given), so
+ * the caller may reuse or free a transmission's segments once its cookie
+ * comes back. Transmissions are returned in batches of at most @p max;
+ * call until it returns 0. Each transmission queued and not reaped is
+ * returned exactly once, with its cookie and status -CAPDRV_ECANCELED
+ * (never counted in tx_frames); none is lost, even on a transmit queue the
+ * device broke or after a refused doorbell.
+ *
+ * Receive buffers are the driver's own memory, so they have no cookie to
+ * return: the first call takes every posted buffer, and every buffer
+ * reaped but not yet lent, back to the driver (capdrv_virtio_net_stats()
+ * then shows rx_posted and rx_held 0, and rx_idle + rx_lent = rx_bufs),
+ * even on a receive side the device broke. Frames already lent stay valid
+ * until capdrv_virtio_net_rx_release() (which then takes them back without
+ * posting anything and returns -CAPDRV_ECANCELED) or
+ * capdrv_virtio_net_close().
+ *
+ * Afterwards the handle accepts further cancel calls (returning 0),
+ * capdrv_virtio_net_rx_release(), info, stats and
+ * capdrv_virtio_net_close(): send, tx_reap, recv and wait return
+ * -CAPDRV_ECANCELED.
+ *
+ * @param net handle.
+ * @param out room for @p max transmissions.
+ * @param max most transmissions to return.
+ * @return transmissions returned (>= 0; 0 when none is left);
+ *         -CAPDRV_EINVAL. The transmissions come back even if the reset
+ *         fails (device_status never reads 0): their buffers then stay in
+ *         flight in the kernel shim (it resets the function before anyone
+ *         else can reuse them), so the caller must not hand them to the
+ *         device again.
+ */
+int capdrv_virtio_net_cancel(struct capdrv_virtio_net *net, struct capdrv_virtio_net_tx_done *out,
+                             unsigned max);
 
 /**
  * @brief Receive up to @p max frames (polling): reap the receive queue,
@@ -400,7 +446,8 @@ int capdrv_virtio_net_tx_reap(struct capdrv_virtio_net *net, struct capdrv_virti
  * @param max most frames.
  * @return frames lent (>= 0); -CAPDRV_EPROTO (the device broke the
  *         protocol, now or before: the receive side is broken; frames
- *         returned by earlier calls stay valid); -CAPDRV_EINVAL.
+ *         returned by earlier calls stay valid); -CAPDRV_EINVAL;
+ *         -CAPDRV_ECANCELED (after capdrv_virtio_net_cancel()).
  */
 int capdrv_virtio_net_recv(struct capdrv_virtio_net *net, struct capdrv_virtio_net_rx *out,
                            unsigned max);
@@ -418,8 +465,10 @@ int capdrv_virtio_net_recv(struct capdrv_virtio_net *net, struct capdrv_virtio_n
  * @return 0 (the frames are the driver's again); -CAPDRV_EINVAL (NULL, or
  *         a handle never issued); -CAPDRV_ESTALE (a handle already
  *         released); -CAPDRV_EPROTO (released, but the receive side is
- *         broken so nothing was posted); -CAPDRV_EFAULT (released, the
- *         kernel refused the doorbell).
+ *         broken so nothing was posted); -CAPDRV_ECANCELED (released, but
+ *         the device was reset by capdrv_virtio_net_cancel(): nothing was
+ *         posted); -CAPDRV_EFAULT (released, the kernel refused the
+ *         doorbell).
  */
 int capdrv_virtio_net_rx_release(struct capdrv_virtio_net *net, const uint32_t *handles,
                                  unsigned n);
@@ -450,7 +499,8 @@ size_t capdrv_virtio_net_rx_copy(const struct capdrv_virtio_net_rx *rx, void *ds
  * @return a mask of enum capdrv_virtio_net_event (> 0); -CAPDRV_ETIMEDOUT;
  *         -CAPDRV_EIO (the device needs a reset); -CAPDRV_ENOTSUP (opened
  *         without irq); -CAPDRV_EPROTO (a queue is broken); -CAPDRV_EINVAL;
- *         errors of capdrv_irq_wait().
+ *         -CAPDRV_ECANCELED (after capdrv_virtio_net_cancel()); errors of
+ *         capdrv_irq_wait().
  */
 int capdrv_virtio_net_wait(struct capdrv_virtio_net *net, unsigned events, int64_t timeout_ns);
 

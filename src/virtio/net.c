@@ -465,6 +465,8 @@ int capdrv_virtio_net_wait(struct capdrv_virtio_net *net, unsigned events, int64
 {
     if (!net || (events & ~(CAPDRV_VIRTIO_NET_EV_RX | CAPDRV_VIRTIO_NET_EV_TX)))
         return -CAPDRV_EINVAL;
+    if (net->cancelled)
+        return -CAPDRV_ECANCELED;
     if (!net->cfg_irq)
         return -CAPDRV_ENOTSUP;
     /* §2.7.14: arm, then re-check, so a completion that raced with the

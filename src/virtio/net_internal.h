@@ -89,10 +89,18 @@ struct capdrv_virtio_net {
     unsigned tx_n_free, tx_inflight;
     unsigned tx_indirect;           /* segments per request the ring takes at once */
     struct capdrv_virtio_net_stats st;
+    /* capdrv_virtio_net_cancel() (net_tx.c). */
+    bool cancelled;                 /* the device was reset: only cancel, release, close */
+    bool cancel_tx_done;            /* every transmission in flight was handed back */
+    int cancel_rc;                  /* the reset's result */
 };
 
 /* Post every idle receive buffer, publish and kick (net_rx.c). */
 int vnet_rx_refill(struct capdrv_virtio_net *n);
+/* After a device reset: every posted buffer and every buffer waiting to be
+ * assembled goes back to the driver, idle (net_rx.c). Lent frames stay
+ * lent. */
+void vnet_rx_reclaim(struct capdrv_virtio_net *n);
 /* Set up the receive buffer bookkeeping; buffers are idle (net_rx.c). */
 int vnet_rx_init(struct capdrv_virtio_net *n);
 /* Re-read status (§5.1.4) into info.link_up (net.c). */

@@ -47,6 +47,10 @@ static void set_fault(struct capdrv_virtio_net *n, int fault)
 
 int vnet_rx_refill(struct capdrv_virtio_net *n)
 {
+    /* After capdrv_virtio_net_cancel() the device is reset: nothing may be
+     * made available again (§3.1.1: only after DRIVER_OK). */
+    if (n->cancelled)
+        return -CAPDRV_ECANCELED;
     if (n->rx_fault)
         return -CAPDRV_EPROTO;
     unsigned added = 0;
@@ -112,12 +116,9 @@ static int fill_cq(struct capdrv_virtio_net *n)
     }
 }
 
-/* A violation: the receive side is broken and every buffer waiting in the
- * FIFO goes back to the driver (idle, never reposted). Lent frames stay
- * lent until released. */
-static int break_rx(struct capdrv_virtio_net *n, int fault)
+/* Every buffer waiting in the FIFO goes back to the driver, idle. */
+static void drain_cq(struct capdrv_virtio_net *n)
 {
-    set_fault(n, fault);
     unsigned cap = n->info.rx_bufs;
     while (n->cq_count) {
         struct vnet_rxbuf *b = &n->rx[n->cq[n->cq_head].index];
@@ -127,7 +128,42 @@ static int break_rx(struct capdrv_virtio_net *n, int fault)
         n->cq_head = (n->cq_head + 1u) % cap;
         n->cq_count--;
     }
+}
+
+/* A violation: the receive side is broken and every buffer waiting in the
+ * FIFO goes back to the driver (idle, never reposted). Lent frames stay
+ * lent until released. */
+static int break_rx(struct capdrv_virtio_net *n, int fault)
+{
+    set_fault(n, fault);
+    drain_cq(n);
     return -CAPDRV_EPROTO;
+}
+
+void vnet_rx_reclaim(struct capdrv_virtio_net *n)
+{
+    /* The caller reset the device (§2.4): it no longer writes into any
+     * buffer it was given, so the posted ones are the driver's again.
+     * Which buffers were posted is the driver's own record (the virtq's
+     * private state), never the device's rings: this works on a broken
+     * queue too, and each buffer comes back once (detach frees what it
+     * returns). */
+    enum { CHUNK = 32 };
+    struct capdrv_virtq_completion c[CHUNK];
+    for (;;) {
+        int k = capdrv_virtq_detach(&n->rxq.vq, c, CHUNK);
+        if (k <= 0)
+            break;
+        for (int i = 0; i < k; i++) {
+            struct vnet_rxbuf *b = c[i].cookie;
+            b->state = VNET_RX_IDLE;
+            n->rx_idle[n->n_idle++] = b->index;
+            n->n_posted--;
+        }
+        if (k < CHUNK)
+            break;
+    }
+    drain_cq(n);
 }
 
 /* Drop the @nb buffers of the packet at the FIFO head: a packet whose
@@ -253,6 +289,8 @@ int capdrv_virtio_net_recv(struct capdrv_virtio_net *net, struct capdrv_virtio_n
 {
     if (!net || (max && !out))
         return -CAPDRV_EINVAL;
+    if (net->cancelled)
+        return -CAPDRV_ECANCELED;
     if (net->rx_fault)
         return -CAPDRV_EPROTO;
     if (net->n_idle) {

@@ -85,6 +85,8 @@ int capdrv_virtio_net_send(struct capdrv_virtio_net *net, const struct capdrv_vi
 {
     if (!net || (n && !pkts))
         return -CAPDRV_EINVAL;
+    if (net->cancelled)
+        return -CAPDRV_ECANCELED;
     if (capdrv_virtq_error(&net->txq.vq) || net->txq.doorbell_rc < 0)
         return -CAPDRV_EPROTO;
     for (unsigned i = 0; i < n; i++) {
@@ -123,6 +125,8 @@ int capdrv_virtio_net_tx_reap(struct capdrv_virtio_net *net, struct capdrv_virti
 {
     if (!net || (max && !out))
         return -CAPDRV_EINVAL;
+    if (net->cancelled)
+        return -CAPDRV_ECANCELED;
     enum { CHUNK = 32 };
     struct capdrv_virtq_completion c[CHUNK];
     unsigned got = 0;
@@ -146,6 +150,47 @@ int capdrv_virtio_net_tx_reap(struct capdrv_virtio_net *net, struct capdrv_virti
         }
         if ((unsigned)k < want)
             break;
+    }
+    return (int)got;
+}
+
+int capdrv_virtio_net_cancel(struct capdrv_virtio_net *net, struct capdrv_virtio_net_tx_done *out,
+                             unsigned max)
+{
+    if (!net || (max && !out))
+        return -CAPDRV_EINVAL;
+    if (!net->cancelled) {
+        /* §2.4 / §3.3.1 (§4.1.4.3.2, §4.2.2 Status): once device_status
+         * reads back 0 the device no longer uses the rings or any buffer
+         * they name - the caller's transmit segments and the driver's
+         * receive buffers alike. */
+        struct vt v;
+        vnet_transport(net, &v);
+        net->cancel_rc = vt_reset(&v);
+        net->cancelled = true;
+        vnet_rx_reclaim(net);
+    }
+    enum { CHUNK = 32 };
+    struct capdrv_virtq_completion c[CHUNK];
+    unsigned got = 0;
+    while (got < max && !net->cancel_tx_done) {
+        unsigned want = max - got < CHUNK ? max - got : CHUNK;
+        /* The driver's record of what is outstanding (queued or in
+         * flight), never the device's rings; works on a broken queue and
+         * after a refused doorbell, and resumes where the last call
+         * stopped. */
+        int k = capdrv_virtq_detach(&net->txq.vq, c, want);
+        if (k < 0)
+            return k;
+        for (int i = 0; i < k; i++) {
+            struct vnet_txslot *s = c[i].cookie;
+            out[got++] = (struct capdrv_virtio_net_tx_done){.cookie = s->cookie,
+                                                            .status = -CAPDRV_ECANCELED};
+            net->tx_free[net->tx_n_free++] = s->index;
+            net->tx_inflight--;
+        }
+        if ((unsigned)k < want)
+            net->cancel_tx_done = true;
     }
     return (int)got;
 }

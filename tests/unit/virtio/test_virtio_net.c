@@ -5,8 +5,10 @@
  * ring wrap), transmit (header, checksum request, batching), interrupts and
  * link changes, and a hostile device (num_buffers zero / too large /
  * beyond the used ring, used len above what was posted, a used id of a
- * transmit slot on the receive queue, unexpected gso_type and flags).
- * VIRTIO 1.2 §5.1. End-to-end runs over the sim: test_virtio_net_sim.c. */
+ * transmit slot on the receive queue, unexpected gso_type and flags),
+ * and cancel (reset, every transmission back once, receive buffers taken
+ * back, also on broken queues and with a reset that never completes).
+ * VIRTIO 1.2 §5.1, §2.4. End-to-end runs over the sim: test_virtio_net_sim.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -863,6 +865,153 @@ static void test_tx_hostile(void **state)
     nt_close(&t);
 }
 
+/* ---- Cancel ------------------------------------------------------------------------ */
+
+/* Drain capdrv_virtio_net_cancel() in batches of two: every cookie of
+ * @tx[0 .. n) exactly once, status -CAPDRV_ECANCELED, then 0 for good. */
+static void cancel_all(struct nt *t, struct capdrv_virtio_net_tx *tx, unsigned n)
+{
+    unsigned seen[QSIZE] = {0}, total = 0;
+    struct capdrv_virtio_net_tx_done d[2];
+    int got;
+    while ((got = capdrv_virtio_net_cancel(t->net, d, 2)) > 0) {
+        for (int i = 0; i < got; i++) {
+            assert_int_equal(d[i].status, -CAPDRV_ECANCELED);
+            struct capdrv_virtio_net_tx *c = d[i].cookie;
+            assert_true(c >= tx && c < tx + n);
+            seen[c - tx]++;
+        }
+        total += (unsigned)got;
+    }
+    assert_int_equal(got, 0);
+    assert_int_equal(total, n);
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(seen[i], 1);
+    assert_int_equal(capdrv_virtio_net_cancel(t->net, d, 2), 0);
+    assert_int_equal(capdrv_virtio_net_cancel(t->net, NULL, 0), 0);
+    /* The device was reset; every receive buffer it held is the driver's. */
+    struct capdrv_virtio_net_stats st = accounted(t);
+    assert_int_equal(st.tx_inflight, 0);
+    assert_int_equal(st.rx_posted, 0);
+    assert_int_equal(st.rx_held, 0);
+    assert_int_equal(st.rx_idle + st.rx_lent, t->info.rx_bufs);
+    /* Only cancel, release, info, stats and close work now. */
+    struct capdrv_virtq_seg seg = {capdrv_dma_ref(&t->di, 0), 60};
+    struct capdrv_virtio_net_tx again = {.segs = &seg, .n_segs = 1};
+    assert_int_equal(capdrv_virtio_net_send(t->net, &again, 1), -CAPDRV_ECANCELED);
+    assert_int_equal(capdrv_virtio_net_tx_reap(t->net, d, 2), -CAPDRV_ECANCELED);
+    struct capdrv_virtio_net_rx rx;
+    assert_int_equal(capdrv_virtio_net_recv(t->net, &rx, 1), -CAPDRV_ECANCELED);
+    assert_int_equal(capdrv_virtio_net_wait(t->net, CAPDRV_VIRTIO_NET_EV_RX, 0),
+                     -CAPDRV_ECANCELED);
+    assert_int_equal(capdrv_virtio_net_info(t->net, &t->info), 0);
+}
+
+/* In flight at cancel: transmissions the device holds, one it completed
+ * but the driver did not reap; a frame lent, one reaped and not yet lent,
+ * the rest of the receive buffers posted. */
+static void test_cancel(void **state)
+{
+    (void)state;
+    struct nt t;
+    nt_open(&t, NO_MRG, NULL);
+    uint8_t frame[100];
+    pattern(frame, sizeof frame, 9);
+    dev_deliver(t.f, frame, 100, NULL);
+    dev_deliver(t.f, frame, 80, NULL);
+    struct capdrv_virtio_net_rx rx;
+    assert_int_equal(capdrv_virtio_net_recv(t.net, &rx, 1), 1);
+    assert_int_equal(accounted(&t).rx_held, 1);
+    struct capdrv_virtq_seg seg = {capdrv_dma_ref(&t.di, 0), 60};
+    struct capdrv_virtio_net_tx tx[5];
+    for (unsigned i = 0; i < 5; i++)
+        tx[i] = (struct capdrv_virtio_net_tx){.segs = &seg, .n_segs = 1, .cookie = &tx[i]};
+    assert_int_equal(capdrv_virtio_net_send(t.net, tx, 5), 5);
+    dev_used(t.f, 1, (uint32_t)dev_next(t.f, 1), 0);
+    dev_flush(t.f, 1);
+    /* The receive ring as the device sees it (the reset forgets where). */
+    uint8_t *avail = ring(t.f, 0, 0);
+    uint16_t avail_idx = (uint16_t)rd(avail + 2, 2);
+    unsigned writes = t.f->status_writes;
+    struct capdrv_virtio_net_tx_done d;
+    assert_int_equal(capdrv_virtio_net_cancel(NULL, &d, 1), -CAPDRV_EINVAL);
+    assert_int_equal(capdrv_virtio_net_cancel(t.net, NULL, 1), -CAPDRV_EINVAL);
+    assert_int_equal(t.f->status_writes, writes); /* refused calls reset nothing */
+    cancel_all(&t, tx, 5);
+    /* The reset came first (§2.4): status written 0 and read back 0. */
+    assert_true(t.f->status_writes > writes);
+    assert_int_equal(t.f->status, 0);
+    /* The lent frame is still readable and goes back once, unposted. */
+    assert_memory_equal(rx.frags[0].data, frame, 100);
+    assert_int_equal(capdrv_virtio_net_rx_release(t.net, &rx.handle, 1), -CAPDRV_ECANCELED);
+    assert_int_equal(capdrv_virtio_net_rx_release(t.net, &rx.handle, 1), -CAPDRV_ESTALE);
+    struct capdrv_virtio_net_stats st = accounted(&t);
+    assert_int_equal(st.rx_idle, t.info.rx_bufs);
+    assert_int_equal(st.rx_posted, 0);
+    assert_int_equal(st.tx_frames, 0); /* cancelled, not transmitted */
+    assert_int_equal(rd(avail + 2, 2), avail_idx);
+    nt_close(&t);
+
+    /* Nothing in flight: cancel still resets, returns nothing. */
+    nt_open(&t, NET_ALL, NULL);
+    writes = t.f->status_writes;
+    cancel_all(&t, tx, 0);
+    assert_true(t.f->status_writes > writes);
+    nt_close(&t);
+
+    /* A reset that never completes: everything still comes back. */
+    nt_open(&t, NET_ALL, NULL);
+    assert_int_equal(capdrv_virtio_net_send(t.net, tx, 3), 3);
+    t.f->reset_stuck = true;
+    cancel_all(&t, tx, 3);
+    t.f->reset_stuck = false;
+    nt_close(&t);
+}
+
+/* Queues the device broke with a hostile used entry still give everything
+ * back, once. */
+static void test_cancel_broken(void **state)
+{
+    (void)state;
+    struct nt t;
+    struct capdrv_virtq_seg seg = {0, 60};
+    struct capdrv_virtio_net_tx tx[3];
+    /* Transmit: a used len on a chain with nothing device-writable
+     * (§2.7.8) breaks the queue; the element's transmission and the two
+     * behind it are still the device's until the reset. */
+    nt_open(&t, NET_ALL, NULL);
+    seg.ref = capdrv_dma_ref(&t.di, 0);
+    for (unsigned i = 0; i < 3; i++)
+        tx[i] = (struct capdrv_virtio_net_tx){.segs = &seg, .n_segs = 1, .cookie = &tx[i]};
+    assert_int_equal(capdrv_virtio_net_send(t.net, tx, 3), 3);
+    dev_used(t.f, 1, (uint32_t)dev_next(t.f, 1), 12);
+    dev_flush(t.f, 1);
+    struct capdrv_virtio_net_tx_done d;
+    assert_int_equal(capdrv_virtio_net_tx_reap(t.net, &d, 1), -CAPDRV_EPROTO);
+    assert_int_equal(accounted(&t).tx_fault, CAPDRV_VIRTQ_FAULT_USED_LEN);
+    cancel_all(&t, tx, 3);
+    nt_close(&t);
+
+    /* Receive: an out-of-range used id, with a frame lent before it and
+     * a transmission in flight. */
+    nt_open(&t, NO_MRG, NULL);
+    seg.ref = capdrv_dma_ref(&t.di, 0);
+    uint8_t frame[64];
+    pattern(frame, sizeof frame, 10);
+    dev_deliver(t.f, frame, 64, NULL);
+    struct capdrv_virtio_net_rx rx;
+    assert_int_equal(capdrv_virtio_net_recv(t.net, &rx, 1), 1);
+    assert_int_equal(capdrv_virtio_net_send(t.net, tx, 1), 1);
+    dev_used(t.f, 0, QSIZE + 3, 60);
+    dev_flush(t.f, 0);
+    expect_broken(&t, CAPDRV_VIRTQ_FAULT_USED_ID_RANGE);
+    assert_int_equal(accounted(&t).rx_posted, QSIZE - 1);
+    cancel_all(&t, tx, 1);
+    assert_int_equal(capdrv_virtio_net_rx_release(t.net, &rx.handle, 1), -CAPDRV_ECANCELED);
+    assert_int_equal(accounted(&t).rx_idle, QSIZE);
+    nt_close(&t);
+}
+
 /* ---- Interrupts and link ------------------------------------------------------- */
 
 static void test_irq_and_link(void **state)
@@ -936,6 +1085,8 @@ int main(void)
         cmocka_unit_test(test_tx_refusals),
         cmocka_unit_test(test_tx_full),
         cmocka_unit_test(test_tx_hostile),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_cancel_broken),
         cmocka_unit_test(test_irq_and_link),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,8 @@
  * through or completed by the device; the harness end of an unconnected
  * wire (inject/take); link changes; more frames than the receive ring holds
  * (refill across ring wraps); the same over virtio-mmio version 2 (one
- * interrupt line per device). Every case ends with the DMA oracle clean,
+ * interrupt line per device); cancel with transmissions the device holds
+ * and after a hostile used entry broke a queue. Every case ends with the DMA oracle clean,
  * the sim's counters showing no drop or refused request, and every
  * allocation of the hosted environment returned. VIRTIO 1.2 §5.1. */
 #include <stdarg.h>
@@ -43,6 +44,7 @@ struct pair {
     struct capdrv_virtio_net *net[2];
     struct capdrv_virtio_net_info info[2];
     int irq;
+    int broken[2]; /* a case broke this function's queues on purpose */
     char why[256];
 };
 
@@ -124,8 +126,10 @@ static void down(struct pair *p)
         assert_int_equal(st.tx_errors, 0);
         struct capdrv_virtio_net_stats ns;
         assert_int_equal(capdrv_virtio_net_stats(p->net[i], &ns), 0);
-        assert_int_equal(ns.rx_fault, 0);
-        assert_int_equal(ns.tx_fault, 0);
+        if (!p->broken[i]) {
+            assert_int_equal(ns.rx_fault, 0);
+            assert_int_equal(ns.tx_fault, 0);
+        }
         assert_int_equal(ns.rx_posted + ns.rx_held + ns.rx_lent + ns.rx_idle, p->info[i].rx_bufs);
         capdrv_virtio_net_close(p->net[i]);
         assert_int_equal(capdrv_cap_release(p->sys, p->grant[i]), 0);
@@ -513,6 +517,140 @@ static void link_case(int iommu)
 static void t_link_brokered(void **s) { (void)s; link_case(0); }
 static void t_link_direct(void **s) { (void)s; link_case(1); }
 
+/* Drain capdrv_virtio_net_cancel() of function @i in small batches:
+ * every cookie of @tx[0 .. n) once, status -CAPDRV_ECANCELED, then 0. */
+static void cancel_all(struct pair *p, unsigned i, struct capdrv_virtio_net_tx *tx, unsigned n)
+{
+    unsigned seen[SLOTS] = {0}, total = 0;
+    struct capdrv_virtio_net_tx_done d[3];
+    int got;
+    assert_true(n <= SLOTS);
+    while ((got = capdrv_virtio_net_cancel(p->net[i], d, 3)) > 0) {
+        for (int k = 0; k < got; k++) {
+            assert_int_equal(d[k].status, -CAPDRV_ECANCELED);
+            struct capdrv_virtio_net_tx *c = d[k].cookie;
+            assert_true(c >= tx && c < tx + n);
+            seen[c - tx]++;
+        }
+        total += (unsigned)got;
+    }
+    assert_int_equal(got, 0);
+    assert_int_equal(total, n);
+    for (unsigned k = 0; k < n; k++)
+        assert_int_equal(seen[k], 1);
+    assert_int_equal(capdrv_virtio_net_cancel(p->net[i], d, 3), 0);
+    struct capdrv_virtio_net_stats st;
+    assert_int_equal(capdrv_virtio_net_stats(p->net[i], &st), 0);
+    assert_int_equal(st.tx_inflight, 0);
+    assert_int_equal(st.rx_posted, 0);
+    assert_int_equal(st.rx_held, 0);
+    assert_int_equal(st.rx_idle + st.rx_lent, p->info[i].rx_bufs);
+    assert_int_equal(capdrv_virtio_net_send(p->net[i], tx, 1), -CAPDRV_ECANCELED);
+    assert_int_equal(capdrv_virtio_net_tx_reap(p->net[i], d, 1), -CAPDRV_ECANCELED);
+}
+
+/* @n frames of function @from's data buffer, one segment each. */
+static void make_tx(struct pair *p, unsigned from, struct capdrv_virtio_net_tx *tx,
+                    struct capdrv_virtq_seg *seg, unsigned n)
+{
+    unsigned to = 1u - from;
+    for (unsigned k = 0; k < n; k++) {
+        build((uint8_t *)p->di[from].cpu + k * SLOT, len_of(k), p->info[to].mac,
+              p->info[from].mac, k, from);
+        seg[k] = (struct capdrv_virtq_seg){capdrv_dma_ref(&p->di[from], k * SLOT), len_of(k)};
+        tx[k] = (struct capdrv_virtio_net_tx){.segs = &seg[k], .n_segs = 1, .cookie = &tx[k]};
+    }
+}
+
+/* Transmissions the device holds (its work deferred) come back from
+ * cancel; the reset (§2.4) means the deferred work never touches them: no
+ * frame reaches the wire, the oracle stays clean, and the shim no longer
+ * counts the caller's buffer in flight, so releasing it needs no function
+ * reset. */
+static void cancel_case_on(int iommu, int mmio)
+{
+    struct pair p;
+    struct setup s = {.iommu = iommu, .connect = 1, .queue_size = 64, .mmio = mmio};
+    up(&p, &s);
+    assert_int_equal(capdrv_sim_virtio_set_fault(p.sim, p.fn[0], CAPDRV_SIM_VIRTIO_FAULT_DELAY), 0);
+    struct capdrv_virtq_seg seg[8];
+    struct capdrv_virtio_net_tx tx[8];
+    make_tx(&p, 0, tx, seg, 8);
+    assert_int_equal(capdrv_virtio_net_send(p.net[0], tx, 8), 8);
+    struct capdrv_virtio_net_tx_done d;
+    assert_int_equal(capdrv_virtio_net_tx_reap(p.net[0], &d, 1), 0);
+    unsigned resets = capdrv_sim_reset_count(p.sim, p.fn[0]);
+    cancel_all(&p, 0, tx, 8);
+    capdrv_sim_advance(p.sim, 10000000); /* the deferred work is due */
+    struct capdrv_sim_virtio_net_stats ss;
+    assert_int_equal(capdrv_sim_virtio_net_stats(p.sim, p.fn[0], &ss), 0);
+    assert_int_equal(ss.tx_frames, 0);
+    struct capdrv_virtio_net_rx rx;
+    assert_int_equal(capdrv_virtio_net_recv(p.net[1], &rx, 1), 0);
+    assert_int_equal(capdrv_cap_release(p.sys, p.data[0]), 0);
+    p.data[0] = CAPDRV_CAP_INVALID;
+    assert_int_equal(capdrv_sim_reset_count(p.sim, p.fn[0]), resets);
+    assert_int_equal(capdrv_sim_oracle_violations(p.sim), 0);
+    /* The other function is untouched: it still transmits (the frame
+     * waits on the wire of the reset one). */
+    make_tx(&p, 1, tx, seg, 1);
+    assert_int_equal(capdrv_virtio_net_send(p.net[1], tx, 1), 1);
+    void *ck = &tx[0];
+    reap_n(&p, 1, &ck, 1);
+    assert_int_equal(capdrv_sim_virtio_set_fault(p.sim, p.fn[0], CAPDRV_SIM_VIRTIO_FAULT_NONE), 0);
+    down(&p);
+}
+
+/* A hostile used entry breaks the transmit queue (id out of range) or the
+ * receive queue (len above what was posted); cancel still returns each
+ * transmission once and takes every receive buffer back. */
+static void cancel_broken_case(int iommu)
+{
+    struct pair p;
+    struct setup s = {.iommu = iommu, .connect = 1, .queue_size = 64};
+    up(&p, &s);
+    assert_int_equal(
+        capdrv_sim_virtio_set_fault(p.sim, p.fn[0], CAPDRV_SIM_VIRTIO_FAULT_USED_ID_RANGE), 0);
+    struct capdrv_virtq_seg seg[4];
+    struct capdrv_virtio_net_tx tx[4];
+    make_tx(&p, 0, tx, seg, 4);
+    assert_int_equal(capdrv_virtio_net_send(p.net[0], tx, 4), 4);
+    struct capdrv_virtio_net_tx_done d;
+    assert_int_equal(capdrv_virtio_net_tx_reap(p.net[0], &d, 1), -CAPDRV_EPROTO);
+    struct capdrv_virtio_net_stats st;
+    assert_int_equal(capdrv_virtio_net_stats(p.net[0], &st), 0);
+    assert_int_equal(st.tx_fault, CAPDRV_VIRTQ_FAULT_USED_ID_RANGE);
+    p.broken[0] = 1;
+    cancel_all(&p, 0, tx, 4);
+    assert_int_equal(capdrv_sim_virtio_set_fault(p.sim, p.fn[0], CAPDRV_SIM_VIRTIO_FAULT_NONE), 0);
+    down(&p);
+
+    up(&p, &s);
+    assert_int_equal(capdrv_sim_virtio_set_fault(p.sim, p.fn[1], CAPDRV_SIM_VIRTIO_FAULT_USED_LEN),
+                     0);
+    make_tx(&p, 0, tx, seg, 2);
+    assert_int_equal(capdrv_virtio_net_send(p.net[0], tx, 2), 2);
+    void *ck[2] = {&tx[0], &tx[1]};
+    reap_n(&p, 0, ck, 2);
+    struct capdrv_virtio_net_rx rx;
+    assert_int_equal(capdrv_virtio_net_recv(p.net[1], &rx, 1), -CAPDRV_EPROTO);
+    assert_int_equal(capdrv_virtio_net_stats(p.net[1], &st), 0);
+    assert_int_equal(st.rx_fault, CAPDRV_VIRTQ_FAULT_USED_LEN);
+    assert_true(st.rx_posted > 0);
+    p.broken[1] = 1;
+    cancel_all(&p, 1, tx, 0);
+    assert_int_equal(capdrv_virtio_net_stats(p.net[1], &st), 0);
+    assert_int_equal(st.rx_idle, p.info[1].rx_bufs);
+    assert_int_equal(capdrv_sim_virtio_set_fault(p.sim, p.fn[1], CAPDRV_SIM_VIRTIO_FAULT_NONE), 0);
+    down(&p);
+}
+
+static void t_cancel_brokered(void **s) { (void)s; cancel_case_on(0, 0); }
+static void t_cancel_direct(void **s) { (void)s; cancel_case_on(1, 0); }
+static void t_cancel_mmio_direct(void **s) { (void)s; cancel_case_on(1, 1); }
+static void t_cancel_broken_brokered(void **s) { (void)s; cancel_broken_case(0); }
+static void t_cancel_broken_direct(void **s) { (void)s; cancel_broken_case(1); }
+
 /* virtio-mmio version 2 (§4.2): the same driver, the same device behind
  * the MMIO register block, one interrupt line (InterruptStatus read and
  * acknowledged by capdrv_virtio_net_wait()). */
@@ -534,6 +672,9 @@ int main(void)
         cmocka_unit_test(t_mmio_brokered_mrg_irq), cmocka_unit_test(t_mmio_direct_nomrg_poll),
         cmocka_unit_test(t_mmio_direct_mrg_irq),   cmocka_unit_test(t_mmio_harness_brokered),
         cmocka_unit_test(t_mmio_link_brokered),
+        cmocka_unit_test(t_cancel_brokered),       cmocka_unit_test(t_cancel_direct),
+        cmocka_unit_test(t_cancel_mmio_direct),    cmocka_unit_test(t_cancel_broken_brokered),
+        cmocka_unit_test(t_cancel_broken_direct),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
