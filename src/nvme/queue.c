@@ -34,7 +34,6 @@ int nvme_queue_alloc(struct capdrv_nvme_ctrl *c, struct nvme_queue *q, uint16_t 
     size_t page = (size_t)1 << c->page_shift;
     memset(q, 0, sizeof *q);
     q->c = c;
-    q->clock = &c->clock_ns;
     q->qid = qid;
     q->depth = depth;
     q->vector = -1;
@@ -183,7 +182,7 @@ void nvme_queue_commit(struct nvme_queue *q, struct nvme_cmd *cmd, uint64_t time
     cmd->cb = cb;
     cmd->arg = arg;
     cmd->state = CMD_QUEUED;
-    uint64_t now = *q->clock;
+    uint64_t now = q->c->clock_ns;
     cmd->deadline = timeout_ns == UINT64_MAX || timeout_ns > UINT64_MAX - now
                         ? UINT64_MAX
                         : now + timeout_ns;
@@ -396,7 +395,7 @@ int nvme_queue_reap(struct nvme_queue *q, unsigned max)
     q->reaping--;
     /* While disabled (a reset reaping what completed before it) the
      * controller has no queue to release entries of. */
-    if (q->cq_head != old_head && !q->c->gone && q->c->enabled && !q->detached) {
+    if (q->cq_head != old_head && !q->c->gone && q->c->enabled) {
         /* §3.3.1.2: the head doorbell releases the consumed entries. */
         int wrc = write_doorbell(q, true, q->cq_head, old_head);
         if (wrc < 0) {
