@@ -103,6 +103,46 @@ static void write_cqe(struct fn *f, struct fn_cq *cq, uint32_t dw0, uint16_t sqh
     }
 }
 
+/* Move the tail one slot on without writing it (FN_PHASE_AHEAD). */
+static void skip_cqe(struct fn_cq *cq)
+{
+    if (++cq->tail == cq->size) {
+        cq->tail = 0;
+        cq->phase ^= 1u;
+    }
+}
+
+bool fn_post_cqe(struct fn *f, unsigned cqid, uint16_t sqid, uint16_t cid, uint16_t sqhd,
+                 uint16_t status)
+{
+    if (cqid >= FN_MAX_Q || !f->cq[cqid].live)
+        return false;
+    struct fn_cq *cq = &f->cq[cqid];
+    if ((cq->tail + 1u) % cq->size == cq->head)
+        return false;
+    write_cqe(f, cq, 0, sqhd, sqid, cid, status, false);
+    raise_irq(f, cq);
+    return true;
+}
+
+void fn_cqe_at(struct fn *f, unsigned cqid, unsigned slot, uint16_t sqid, uint16_t cid,
+               uint16_t sqhd, uint16_t status, uint16_t phase)
+{
+    if (cqid >= FN_MAX_Q || slot >= f->cq[cqid].size)
+        return;
+    uint8_t *e = fn_ref(f, f->cq[cqid].base + (uint64_t)slot * 16u, 16);
+    if (!e) {
+        f->bad_dma++;
+        return;
+    }
+    wr(e + 0, 4, 0);
+    wr(e + 4, 4, 0);
+    wr(e + 8, 2, sqhd);
+    wr(e + 10, 2, sqid);
+    wr(e + 12, 2, cid);
+    wr(e + 14, 2, (uint64_t)((uint16_t)(status << 1) | (phase & 1u)));
+}
+
 static bool hostile_applies(struct fn *f, unsigned qid)
 {
     if (f->hostile == FN_OK || (f->hostile_qid >= 0 && (unsigned)f->hostile_qid != qid))
@@ -141,6 +181,11 @@ static void complete(struct fn *f, unsigned qid, uint16_t cid, uint16_t status, 
         case FN_PHASE: phase = true; break;
         case FN_SQID: sqid = f->hostile_sqid; break;
         case FN_EXTRA: extra = true; break;
+        case FN_PHASE_AHEAD:
+            if ((cq->tail + 2u) % cq->size != cq->head)
+                skip_cqe(cq);
+            break;
+        case FN_PHASE_FLIP: cq->phase ^= 1u; break;
         default: break;
         }
     }

@@ -48,7 +48,11 @@ enum fn_hostile {
     FN_SQHD_AHEAD,  /* CQE.SQHD = tail + 1 (inside the ring, beyond what was submitted) */
     FN_PHASE,       /* the CQE is written with the wrong phase tag */
     FN_SQID,        /* CQE.SQID = fn.hostile_sqid */
-    FN_EXTRA        /* after the real CQE, one more with CID fn.hostile_cid */
+    FN_EXTRA,       /* after the real CQE, one more with CID fn.hostile_cid */
+    FN_PHASE_AHEAD, /* the CQE goes one slot past the tail; the tail slot is skipped (keeps
+                       whatever it held), so a new-phase entry precedes an older slot */
+    FN_PHASE_FLIP   /* the controller inverts its phase tag early, as if it had wrapped
+                       (stays inverted until the CQ is created again) */
 };
 
 struct fn_sq {
@@ -173,6 +177,14 @@ void *fn_ref(struct fn *f, uint64_t ref, size_t len);
 void fn_serve(struct fn *f);
 /* Post an asynchronous event (DW0) through an outstanding AER, or keep it. */
 void fn_event(struct fn *f, uint32_t dw0);
+/* Post a completion into CQ @cqid as the controller would (at its tail,
+ * with its phase; interrupt raised). Returns false when the CQ is absent or
+ * full. */
+bool fn_post_cqe(struct fn *f, unsigned cqid, uint16_t sqid, uint16_t cid, uint16_t sqhd,
+                 uint16_t status);
+/* Write a raw completion entry at @slot of CQ @cqid (tail unchanged). */
+void fn_cqe_at(struct fn *f, unsigned cqid, unsigned slot, uint16_t sqid, uint16_t cid,
+               uint16_t sqhd, uint16_t status, uint16_t phase);
 /* Complete every held command with @status ((SCT << 8) | SC). */
 void fn_release_held(struct fn *f, uint16_t status);
 unsigned fn_held_count(const struct fn *f);

@@ -376,6 +376,228 @@ static void t_garbage_cq(void **state)
     }
 }
 
+/* The CID a completion entry in slot @slot of CQ @cqid carries. */
+static uint16_t cqe_cid(struct ht *t, unsigned cqid, unsigned slot)
+{
+    const uint8_t *e = fn_ref(t->f, t->f->cq[cqid].base + 16u * slot, 16);
+    assert_non_null(e);
+    return (uint16_t)(e[12] | e[13] << 8);
+}
+
+/* §5.7 then §5.6: once Delete I/O SQ and Delete I/O CQ completed the queue
+ * is gone. Its held command completes once (-CAPDRV_ECANCELED), however
+ * often the controller posts its abort; what the controller writes into
+ * the deleted CQ afterwards lands in memory the library still owns (kept
+ * until the next disable) and is never read; a completion naming the
+ * deleted SQ on a live CQ breaks that queue (§4.6 SQ Identifier) and the
+ * command it held completes once, at the reset. */
+static void t_cqe_for_deleted_queue(void **state)
+{
+    (void)state;
+    struct ht t;
+    ht_open(&t, true);
+    t.f->hold_qid = 2;
+    t.f->hold_opc = 0x02;
+    t.f->hold_count = 1;
+    struct fn_done d2 = {0};
+    assert_int_equal(read1(&t, t.qp2, &d2), 0);
+    assert_int_equal(capdrv_nvme_qpair_ring(t.qp2), 1);
+    assert_int_equal(fn_held_count(t.f), 1);
+    t.f->hostile = FN_DUP; /* Delete SQ's abort of the held Read, posted twice */
+    t.f->hostile_qid = 2;
+    t.f->hostile_count = 1;
+    assert_int_equal(capdrv_nvme_qpair_destroy(t.qp2), 0);
+    t.qp2 = NULL;
+    assert_false(t.f->sq[2].live);
+    assert_false(t.f->cq[2].live);
+    assert_int_equal(d2.calls, 1);
+    assert_int_equal(d2.status, -CAPDRV_ECANCELED);
+    /* The controller keeps writing into the deleted CQ. */
+    unsigned dma0 = t.f->bad_dma;
+    fn_cqe_at(t.f, 2, 3, 2, 0x1003, 4, 0, 1);
+    assert_int_equal(t.f->bad_dma, dma0);
+    assert_int_equal(d2.calls, 1);
+    /* A completion naming the deleted SQ 2 arrives on CQ 1. */
+    t.f->hold_qid = 1;
+    t.f->hold_opc = 0x02;
+    t.f->hold_count = 1;
+    struct fn_done d = {0};
+    assert_int_equal(read1(&t, t.qp, &d), 0);
+    assert_int_equal(capdrv_nvme_qpair_ring(t.qp), 1);
+    assert_true(fn_post_cqe(t.f, 1, 2, 0x1000, 1, 0));
+    assert_int_equal(capdrv_nvme_qpair_poll(t.qp, 0), -CAPDRV_EPROTO);
+    assert_true(broken(t.qp));
+    assert_non_null(strstr(capdrv_nvme_qpair_why(t.qp), "names SQ 2"));
+    assert_int_equal(d.calls, 0);
+    assert_int_equal(capdrv_nvme_ctrl_reset(t.c), 0);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.status, -CAPDRV_EPROTO);
+    assert_int_equal(d2.calls, 1);
+    assert_int_equal(read1(&t, t.qp, &d), 0);
+    assert_int_equal(capdrv_nvme_qpair_wait(t.qp, -1), 1);
+    assert_int_equal(d.calls, 2);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(t.f->bad_dma, dma0);
+    ht_close(&t);
+}
+
+/* A queue identifier used again (§5.4/§5.5 after §5.6/§5.7) gets new queue
+ * memory and new command slots. A stale completion of the old pair's
+ * command posted on the new CQ: with nothing outstanding it breaks the
+ * queue; when its CID happens to name the new pair's outstanding command
+ * (a fresh pair's slots start at the same CIDs), that command completes
+ * once, and its real completion then breaks the queue - never a second
+ * completion. */
+static void t_cqe_after_qid_reuse(void **state)
+{
+    (void)state;
+    struct ht t;
+    ht_open(&t, true);
+    struct fn_done old = {0};
+    assert_int_equal(read1(&t, t.qp2, &old), 0);
+    assert_int_equal(capdrv_nvme_qpair_wait(t.qp2, -1), 1);
+    assert_int_equal(old.status, 0);
+    struct capdrv_nvme_qpair_opts qo = {.depth = 16, .polling = true};
+    struct capdrv_nvme_qpair_info qi;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(capdrv_nvme_qpair_destroy(t.qp2), 0);
+        assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &t.qp2), 0);
+        capdrv_nvme_qpair_info(t.qp2, &qi);
+        assert_int_equal(qi.qid, 2);
+        if (round == 0) {
+            /* Nothing outstanding on the new pair. */
+            assert_true(fn_post_cqe(t.f, 2, 2, old.cid, 1, 0));
+            assert_int_equal(capdrv_nvme_qpair_poll(t.qp2, 0), -CAPDRV_EPROTO);
+            assert_non_null(strstr(capdrv_nvme_qpair_why(t.qp2), "not outstanding"));
+            assert_int_equal(old.calls, 1);
+            assert_int_equal(capdrv_nvme_ctrl_reset(t.c), 0);
+            assert_false(broken(t.qp2));
+            continue;
+        }
+        /* The new pair's first command has the old one's CID. */
+        t.f->hold_qid = 2;
+        t.f->hold_opc = 0x02;
+        t.f->hold_count = 1;
+        struct fn_done d = {0};
+        assert_int_equal(read1(&t, t.qp2, &d), 0);
+        assert_int_equal(capdrv_nvme_qpair_ring(t.qp2), 1);
+        assert_true(fn_post_cqe(t.f, 2, 2, old.cid, 1, 0x0004)); /* stale: Data Transfer Error */
+        assert_int_equal(capdrv_nvme_qpair_poll(t.qp2, 0), 1);
+        assert_int_equal(d.calls, 1);
+        assert_int_equal(d.cid, old.cid);
+        assert_int_equal(d.status, -CAPDRV_EIO);
+        fn_release_held(t.f, 0); /* the real completion */
+        assert_int_equal(capdrv_nvme_qpair_poll(t.qp2, 0), -CAPDRV_EPROTO);
+        assert_non_null(strstr(capdrv_nvme_qpair_why(t.qp2), "not outstanding"));
+        assert_int_equal(capdrv_nvme_ctrl_reset(t.c), 0);
+        assert_int_equal(d.calls, 1);
+    }
+    assert_int_equal(old.calls, 1);
+    struct fn_done d = {0};
+    assert_int_equal(read1(&t, t.qp2, &d), 0);
+    assert_int_equal(capdrv_nvme_qpair_wait(t.qp2, -1), 1);
+    assert_int_equal(d.status, 0);
+    ht_close(&t);
+}
+
+/* §4.6 Phase Tag, out of order: the controller posts A's entry one slot
+ * past its tail, then B's, so entries with the new phase follow a slot
+ * that is not new. The library stops at the first slot that is not new
+ * (nothing is taken from beyond it). If the hole is later filled with a
+ * copy of A's entry, A completes once and the copy breaks the queue; if
+ * it never is, the deadlines recover both commands through a reset. Each
+ * command completes exactly once either way. */
+static void t_phase_out_of_order(void **state)
+{
+    (void)state;
+    for (int fill = 1; fill >= 0; fill--) {
+        struct ht t;
+        ht_open(&t, true);
+        t.f->hostile = FN_PHASE_AHEAD;
+        t.f->hostile_qid = 1;
+        t.f->hostile_count = 1;
+        struct fn_done a = {0}, b = {0};
+        assert_int_equal(read1(&t, t.qp, &a), 0);
+        assert_int_equal(read1(&t, t.qp, &b), 0);
+        assert_int_equal(capdrv_nvme_qpair_ring(t.qp), 2);
+        assert_int_equal(t.f->cq[1].tail, 3); /* slot 0 skipped, A in 1, B in 2 */
+        assert_int_equal(capdrv_nvme_qpair_poll(t.qp, 0), 0);
+        assert_false(broken(t.qp));
+        assert_int_equal(a.calls + b.calls, 0);
+        if (fill) {
+            uint16_t cid_a = cqe_cid(&t, 1, 1);
+            fn_cqe_at(t.f, 1, 0, 1, cid_a, 1, 0, 1);
+            assert_int_equal(capdrv_nvme_qpair_poll(t.qp, 0), 1);
+            assert_int_equal(a.calls, 1);
+            assert_int_equal(a.status, 0);
+            assert_int_equal(capdrv_nvme_qpair_poll(t.qp, 0), -CAPDRV_EPROTO);
+            assert_non_null(strstr(capdrv_nvme_qpair_why(t.qp), "not outstanding"));
+            assert_int_equal(b.calls, 0);
+            assert_int_equal(capdrv_nvme_ctrl_reset(t.c), 0);
+            assert_int_equal(b.status, -CAPDRV_EPROTO);
+        } else {
+            int rc = capdrv_nvme_qpair_wait(t.qp, -1);
+            assert_true(rc > 0);
+            assert_int_equal(a.status, -CAPDRV_ETIMEDOUT);
+            assert_int_equal(b.status, -CAPDRV_ETIMEDOUT);
+        }
+        assert_int_equal(a.calls, 1);
+        assert_int_equal(b.calls, 1);
+        struct fn_done d = {0};
+        assert_int_equal(read1(&t, t.qp, &d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(t.qp, -1), 1);
+        assert_int_equal(d.status, 0);
+        assert_int_equal(a.calls + b.calls, 2);
+        ht_close(&t);
+    }
+}
+
+/* §4.6: the controller inverts the Phase Tag before it wraps (an early
+ * flip). Its entries never look new, on this pass or, because the library
+ * stops at the first one, on the next: the commands are recovered by
+ * their deadlines (Abort, then a reset) and complete exactly once; the
+ * re-created queue works, also across its own wraps. */
+static void t_phase_early_flip(void **state)
+{
+    (void)state;
+    struct ht t;
+    ht_open(&t, true);
+    struct fn_done d = {0};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(read1(&t, t.qp, &d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(t.qp, -1), 1);
+    }
+    t.f->hostile = FN_PHASE_FLIP;
+    t.f->hostile_qid = 1;
+    t.f->hostile_count = 1;
+    struct fn_done c[3] = {{0}};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(read1(&t, t.qp, &c[i]), 0);
+    assert_int_equal(capdrv_nvme_qpair_ring(t.qp), 3);
+    assert_int_equal(capdrv_nvme_qpair_poll(t.qp, 0), 0);
+    assert_false(broken(t.qp));
+    struct capdrv_nvme_ctrl_info in;
+    capdrv_nvme_ctrl_info(t.c, &in);
+    uint64_t resets = in.resets;
+    assert_true(capdrv_nvme_qpair_wait(t.qp, -1) > 0);
+    capdrv_nvme_ctrl_info(t.c, &in);
+    assert_int_equal(in.resets, resets + 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(c[i].calls, 1);
+        assert_int_equal(c[i].status, -CAPDRV_ETIMEDOUT);
+    }
+    /* 40 commands through the re-created 16-entry queue: two wraps. */
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(read1(&t, t.qp, &d), 0);
+        assert_int_equal(capdrv_nvme_qpair_wait(t.qp, -1), 1);
+        assert_int_equal(d.status, 0);
+    }
+    assert_int_equal(d.calls, 42);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(c[i].calls, 1);
+    ht_close(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +608,8 @@ int main(void)
         cmocka_unit_test(t_fatal_status),   cmocka_unit_test(t_doorbell_refused),
         cmocka_unit_test(t_garbage_cq),     cmocka_unit_test(t_create_sq_refused),
         cmocka_unit_test(t_create_cleanup_lost), cmocka_unit_test(t_create_sq_malformed),
+        cmocka_unit_test(t_cqe_for_deleted_queue), cmocka_unit_test(t_cqe_after_qid_reuse),
+        cmocka_unit_test(t_phase_out_of_order), cmocka_unit_test(t_phase_early_flip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
