@@ -11,9 +11,14 @@
  * detection, every offset and length read from it is range-checked before
  * use, and every wait on it is bounded.
  *
- * Only modern (non-transitional) devices are driven: PCI device ids
- * 0x1040..0x107f with a common-configuration capability (§4.1.2). A
- * transitional or legacy-only device is refused with -CAPDRV_ENODEV.
+ * Devices are driven through the modern interface only (§4.1.4): modern
+ * PCI device ids 0x1040..0x107f, and transitional ids 0x1000..0x103f
+ * (mapped to a virtio device id by the table of §4.1.2.1, e.g. 0x1000
+ * network, 0x1001 block), which §4.1.2.2 requires drivers to match, when
+ * the device offers the virtio vendor capabilities as well. A legacy-only
+ * device (no capability list or no common-configuration capability) and a
+ * transitional id the table does not list are refused with
+ * -CAPDRV_ENODEV.
  *
  * **Lanes.** In the brokered lane the kernel materialises the descriptor
  * table and available ring at each doorbell, so notification suppression
@@ -65,6 +70,9 @@ extern "C" {
 
 /** PCI vendor id of virtio devices (§4.1.2). */
 #define CAPDRV_VIRTIO_PCI_VENDOR 0x1af4u
+/** First PCI device id of a virtio device: the transitional ids
+ *  0x1000..0x103f come first (§4.1.2, table in §4.1.2.1). */
+#define CAPDRV_VIRTIO_PCI_TRANSITIONAL_BASE 0x1000u
 /** First modern PCI device id: 0x1040 + virtio device id (§4.1.2). */
 #define CAPDRV_VIRTIO_PCI_MODERN_BASE 0x1040u
 /** Last PCI device id in the virtio range (§4.1.2). */
@@ -155,8 +163,9 @@ struct capdrv_virtio_pci_queue {
 };
 
 /**
- * @brief Bind a modern virtio PCI device: find its structures, reset it,
- *        and set ACKNOWLEDGE then DRIVER (§3.1.1 steps 1-3).
+ * @brief Bind a virtio PCI device through its modern interface: find its
+ *        structures, reset it, and set ACKNOWLEDGE then DRIVER (§3.1.1
+ *        steps 1-3).
  *
  * Walks the capability list (§4.1.4) with at most CAPDRV_VIRTIO_PCI_MAX_CAPS
  * steps and refuses loops; uses the first capability of each type that has
@@ -164,13 +173,19 @@ struct capdrv_virtio_pci_queue {
  * needs (common: read/write, notify: write, ISR and device: read). Enables
  * Memory Space and Bus Master in the PCI COMMAND register.
  *
+ * The device id comes from the PCI device id: 0x1040 + id for a modern
+ * device, the §4.1.2.1 table for a transitional one (0x1000..0x103f),
+ * whose modern interface is then used like any other.
+ *
  * @param sys connection.
  * @param grant open grant of the function.
  * @param vp handle storage (filled).
  * @param why receives a one-line reason on failure (may be NULL).
  * @param why_len size of @p why.
- * @return 0; -CAPDRV_ENODEV (not a virtio device, transitional or legacy:
- *         no common configuration or a device id below 0x1040),
+ * @return 0; -CAPDRV_ENODEV (not a virtio device; a legacy-only device:
+ *         no capability list or no usable common configuration
+ *         capability, transitional ids included; or a transitional id
+ *         §4.1.2.1 does not list),
  *         -CAPDRV_EPROTO (malformed capability list or structure),
  *         -CAPDRV_EFAULT (a structure outside every window of the grant),
  *         -CAPDRV_ETIMEDOUT (reset did not complete), -CAPDRV_EPERM (bus

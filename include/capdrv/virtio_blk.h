@@ -200,7 +200,8 @@ struct capdrv_virtio_blk_done {
  * @param why receives a one-line reason on failure (may be NULL).
  * @param why_len size of @p why.
  * @return 0; -CAPDRV_EINVAL (bad argument or option); -CAPDRV_ENODEV (not
- *         a modern virtio-blk device); -CAPDRV_ENOTSUP (the device refused
+ *         a virtio-blk device with the modern interface, modern or
+ *         transitional PCI id); -CAPDRV_ENOTSUP (the device refused
  *         the features, or offers queues smaller than 4); -CAPDRV_EPROTO
  *         (malformed configuration); -CAPDRV_ENOMEM; errors of
  *         capdrv_virtio_pci_open() or capdrv_virtio_mmio_open() and of

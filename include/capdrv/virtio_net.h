@@ -306,7 +306,8 @@ const char *capdrv_virtio_net_strfault(int fault);
  * @param why receives a one-line reason on failure (may be NULL).
  * @param why_len size of @p why.
  * @return 0; -CAPDRV_EINVAL (bad argument or option); -CAPDRV_ENODEV (not
- *         a modern virtio-net device); -CAPDRV_ENOTSUP (features refused,
+ *         a virtio-net device with the modern interface, modern or
+ *         transitional PCI id); -CAPDRV_ENOTSUP (features refused,
  *         queues missing or too small for one frame); -CAPDRV_EPROTO
  *         (malformed configuration); -CAPDRV_ENOMEM; errors of
  *         capdrv_virtio_pci_open() and capdrv/sys.h (e.g. -CAPDRV_ENOSPC

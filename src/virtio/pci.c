@@ -194,6 +194,69 @@ static int vendor_cap(struct walk *w, struct capdrv_virtio_pci *vp, uint32_t ptr
     return 0;
 }
 
+/* VIRTIO 1.2 §4.1.2.1: the Transitional PCI Device IDs and the virtio
+ * device each one names. No other id in 0x1000..0x103f names a device. */
+static const struct {
+    uint16_t pci, virtio;
+} transitional_ids[] = {
+    {0x1000u, 1u}, /* network card */
+    {0x1001u, 2u}, /* block device */
+    {0x1002u, 5u}, /* memory ballooning (traditional) */
+    {0x1003u, 3u}, /* console */
+    {0x1004u, 8u}, /* SCSI host */
+    {0x1005u, 4u}, /* entropy source */
+    {0x1009u, 9u}, /* 9P transport */
+};
+
+/* §4.1.2: 0x1af4:0x1000..0x107f is a virtio device. Modern ids are 0x1040
+ * + the virtio device id; a transitional device (0x1000..0x103f, table of
+ * §4.1.2.1) offers the modern interface as well as the legacy one, and
+ * §4.1.2.2 says drivers MUST match it. Whether it really offers the modern
+ * interface is known only after the capability walk: a legacy-only device
+ * has no virtio vendor capabilities (check_required()). The Subsystem
+ * Device ID, which §4.1.2.3 asks transitional devices to set to the
+ * virtio id, is informational for drivers (§4.1.2.2 MAY match any): the
+ * table decides. */
+static int check_id(struct walk *w, struct capdrv_virtio_pci *vp)
+{
+    uint32_t vendor, device;
+    int rc;
+    if ((rc = cfg(w, PCI_VENDOR_ID, 2, &vendor)) < 0 || (rc = cfg(w, PCI_DEVICE_ID, 2, &device)) < 0)
+        return rc;
+    if (vendor != CAPDRV_VIRTIO_PCI_VENDOR || device < CAPDRV_VIRTIO_PCI_TRANSITIONAL_BASE ||
+        device > CAPDRV_VIRTIO_PCI_DEVICE_MAX) {
+        vp_say(w->why, w->why_len, "PCI id %04x:%04x is not a virtio device", vendor, device);
+        return -CAPDRV_ENODEV;
+    }
+    vp->pci_device = (uint16_t)device;
+    if (device >= CAPDRV_VIRTIO_PCI_MODERN_BASE) {
+        vp->virtio_id = (uint16_t)(device - CAPDRV_VIRTIO_PCI_MODERN_BASE);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof transitional_ids / sizeof transitional_ids[0]; i++)
+        if (transitional_ids[i].pci == device) {
+            vp->virtio_id = transitional_ids[i].virtio;
+            return 0;
+        }
+    vp_say(w->why, w->why_len,
+           "transitional PCI device id %#x names no virtio device type (VIRTIO 1.2 §4.1.2.1)",
+           device);
+    return -CAPDRV_ENODEV;
+}
+
+/* Why a device without the modern interface is refused, with its kind. */
+static int legacy_only(struct walk *w, const struct capdrv_virtio_pci *vp, const char *what)
+{
+    if (vp->pci_device < CAPDRV_VIRTIO_PCI_MODERN_BASE)
+        vp_say(w->why, w->why_len,
+               "transitional virtio device 1af4:%04x without the modern interface (%s): "
+               "a legacy-only device, which is not supported",
+               vp->pci_device, what);
+    else
+        vp_say(w->why, w->why_len, "%s: a legacy-only virtio device", what);
+    return -CAPDRV_ENODEV;
+}
+
 /* Common configuration and notifications are required (§4.1.4); ISR and
  * device configuration are optional here: a device type may have no
  * configuration, and with MSI-X the ISR is never read. */
@@ -216,11 +279,10 @@ static int check_required(struct walk *w, const struct capdrv_virtio_pci *vp)
                    (need & CAPDRV_WINDOW_READ) ? "read/write" : "write");
             return -CAPDRV_EFAULT;
         }
-        if (t == CAPDRV_VIRTIO_PCI_CAP_COMMON_CFG) {
-            vp_say(w->why, w->why_len,
-                   "no usable virtio common configuration capability: a legacy-only device");
-            return -CAPDRV_ENODEV;
-        }
+        /* §4.1.4: the common configuration structure is what makes the
+         * modern interface; without it only the legacy one is left. */
+        if (t == CAPDRV_VIRTIO_PCI_CAP_COMMON_CFG)
+            return legacy_only(w, vp, "no usable virtio common configuration capability");
         vp_say(w->why, w->why_len, "no usable virtio notification capability");
         return -CAPDRV_EPROTO;
     }
@@ -233,10 +295,8 @@ static int walk_caps(struct walk *w, struct capdrv_virtio_pci *vp)
     int rc;
     if ((rc = cfg(w, PCI_STATUS, 2, &status)) < 0)
         return rc;
-    if (!(status & PCI_STATUS_CAP_LIST)) {
-        vp_say(w->why, w->why_len, "no PCI capability list: a legacy-only virtio device");
-        return -CAPDRV_ENODEV;
-    }
+    if (!(status & PCI_STATUS_CAP_LIST))
+        return legacy_only(w, vp, "no PCI capability list");
     if ((rc = cfg(w, PCI_CAP_PTR, 1, &ptr)) < 0)
         return rc;
     uint64_t seen[PCI_CFG_LEN / 4 / 64] = {0};
@@ -279,31 +339,6 @@ static int load_windows(struct walk *w)
             return rc;
         }
     }
-    return 0;
-}
-
-/* §4.1.2: modern ids are 0x1040 + device id; 0x1000..0x103f are
- * transitional devices, which this driver does not handle. */
-static int check_id(struct walk *w, struct capdrv_virtio_pci *vp)
-{
-    uint32_t vendor, device;
-    int rc;
-    if ((rc = cfg(w, PCI_VENDOR_ID, 2, &vendor)) < 0 || (rc = cfg(w, PCI_DEVICE_ID, 2, &device)) < 0)
-        return rc;
-    if (vendor != CAPDRV_VIRTIO_PCI_VENDOR || device < 0x1000u ||
-        device > CAPDRV_VIRTIO_PCI_DEVICE_MAX) {
-        vp_say(w->why, w->why_len, "PCI id %04x:%04x is not a virtio device", vendor, device);
-        return -CAPDRV_ENODEV;
-    }
-    if (device < CAPDRV_VIRTIO_PCI_MODERN_BASE) {
-        vp_say(w->why, w->why_len,
-               "virtio device id %#x is transitional (legacy interface): only modern devices "
-               "(0x1040..0x107f) are supported",
-               device);
-        return -CAPDRV_ENODEV;
-    }
-    vp->pci_device = (uint16_t)device;
-    vp->virtio_id = (uint16_t)(device - CAPDRV_VIRTIO_PCI_MODERN_BASE);
     return 0;
 }
 

@@ -458,6 +458,41 @@ static void t_interrupts(void **state)
     bt_close(&t);
 }
 
+/* A transitional block device (1af4:1001, VIRTIO 1.2 §4.1.2.1) with the
+ * modern capabilities is driven like a modern one; the transitional id of
+ * a network card is not a block device. */
+static void t_transitional(void **state)
+{
+    (void)state;
+    struct bt t;
+    memset(&t, 0, sizeof t);
+    t.f = malloc(sizeof *t.f);
+    assert_non_null(t.f);
+    fv_init(t.f, BLK_ALL, CAPDRV_LANE_DIRECT);
+    t.f->cfg[2] = 0x01, t.f->cfg[3] = 0x10;
+    struct capdrv_virtio_blk_opts o = {.pool = FV_POOL};
+    if (capdrv_virtio_blk_open(fv_sys(t.f), FV_GRANT, &o, &t.blk, t.why, sizeof t.why) < 0)
+        fail_msg("open 1af4:1001: %s", t.why);
+    struct capdrv_virtio_blk_info in;
+    assert_int_equal(capdrv_virtio_blk_info(t.blk, &in), 0);
+    assert_int_equal(in.capacity, FV_DISK_SECTORS);
+    struct capdrv_virtio_blk_req r = {.type = CAPDRV_VIRTIO_BLK_T_FLUSH, .cookie = &r};
+    assert_int_equal(one(&t, 0, &r, NULL), 0);
+    assert_int_equal(t.f->last_type, CAPDRV_VIRTIO_BLK_T_FLUSH);
+    bt_close(&t);
+    t.f = malloc(sizeof *t.f);
+    assert_non_null(t.f);
+    fv_init(t.f, BLK_ALL, CAPDRV_LANE_DIRECT);
+    t.f->cfg[2] = 0x00, t.f->cfg[3] = 0x10; /* 1af4:1000: network card */
+    struct capdrv_virtio_blk *blk = (void *)1;
+    assert_int_equal(capdrv_virtio_blk_open(fv_sys(t.f), FV_GRANT, &o, &blk, t.why, sizeof t.why),
+                     -CAPDRV_ENODEV);
+    assert_null(blk);
+    assert_non_null(strstr(t.why, "not a block device"));
+    fv_fini(t.f);
+    free(t.f);
+}
+
 static void t_open_failures(void **state)
 {
     (void)state;
@@ -518,7 +553,7 @@ int main(void)
         cmocka_unit_test(t_other_commands), cmocka_unit_test(t_checks),
         cmocka_unit_test(t_status_bytes),   cmocka_unit_test(t_broken_ring),
         cmocka_unit_test(t_interrupts),     cmocka_unit_test(t_open_failures),
-        cmocka_unit_test(t_cancel),
+        cmocka_unit_test(t_cancel),         cmocka_unit_test(t_transitional),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,6 @@
 /* The virtio PCI modern transport (src/virtio/pci.c, device.c) against a
- * fake function (fake_vdev.h): capability walk over hostile lists, window
+ * fake function (fake_vdev.h): device ids (modern, transitional with and
+ * without the modern interface), capability walk over hostile lists, window
  * coverage, the status machine, feature negotiation, configuration reads,
  * queue setup and the lane rule for doorbells (VIRTIO 1.2 §4.1, §3.1.1). */
 #include <stdarg.h>
@@ -79,21 +80,90 @@ static void expect_open(struct fv *f, int rc, const char *msg)
             assert_false(f->mmio_open[w]); /* nothing left open */
 }
 
+static void set_id(struct fv *f, uint16_t device)
+{
+    f->cfg[2] = (uint8_t)device;
+    f->cfg[3] = (uint8_t)(device >> 8);
+}
+
 static void t_ids(void **state)
 {
     (void)state;
     struct fv *f = new_fv(CAPDRV_LANE_DIRECT);
-    f->cfg[2] = 0x01, f->cfg[3] = 0x10; /* 1af4:1001, transitional blk */
-    expect_open(f, -CAPDRV_ENODEV, "transitional");
-    f->cfg[2] = 0x3f; /* 0x103f: last transitional id */
-    expect_open(f, -CAPDRV_ENODEV, "transitional");
-    f->cfg[2] = 0x80; /* 0x1080: outside the virtio range */
+    /* Transitional ids the §4.1.2.1 table does not list name no device. */
+    set_id(f, 0x1006);
+    expect_open(f, -CAPDRV_ENODEV, "names no virtio device type");
+    set_id(f, 0x103f); /* last transitional id */
+    expect_open(f, -CAPDRV_ENODEV, "names no virtio device type");
+    set_id(f, 0x0fff); /* just below the virtio range */
+    expect_open(f, -CAPDRV_ENODEV, "not a virtio device");
+    f->cfg[2] = 0x80, f->cfg[3] = 0x10; /* 0x1080: outside the virtio range */
     expect_open(f, -CAPDRV_ENODEV, "not a virtio device");
     f->cfg[2] = 0x42;
     f->cfg[0] = 0x86, f->cfg[1] = 0x80; /* 8086:1042 */
     expect_open(f, -CAPDRV_ENODEV, "not a virtio device");
     f->cfg[0] = 0xf4, f->cfg[1] = 0x1a;
     expect_open(f, 0, NULL);
+    free_fv(f);
+}
+
+/* Transitional devices (§4.1.2): the §4.1.2.1 table gives the virtio id,
+ * and with the modern capabilities present the device is driven through
+ * them like a modern one (§4.1.2.2: drivers MUST match these ids). */
+static void t_transitional(void **state)
+{
+    (void)state;
+    static const struct {
+        uint16_t pci, virtio;
+    } table[] = {{0x1000, 1}, {0x1001, 2}, {0x1002, 5}, {0x1003, 3},
+                 {0x1004, 8}, {0x1005, 4}, {0x1009, 9}};
+    struct fv *f = new_fv(CAPDRV_LANE_DIRECT);
+    for (unsigned i = 0; i < sizeof table / sizeof table[0]; i++) {
+        set_id(f, table[i].pci);
+        struct capdrv_virtio_pci vp;
+        char why[256];
+        assert_int_equal(open_vp(f, &vp, why), 0);
+        assert_int_equal(capdrv_virtio_device_id(&vp), table[i].virtio);
+        assert_true(vp.common.present && vp.notify.present);
+        capdrv_virtio_pci_close(&vp);
+    }
+    /* The block one all the way: features, a queue, DRIVER_OK. */
+    set_id(f, 0x1001);
+    struct capdrv_virtio_pci vp;
+    char why[256];
+    assert_int_equal(open_vp(f, &vp, why), 0);
+    assert_int_equal(capdrv_virtio_negotiate(&vp, 0, NULL), 0);
+    assert_int_equal(f->status, 1 | 2 | 8);
+    assert_int_equal(capdrv_virtio_driver_ok(&vp), 0);
+    capdrv_virtio_pci_close(&vp);
+    assert_int_equal(f->bad_accesses, 0);
+    free_fv(f);
+}
+
+/* A transitional id without the modern interface is a legacy-only device:
+ * refused, and the reason says which. */
+static void t_transitional_legacy_only(void **state)
+{
+    (void)state;
+    struct fv *f = new_fv(CAPDRV_LANE_DIRECT);
+    set_id(f, 0x1000);
+    /* No capability list at all (a legacy device has only its I/O BAR). */
+    f->cfg[6] = 0;
+    expect_open(f, -CAPDRV_ENODEV, "transitional virtio device 1af4:1000 without the modern");
+    expect_open(f, -CAPDRV_ENODEV, "legacy-only");
+    assert_int_equal(f->status_writes, 0); /* never touched */
+    f->cfg[6] = 0x10;
+    /* A capability list without virtio vendor capabilities. */
+    const struct fv_cap none[] = {{9, 0, 0, 4}};
+    fv_set_caps(f, none, 1);
+    f->cfg[0x40] = 0x05; /* MSI, not vendor-specific */
+    set_id(f, 0x1001);
+    expect_open(f, -CAPDRV_ENODEV, "transitional virtio device 1af4:1001 without the modern");
+    /* Vendor capabilities, but no common configuration. */
+    const struct fv_cap no_common[] = {{2, 0, FV_NOTIFY, 0x100}, {3, 0, FV_ISR, 1}};
+    fv_set_caps(f, no_common, 2);
+    expect_open(f, -CAPDRV_ENODEV, "legacy-only");
+    assert_int_equal(f->status_writes, 0);
     free_fv(f);
 }
 
@@ -468,6 +538,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_open_default),  cmocka_unit_test(t_ids),
+        cmocka_unit_test(t_transitional),  cmocka_unit_test(t_transitional_legacy_only),
         cmocka_unit_test(t_legacy_layouts), cmocka_unit_test(t_hostile_lists),
         cmocka_unit_test(t_skip_unusable), cmocka_unit_test(t_windows),
         cmocka_unit_test(t_reset_bounded), cmocka_unit_test(t_negotiate),
