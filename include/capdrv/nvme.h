@@ -210,7 +210,7 @@ enum capdrv_nvme_fid {
     CAPDRV_NVME_FEAT_ERR_RECOVERY = 0x05,  /**< Error Recovery */
     CAPDRV_NVME_FEAT_VOLATILE_WC = 0x06,   /**< Volatile Write Cache */
     CAPDRV_NVME_FEAT_NUM_QUEUES = 0x07,    /**< Number of Queues */
-    CAPDRV_NVME_FEAT_IRQ_COALESCE = 0x08,  /**< Interrupt Coalescing */
+    CAPDRV_NVME_FEAT_IRQ_COALESCE = 0x08,  /**< Interrupt Coalescing (capdrv_nvme_set_irq_coalescing()) */
     CAPDRV_NVME_FEAT_IRQ_CONFIG = 0x09,    /**< Interrupt Vector Configuration */
     CAPDRV_NVME_FEAT_WRITE_ATOMIC = 0x0A,  /**< Write Atomicity Normal */
     CAPDRV_NVME_FEAT_ASYNC_EVENT = 0x0B,   /**< Asynchronous Event Configuration */
@@ -588,6 +588,45 @@ int capdrv_nvme_get_features(struct capdrv_nvme_ctrl *c, uint32_t fid, uint32_t 
  */
 int capdrv_nvme_set_features(struct capdrv_nvme_ctrl *c, uint32_t fid, uint32_t nsid,
                              uint32_t cdw11, const void *buf, size_t len, uint32_t *dw0);
+
+/**
+ * @brief Set Interrupt Coalescing (Set Features, Feature Identifier 08h,
+ *        Base 2.0 §5.27.1.6).
+ *
+ * The controller signals an I/O completion queue's interrupt once
+ * @p threshold + 1 entries are waiting or an interrupt has been delayed
+ * for @p time_100us x 100 microseconds, whichever comes first; either
+ * value 0 means no coalescing (both are 0 after a reset). The values are
+ * recommendations
+ * the controller applies per vector or across vectors, never to the admin
+ * completion queue, and only to vectors whose Interrupt Vector
+ * Configuration (Feature 09h) leaves coalescing enabled. Sent as CDW11 =
+ * THR (bits 7:0) | TIME << 8 (bits 15:8), not saved (SV clear). Only
+ * latency changes for the library: waits are bounded by their deadlines
+ * whatever the controller delays.
+ *
+ * @param c handle.
+ * @param threshold Aggregation Threshold (THR), 0's based: 0..255.
+ * @param time_100us Aggregation Time (TIME) in 100 microsecond units: 0..255.
+ * @return 0 or a negative error of an admin command (see the group
+ *         "Admin commands"); -CAPDRV_EINVAL also for a value above 255.
+ */
+int capdrv_nvme_set_irq_coalescing(struct capdrv_nvme_ctrl *c, unsigned threshold,
+                                   unsigned time_100us);
+
+/**
+ * @brief Read the current Interrupt Coalescing setting (Get Features,
+ *        Feature Identifier 08h, SEL 000b; Base 2.0 §5.27.1.6).
+ * @param c handle.
+ * @param threshold receives the Aggregation Threshold (THR, 0's based; DW0
+ *        bits 7:0).
+ * @param time_100us receives the Aggregation Time in 100 microsecond units
+ *        (DW0 bits 15:8).
+ * @return 0 or a negative error of an admin command (see the group
+ *         "Admin commands"); on error the outputs are not written.
+ */
+int capdrv_nvme_get_irq_coalescing(struct capdrv_nvme_ctrl *c, unsigned *threshold,
+                                   unsigned *time_100us);
 
 /**
  * @brief Get Log Page (Base 2.0 §5.16) with Retain Asynchronous Event

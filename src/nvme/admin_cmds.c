@@ -157,6 +157,36 @@ int capdrv_nvme_set_features(struct capdrv_nvme_ctrl *c, uint32_t fid, uint32_t 
     return rc;
 }
 
+/* §5.27.1.6 Interrupt Coalescing (FID 08h), CDW11 and Get Features DW0:
+ * bits 7:0 Aggregation Threshold (THR, 0's based), bits 15:8 Aggregation
+ * Time (TIME, 100 us units), bits 31:16 reserved. */
+#define IRQ_COALESCE_THR_MASK 0xffu
+#define IRQ_COALESCE_TIME_SHIFT 8
+
+int capdrv_nvme_set_irq_coalescing(struct capdrv_nvme_ctrl *c, unsigned threshold,
+                                   unsigned time_100us)
+{
+    if (!c || threshold > IRQ_COALESCE_THR_MASK || time_100us > IRQ_COALESCE_THR_MASK)
+        return -CAPDRV_EINVAL;
+    uint32_t cdw11 = (uint32_t)threshold | (uint32_t)time_100us << IRQ_COALESCE_TIME_SHIFT;
+    return capdrv_nvme_set_features(c, CAPDRV_NVME_FEAT_IRQ_COALESCE, 0, cdw11, NULL, 0, NULL);
+}
+
+int capdrv_nvme_get_irq_coalescing(struct capdrv_nvme_ctrl *c, unsigned *threshold,
+                                   unsigned *time_100us)
+{
+    if (!c || !threshold || !time_100us)
+        return -CAPDRV_EINVAL;
+    uint32_t dw0 = 0;
+    /* SEL 000b: the current value (§5.15). */
+    int rc = capdrv_nvme_get_features(c, CAPDRV_NVME_FEAT_IRQ_COALESCE, 0, 0, NULL, 0, &dw0);
+    if (rc < 0)
+        return rc;
+    *threshold = dw0 & IRQ_COALESCE_THR_MASK;
+    *time_100us = (dw0 >> IRQ_COALESCE_TIME_SHIFT) & IRQ_COALESCE_THR_MASK;
+    return 0;
+}
+
 int capdrv_nvme_get_log_page(struct capdrv_nvme_ctrl *c, uint8_t lid, uint32_t nsid,
                              uint64_t offset, void *buf, size_t len)
 {

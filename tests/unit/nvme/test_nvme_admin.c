@@ -344,6 +344,57 @@ static void t_shadow_doorbells(void **state)
     at_close(&t);
 }
 
+/* Interrupt Coalescing (Base 2.0 §5.27.1.6, FID 08h): CDW11 = THR (7:0,
+ * 0's based) | TIME (15:8, 100 us units), SV clear; Get Features with SEL
+ * 000b, the reserved DW0 bits 31:16 ignored. */
+static void t_irq_coalescing(void **state)
+{
+    (void)state;
+    struct at t;
+    at_open(&t, NULL);
+    assert_int_equal(capdrv_nvme_set_irq_coalescing(t.c, 0x12, 0x34), 0);
+    assert_int_equal(t.f->last_admin_opc, CAPDRV_NVME_ADMIN_SET_FEATURES);
+    assert_int_equal(t.f->last_cdw10, 0x08u);
+    assert_int_equal(t.f->last_cdw11, 0x3412u);
+    assert_int_equal(t.f->feat[0x08], 0x3412u);
+    unsigned thr = 99, time = 99;
+    assert_int_equal(capdrv_nvme_get_irq_coalescing(t.c, &thr, &time), 0);
+    assert_int_equal(t.f->last_admin_opc, CAPDRV_NVME_ADMIN_GET_FEATURES);
+    assert_int_equal(t.f->last_cdw10, 0x08u);
+    assert_int_equal(thr, 0x12);
+    assert_int_equal(time, 0x34);
+    /* The extremes; then what a controller reports with reserved bits set. */
+    assert_int_equal(capdrv_nvme_set_irq_coalescing(t.c, 255, 255), 0);
+    assert_int_equal(t.f->last_cdw11, 0xffffu);
+    assert_int_equal(capdrv_nvme_set_irq_coalescing(t.c, 0, 1), 0);
+    assert_int_equal(t.f->last_cdw11, 0x0100u);
+    assert_int_equal(capdrv_nvme_set_irq_coalescing(t.c, 7, 0), 0);
+    assert_int_equal(t.f->last_cdw11, 0x0007u);
+    t.f->feat[0x08] = 0xabcd5a01u;
+    assert_int_equal(capdrv_nvme_get_irq_coalescing(t.c, &thr, &time), 0);
+    assert_int_equal(thr, 0x01);
+    assert_int_equal(time, 0x5a);
+    /* Out of range: refused before anything is sent. */
+    unsigned cmds = t.f->admin_cmds;
+    assert_int_equal(capdrv_nvme_set_irq_coalescing(t.c, 256, 0), -CAPDRV_EINVAL);
+    assert_int_equal(capdrv_nvme_set_irq_coalescing(t.c, 0, 256), -CAPDRV_EINVAL);
+    assert_int_equal(capdrv_nvme_set_irq_coalescing(NULL, 0, 0), -CAPDRV_EINVAL);
+    assert_int_equal(capdrv_nvme_get_irq_coalescing(t.c, NULL, &time), -CAPDRV_EINVAL);
+    assert_int_equal(capdrv_nvme_get_irq_coalescing(t.c, &thr, NULL), -CAPDRV_EINVAL);
+    assert_int_equal(t.f->admin_cmds, cmds);
+    /* A controller that fails them: -CAPDRV_EIO, outputs untouched. */
+    t.f->fail_qid = 0;
+    t.f->fail_opc = -1;
+    t.f->fail_status = 0x0002;
+    t.f->fail_count = 2;
+    assert_int_equal(capdrv_nvme_set_irq_coalescing(t.c, 1, 1), -CAPDRV_EIO);
+    thr = time = 77;
+    assert_int_equal(capdrv_nvme_get_irq_coalescing(t.c, &thr, &time), -CAPDRV_EIO);
+    assert_int_equal(thr, 77);
+    assert_int_equal(time, 77);
+    at_close(&t);
+}
+
 /* Doorbell Buffer Config offered but refused: by the controller with a
  * status (-CAPDRV_EIO), or by the kernel at the admin SQ doorbell (the
  * shim's -CAPDRV_EPERM; -CAPDRV_EFAULT for a refused reference). Open
@@ -410,7 +461,7 @@ int main(void)
         cmocka_unit_test(t_identify_ns),    cmocka_unit_test(t_features_logs),
         cmocka_unit_test(t_abort_passthru), cmocka_unit_test(t_async_events),
         cmocka_unit_test(t_event_overflow), cmocka_unit_test(t_shadow_doorbells),
-        cmocka_unit_test(t_shadow_doorbells_refused),
+        cmocka_unit_test(t_shadow_doorbells_refused), cmocka_unit_test(t_irq_coalescing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

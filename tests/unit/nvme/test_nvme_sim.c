@@ -408,6 +408,13 @@ static void t_admin_sim(void **state)
         assert_int_equal(capdrv_nvme_get_features(t.c, CAPDRV_NVME_FEAT_NUM_QUEUES, 0, 0, NULL, 0,
                                                   &dw0),
                          0);
+        /* Interrupt Coalescing through the shim's feature allowlist: the
+         * sim stores it (it does not delay interrupts). */
+        unsigned thr = 0, time = 0;
+        assert_int_equal(capdrv_nvme_set_irq_coalescing(t.c, 3, 20), 0);
+        assert_int_equal(capdrv_nvme_get_irq_coalescing(t.c, &thr, &time), 0);
+        assert_int_equal(thr, 3);
+        assert_int_equal(time, 20);
         st_down(&t);
     }
 }
