@@ -30,7 +30,14 @@
  * reported VIRTIO_BLK_S_IOERR), -CAPDRV_ENOTSUP (VIRTIO_BLK_S_UNSUPP), or
  * -CAPDRV_EPROTO (a malformed status byte or used length). A queue whose
  * ring the device corrupts (capdrv/virtq.h) makes every later call on it
- * return -CAPDRV_EPROTO; close and reopen the device to recover.
+ * return -CAPDRV_EPROTO; capdrv_virtio_blk_cancel() takes its requests
+ * back, then close and reopen the device to recover. Besides the used ring
+ * (checked at every reap) the driver audits each queue's available ring
+ * with capdrv_virtq_verify() once per Queue Size completions reaped (in
+ * capdrv_virtio_blk_reap(): the completions taken are returned, the next
+ * call gives -CAPDRV_EPROTO). A device that rewrites an entry the driver
+ * overwrites before that audit is not seen (capdrv/virtq.h: a tripwire,
+ * not a barrier; the driver never uses what it reads back).
  *
  * A handle is not locked: serialise calls per queue; different queues may
  * be driven from different threads.

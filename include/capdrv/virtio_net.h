@@ -50,8 +50,12 @@
  * shorter than the header with MRG_RXBUF; a used length longer than
  * posted; a used id that is not a posted buffer - makes the call return
  * -CAPDRV_EPROTO and marks the queue broken: later calls on it return
- * -CAPDRV_EPROTO too. No buffer is lost or handed out twice: frames lent
- * before the violation can still be released. capdrv_virtio_net_cancel()
+ * -CAPDRV_EPROTO too. So does an available ring the device rewrote: the
+ * driver audits each queue's available ring with capdrv_virtq_verify()
+ * once per Queue Size completions reaped on it (a tripwire: an entry the
+ * driver overwrites before the audit is not seen, capdrv/virtq.h). No
+ * buffer is lost or handed out twice: frames lent before the violation can
+ * still be released. capdrv_virtio_net_cancel()
  * then resets the device and hands back every transmission still in
  * flight; close and reopen the device to recover.
  *

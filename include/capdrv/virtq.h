@@ -36,6 +36,19 @@
  * capdrv_virtq_error() says which rule was broken. Reset the device, then
  * capdrv_virtq_detach() returns the cookies still held.
  *
+ * The driver area (§2.7.6: written only by the driver) is checked in two
+ * places: capdrv_virtq_publish() compares the header, used_event and the
+ * entries it is about to expose; only capdrv_virtq_verify() compares the
+ * entries published earlier, which the driver itself overwrites when the
+ * ring wraps. So a device that rewrites an entry it has already consumed
+ * is seen only if verify runs before the driver reuses that entry; the
+ * check is a tripwire for a misbehaving device, not a barrier (the driver
+ * never acts on what it reads back: it uses its private copy). What
+ * bounds such a device is the DMA lane: the IOMMU mapping in the direct
+ * lane, and in the brokered lane the device does not see the driver's
+ * rings at all. The virtio-blk and virtio-net drivers call verify once
+ * per Queue Size completions of each queue.
+ *
  * **Threads.** A queue is not internally locked; serialise calls on one
  * queue (the device runs concurrently, of course).
  *
@@ -479,6 +492,12 @@ int capdrv_virtq_enable_cb(struct capdrv_virtq *vq);
 /**
  * @brief Full audit of the driver area: avail flags, idx, every ring entry
  *        and used_event against the driver's private copy. O(Queue Size).
+ *
+ * The one check of entries published before the last publish (see
+ * "Hostile device" above for what it can and cannot see). Allocates
+ * nothing; cheap enough to run every Queue Size completions, which is what
+ * capdrv/virtio_blk.h and capdrv/virtio_net.h do.
+ *
  * @param vq queue.
  * @return 0; -CAPDRV_EINVAL (NULL); -CAPDRV_EPROTO (broken, or a rewrite
  *         found now: the queue is marked broken).

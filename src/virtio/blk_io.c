@@ -242,6 +242,11 @@ int capdrv_virtio_blk_reap(struct capdrv_virtio_blk *blk, unsigned q,
             vq->free_stack[vq->n_free++] = s->index;
             vq->inflight--;
         }
+        /* Audit the available ring once per Queue Size completions
+         * (queue.h); a rewrite found breaks the queue: what was taken is
+         * returned, the next call reports the fault. */
+        if (n > 0 && vio_queue_audit(&vq->io, (unsigned)n) < 0)
+            break;
         if ((unsigned)n < want)
             break;
     }

@@ -111,6 +111,14 @@ static int fill_cq(struct capdrv_virtio_net *n)
             n->cq[(n->cq_head + n->cq_count) % cap] = (struct vnet_cqe){b->index, c[i].len};
             n->cq_count++;
         }
+        /* Audit the available ring once per Queue Size completions
+         * (queue.h). A rewrite found is a ring fault like the others: the
+         * caller breaks the receive side (the buffers just taken go back
+         * to the driver; frames lent before stay lent). */
+        if (got > 0 && vio_queue_audit(&n->rxq, (unsigned)got) < 0) {
+            set_fault(n, capdrv_virtq_error(&n->rxq.vq));
+            return -CAPDRV_EPROTO;
+        }
         if ((unsigned)got < want)
             return 0;
     }

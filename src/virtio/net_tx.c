@@ -148,6 +148,11 @@ int capdrv_virtio_net_tx_reap(struct capdrv_virtio_net *net, struct capdrv_virti
             net->tx_free[net->tx_n_free++] = s->index;
             net->tx_inflight--;
         }
+        /* Audit the available ring once per Queue Size completions
+         * (queue.h); a rewrite found breaks the queue: what was taken is
+         * returned, the next call reports the fault. */
+        if (k > 0 && vio_queue_audit(&net->txq, (unsigned)k) < 0)
+            break;
         if ((unsigned)k < want)
             break;
     }

@@ -23,6 +23,7 @@ struct vio_queue {
     capdrv_cap_t irq;             /* or 0 */
     unsigned size;
     int doorbell_rc;              /* < 0: a doorbell was refused; the queue is unusable */
+    unsigned since_audit;         /* completions reaped since the last vio_queue_audit() */
 };
 
 /* What vio_queue_setup() needs besides the queue. */
@@ -48,6 +49,24 @@ struct vio_queue_params {
  * recorded in @q for vio_queue_free(). */
 int vio_queue_setup(struct vio_queue *q, const struct vio_queue_params *p, size_t *extra_off,
                     char *why, size_t why_len);
+
+/* Count @reaped completions just taken from @q's used ring and, once per
+ * Queue Size of them, audit the whole driver area (capdrv_virtq_verify():
+ * avail flags, idx, every ring entry, used_event). The driver area is
+ * "only written by the driver and read by the device" (VIRTIO 1.2
+ * §2.7.6); publish checks only the header and the entries it exposes, so
+ * this is where a device that rewrote an earlier entry is caught. O(Queue
+ * Size) every Queue Size completions: at most one entry compared per
+ * completion. Returns 0, or -CAPDRV_EPROTO with the queue marked broken
+ * (CAPDRV_VIRTQ_FAULT_AVAIL_*). Allocates nothing. */
+static inline int vio_queue_audit(struct vio_queue *q, unsigned reaped)
+{
+    q->since_audit += reaped;
+    if (q->since_audit < q->size)
+        return 0;
+    q->since_audit = 0;
+    return capdrv_virtq_verify(&q->vq);
+}
 
 /* Release what vio_queue_setup() took (after the device was reset). */
 void vio_queue_free(capdrv_sys *sys, struct vio_queue *q);

@@ -458,6 +458,36 @@ static void t_interrupts(void **state)
     bt_close(&t);
 }
 
+/* A device that rewrites an available ring entry it has consumed (the
+ * driver area is the driver's alone, VIRTIO 1.2 §2.7.6) is caught by the
+ * audit the driver runs once per Queue Size completions. */
+static void t_avail_audit(void **state)
+{
+    (void)state;
+    struct bt t;
+    assert_int_equal(bt_open(&t, BLK_ALL, CAPDRV_LANE_DIRECT, NULL), 0);
+    struct capdrv_virtio_blk_info in;
+    assert_int_equal(capdrv_virtio_blk_info(t.blk, &in), 0);
+    struct capdrv_virtio_blk_req r = {.type = CAPDRV_VIRTIO_BLK_T_FLUSH, .cookie = &r};
+    /* Untouched, three times around the ring: no fault. */
+    for (unsigned i = 0; i < 3 * in.queue_size; i++)
+        assert_int_equal(one(&t, 0, &r, NULL), 0);
+    /* After the first request of the next lap the device rewrites the
+     * entry that request used (position 0); the driver reuses it only one
+     * lap later, after the audit. */
+    uint8_t *ring0 = fv_ref(t.f, t.f->q[0].driver + 4, 2);
+    assert_non_null(ring0);
+    assert_int_equal(one(&t, 0, &r, NULL), 0);
+    ring0[0] ^= 1;
+    for (unsigned i = 1; i < in.queue_size; i++)
+        assert_int_equal(one(&t, 0, &r, NULL), 0); /* the last reap runs the audit */
+    struct capdrv_virtio_blk_done d;
+    assert_int_equal(capdrv_virtio_blk_submit(t.blk, 0, &r, 1), -CAPDRV_EPROTO);
+    assert_int_equal(capdrv_virtio_blk_reap(t.blk, 0, &d, 1), -CAPDRV_EPROTO);
+    assert_int_equal(capdrv_virtio_blk_cancel(t.blk, &d, 1), 0); /* nothing was in flight */
+    bt_close(&t);
+}
+
 /* A transitional block device (1af4:1001, VIRTIO 1.2 §4.1.2.1) with the
  * modern capabilities is driven like a modern one; the transitional id of
  * a network card is not a block device. */
@@ -554,6 +584,7 @@ int main(void)
         cmocka_unit_test(t_status_bytes),   cmocka_unit_test(t_broken_ring),
         cmocka_unit_test(t_interrupts),     cmocka_unit_test(t_open_failures),
         cmocka_unit_test(t_cancel),         cmocka_unit_test(t_transitional),
+        cmocka_unit_test(t_avail_audit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

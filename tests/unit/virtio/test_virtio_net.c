@@ -865,6 +865,62 @@ static void test_tx_hostile(void **state)
     nt_close(&t);
 }
 
+/* ---- Available ring audit ---------------------------------------------------------- */
+
+/* The device rewrites an available ring entry it has consumed (§2.7.6:
+ * the driver area is the driver's); the audit once per Queue Size
+ * completions catches it, on either queue. */
+static void test_avail_audit(void **state)
+{
+    (void)state;
+    struct nt t;
+    nt_open(&t, NO_MRG, NULL);
+    struct capdrv_virtq_seg seg = {capdrv_dma_ref(&t.di, 0), 60};
+    struct capdrv_virtio_net_tx tx = {.segs = &seg, .n_segs = 1, .cookie = &tx};
+    struct capdrv_virtio_net_tx_done d;
+    uint8_t *tx_ring0 = ring(t.f, 1, 0) + 4;
+    for (unsigned i = 0; i < QSIZE; i++) {
+        assert_int_equal(capdrv_virtio_net_send(t.net, &tx, 1), 1);
+        dev_used(t.f, 1, (uint32_t)dev_next(t.f, 1), 0);
+        dev_flush(t.f, 1);
+        if (i == 0)
+            tx_ring0[0] ^= 1; /* after the device read it */
+        assert_int_equal(capdrv_virtio_net_tx_reap(t.net, &d, 1), 1); /* the last audits */
+    }
+    assert_int_equal(capdrv_virtio_net_send(t.net, &tx, 1), -CAPDRV_EPROTO);
+    assert_int_equal(capdrv_virtio_net_tx_reap(t.net, &d, 1), -CAPDRV_EPROTO);
+    struct capdrv_virtio_net_stats st = accounted(&t);
+    assert_int_equal(st.tx_fault, CAPDRV_VIRTQ_FAULT_AVAIL_RING);
+    assert_int_equal(st.rx_fault, 0);
+    nt_close(&t);
+
+    /* Receive: every buffer is posted at open (positions 0 .. QSIZE-1);
+     * each frame released is reposted one lap further on. The device
+     * rewrites the last entry posted at open right after consuming it;
+     * the reap of that completion is the QSIZE-th and audits. */
+    nt_open(&t, NO_MRG, NULL);
+    uint8_t *rx_ring = ring(t.f, 0, 0) + 4;
+    uint8_t frame[64];
+    pattern(frame, sizeof frame, 11);
+    struct capdrv_virtio_net_rx rx;
+    for (unsigned i = 0; i < QSIZE; i++) {
+        dev_deliver(t.f, frame, sizeof frame, NULL);
+        if (i == QSIZE - 1)
+            rx_ring[2 * (QSIZE - 1)] ^= 1;
+        int rc = capdrv_virtio_net_recv(t.net, &rx, 1);
+        if (i + 1 < QSIZE) {
+            assert_int_equal(rc, 1);
+            assert_int_equal(capdrv_virtio_net_rx_release(t.net, &rx.handle, 1), 0);
+        } else {
+            assert_int_equal(rc, -CAPDRV_EPROTO); /* the audit ran in this reap */
+        }
+    }
+    st = accounted(&t);
+    assert_int_equal(st.rx_fault, CAPDRV_VIRTQ_FAULT_AVAIL_RING);
+    assert_int_equal(st.rx_held, 0);
+    nt_close(&t);
+}
+
 /* ---- Cancel ------------------------------------------------------------------------ */
 
 /* Drain capdrv_virtio_net_cancel() in batches of two: every cookie of
@@ -1085,6 +1141,7 @@ int main(void)
         cmocka_unit_test(test_tx_refusals),
         cmocka_unit_test(test_tx_full),
         cmocka_unit_test(test_tx_hostile),
+        cmocka_unit_test(test_avail_audit),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_cancel_broken),
         cmocka_unit_test(test_irq_and_link),
