@@ -56,7 +56,7 @@
  *
  * Hostile controllers: every completion queue entry is validated before it
  * is used (phase tag, SQ identifier, CID outstanding, SQ head within what
- * was submitted; Base 2.0 §4.6, §3.3.1). A violation marks the queue
+ * was submitted; Base 2.0 §3.3.3.2, §3.3.1). A violation marks the queue
  * broken: its calls return -CAPDRV_EPROTO and capdrv_nvme_qpair_why()
  * says why; its outstanding commands complete (-CAPDRV_EPROTO) once the
  * controller can no longer touch their memory, i.e. at the next
@@ -141,7 +141,7 @@ extern "C" {
 
 /** Admin queue entries when capdrv_nvme_ctrl_opts::admin_depth is 0. */
 #define CAPDRV_NVME_ADMIN_DEPTH_DEFAULT 32u
-/** Largest admin queue (Base 2.0 §3.1.4.8: AQA ASQS/ACQS up to 4096). */
+/** Largest admin queue (Base 2.0 §3.1.3.8: AQA ASQS/ACQS up to 4096). */
 #define CAPDRV_NVME_ADMIN_DEPTH_MAX 4096u
 /** I/O queue entries when capdrv_nvme_qpair_opts::depth is 0. */
 #define CAPDRV_NVME_QPAIR_DEPTH_DEFAULT 128u
@@ -224,7 +224,7 @@ enum capdrv_nvme_lid {
     CAPDRV_NVME_LOG_FW_SLOT = 0x03    /**< Firmware Slot Information (512 bytes) */
 };
 
-/** Status Code Type, CQE status bits 11:9 (Base 2.0 §4.6.1.1). */
+/** Status Code Type, CQE status bits 11:9 (Base 2.0 §3.3.3.2.1, "Status Code Type Values"). */
 enum capdrv_nvme_sct {
     CAPDRV_NVME_SCT_GENERIC = 0x0,        /**< Generic Command Status */
     CAPDRV_NVME_SCT_COMMAND_SPECIFIC = 0x1, /**< Command Specific Status */
@@ -233,7 +233,7 @@ enum capdrv_nvme_sct {
     CAPDRV_NVME_SCT_VENDOR = 0x7          /**< Vendor Specific */
 };
 
-/** Generic Command Status values (Base 2.0 §4.6.1.2.1). */
+/** Generic Command Status values (Base 2.0 §3.3.3.2.1, "Generic Command Status Values"). */
 enum capdrv_nvme_sc_generic {
     CAPDRV_NVME_SC_SUCCESS = 0x00,            /**< Successful Completion */
     CAPDRV_NVME_SC_INVALID_OPCODE = 0x01,     /**< Invalid Command Opcode */
@@ -251,7 +251,8 @@ enum capdrv_nvme_sc_generic {
     CAPDRV_NVME_SC_NS_NOT_READY = 0x82        /**< Namespace Not Ready */
 };
 
-/** Command Specific Status values used by the library (Base 2.0 §4.6.1.2.2). */
+/** Command Specific Status values used by the library (Base 2.0 §3.3.3.2.1,
+ *  "Command Specific Status Values"). */
 enum capdrv_nvme_sc_cmd {
     CAPDRV_NVME_SC_CQ_INVALID = 0x00,        /**< Completion Queue Invalid (Create SQ) */
     CAPDRV_NVME_SC_QID_INVALID = 0x01,       /**< Invalid Queue Identifier */
@@ -304,7 +305,7 @@ struct capdrv_nvme_ctrl_opts {
 
 /** What the controller is and what was set up (capdrv_nvme_ctrl_info()). */
 struct capdrv_nvme_ctrl_info {
-    uint64_t cap;             /**< CAP register (Base 2.0 §3.1.4.1) */
+    uint64_t cap;             /**< CAP register (Base 2.0 §3.1.3.1) */
     uint32_t vs;              /**< VS register: major 31:16, minor 15:8, tertiary 7:0 */
     unsigned mqes;            /**< largest queue the controller takes, entries (CAP.MQES + 1) */
     bool cqr;                 /**< CAP.CQR: queues must be physically contiguous */
@@ -445,7 +446,7 @@ int capdrv_nvme_ctrl_info(const struct capdrv_nvme_ctrl *c, struct capdrv_nvme_c
 const struct capdrv_nvme_id_ctrl *capdrv_nvme_ctrl_id(const struct capdrv_nvme_ctrl *c);
 
 /**
- * @brief Check controller health: read CSTS (Base 2.0 §3.1.4.6).
+ * @brief Check controller health: read CSTS (Base 2.0 §3.1.3.6).
  * @param c handle.
  * @return 0 healthy; -CAPDRV_EIO (CSTS.CFS: reset needed); -CAPDRV_ENODEV
  *         (CSTS all ones: surprise removal; every outstanding command is

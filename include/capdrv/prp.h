@@ -30,7 +30,7 @@
  * left as they were.
  *
  * Choosing PRPs or SGLs is the caller's business: PRPs always work (and are
- * the only choice for Admin commands over PCIe, §4.2); SGLs only when the
+ * the only choice for Admin commands over PCIe, §3.3.3.1); SGLs only when the
  * controller's SGLS field says so (capdrv_sgl_cfg_init()). Set CDW0.PSDT
  * to match with capdrv_nvme_sqe_set_psdt().
  *
@@ -311,7 +311,7 @@ int capdrv_sgl_cfg_init(struct capdrv_sgl_cfg *cfg, uint32_t sgls, uint32_t list
  *
  * Set CDW0.PSDT to ::CAPDRV_NVME_PSDT_SGL_MPTR_CONTIG (01b), or to 10b if
  * MPTR is also an SGL. Only for I/O commands: over PCIe, Admin commands use
- * PRPs (§4.2).
+ * PRPs (§3.3.3.1).
  *
  * @param cfg from capdrv_sgl_cfg_init().
  * @param segs the transfer, in order.

@@ -2,7 +2,7 @@
  * command slots and CIDs, SQ entries and the tail doorbell, CQ entries
  * validated before use (a controller is not trusted), and the parked state
  * through which a reset completes every outstanding command exactly once.
- * NVMe Base 2.0 §3.3.1 (queue rules), §4.2 (SQE), §4.6 (CQE). */
+ * NVMe Base 2.0 §3.3.1 (queue rules), §3.3.3.1 (SQE), §3.3.3.2 (CQE). */
 #include "nvme_internal.h"
 
 #include <stdio.h>
@@ -95,7 +95,7 @@ void nvme_queue_free_heap(struct nvme_queue *q)
 }
 
 /* Empty rings after a reset or at creation: both start at entry 0, and the
- * first pass of the CQ has phase 1 (§4.6: the controller inverts the Phase
+ * first pass of the CQ has phase 1 (§3.3.3.2: the controller inverts the Phase
  * Tag at each pass; entries start zeroed, so nothing looks new). */
 void nvme_queue_rewind(struct nvme_queue *q)
 {
@@ -300,7 +300,7 @@ void nvme_cpl_from_cqe(const struct capdrv_nvme_cqe *e, struct capdrv_nvme_cpl *
     cpl->sct = (uint8_t)((st & CAPDRV_NVME_CQE_SCT_MASK) >> CAPDRV_NVME_CQE_SCT_SHIFT);
     cpl->dnr = (st & CAPDRV_NVME_CQE_DNR) != 0;
     cpl->more = (st & CAPDRV_NVME_CQE_M) != 0;
-    /* §4.6.1: SCT 0 with SC 0 is Successful Completion; anything else is an
+    /* §3.3.3.2.1: SCT 0 with SC 0 is Successful Completion; anything else is an
      * error the command failed with. */
     cpl->status = (cpl->sc == 0 && cpl->sct == 0) ? 0 : -CAPDRV_EIO;
     cpl->cid = capdrv_nvme_le16_to_cpu(e->cid);
@@ -316,14 +316,14 @@ static struct nvme_cmd *validate(struct nvme_queue *q, const struct capdrv_nvme_
     uint16_t sqid = capdrv_nvme_le16_to_cpu(e->sqid);
     uint16_t cid = capdrv_nvme_le16_to_cpu(e->cid);
     uint16_t sqhd = capdrv_nvme_le16_to_cpu(e->sqhd);
-    /* §4.6: SQ Identifier names the SQ the command came from. Every CQ here
+    /* §3.3.3.2: SQ Identifier names the SQ the command came from. Every CQ here
      * has exactly one SQ, so anything else (a deleted queue, another
      * queue's command) is a protocol error. */
     if (sqid != q->qid) {
         nvme_queue_break(q, -CAPDRV_EPROTO, "CQ %u: completion names SQ %u", q->qid, sqid);
         return NULL;
     }
-    /* §4.6: CID must name a command outstanding on that SQ. An unknown
+    /* §3.3.3.2: CID must name a command outstanding on that SQ. An unknown
      * CID, a second completion of the same command, or a completion of an
      * entry the doorbell never published are all errors. */
     unsigned idx = cid & NVME_CID_IDX_MASK;
@@ -334,7 +334,7 @@ static struct nvme_cmd *validate(struct nvme_queue *q, const struct capdrv_nvme_
                          cid, m && m->cid == cid && m->state == CMD_QUEUED ? " (never rung)" : "");
         return NULL;
     }
-    /* §4.6 / §3.3.1: SQHD is the controller's SQ head: it may only move
+    /* §3.3.3.2 / §3.3.1: SQHD is the controller's SQ head: it may only move
      * forward, and not past the tail last written to the doorbell. */
     uint32_t fwd = ((uint32_t)sqhd + q->depth - q->sq_head) % q->depth;
     uint32_t avail = (q->sq_rung + q->depth - q->sq_head) % q->depth;
@@ -360,7 +360,7 @@ int nvme_queue_reap(struct nvme_queue *q, unsigned max)
     uint32_t old_head = q->cq_head;
     while (max == 0 || (unsigned)n < max) {
         struct capdrv_nvme_cqe *slot = &q->cq[q->cq_head];
-        /* §4.6: an entry is new when its Phase Tag equals the current pass's
+        /* §3.3.3.2: an entry is new when its Phase Tag equals the current pass's
          * phase. Acquire load: the rest of the entry is read only after the
          * phase says the controller has finished writing it. A wrong phase
          * simply means "not new yet". */

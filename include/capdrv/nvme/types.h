@@ -211,17 +211,17 @@ CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_sgl_desc, id) == 15,
                           "NVMe Base 2.0 §4.1.2: SGL Identifier at byte 15");
 
 /* ---------------------------------------------------------------------- */
-/* Submission queue entry (NVMe Base 2.0 §4.2, Common Command Format)     */
+/* Submission queue entry (NVMe Base 2.0 §3.3.3.1, Common Command Format) */
 /* ---------------------------------------------------------------------- */
 
-/** PRP Entry 1 and 2 of the data pointer (NVMe Base 2.0 §4.1.1, §4.2). */
+/** PRP Entry 1 and 2 of the data pointer (NVMe Base 2.0 §4.1.1, §3.3.3.1). */
 struct capdrv_nvme_prp_pair {
     uint64_t prp1; /**< bytes 31:24 of the SQE: PRP Entry 1 */
     uint64_t prp2; /**< bytes 39:32 of the SQE: PRP Entry 2 (data or list pointer) */
 };
 
 /**
- * Data Pointer (DPTR), SQE bytes 39:24 (NVMe Base 2.0 §4.2, Common Command
+ * Data Pointer (DPTR), SQE bytes 39:24 (NVMe Base 2.0 §3.3.3.1, Common Command
  * Format): PRP Entry 1 and 2 when CDW0.PSDT is 00b, otherwise SGL Entry 1.
  */
 union capdrv_nvme_dptr {
@@ -230,12 +230,12 @@ union capdrv_nvme_dptr {
 };
 
 CAPDRV_NVME_STATIC_ASSERT(sizeof(union capdrv_nvme_dptr) == 16,
-                          "NVMe Base 2.0 §4.2: DPTR is 16 bytes");
+                          "NVMe Base 2.0 §3.3.3.1: DPTR is 16 bytes");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_prp_pair, prp2) == 8,
-                          "NVMe Base 2.0 §4.2: PRP2 follows PRP1");
+                          "NVMe Base 2.0 §3.3.3.1: PRP2 follows PRP1");
 
 /**
- * PRP or SGL for Data Transfer, CDW0 bits 15:14 (NVMe Base 2.0 §4.2). For
+ * PRP or SGL for Data Transfer, CDW0 bits 15:14 (NVMe Base 2.0 §3.3.3.1). For
  * NVMe over PCIe, Admin commands shall use PRPs (00b).
  */
 enum capdrv_nvme_psdt {
@@ -252,7 +252,7 @@ enum capdrv_nvme_psdt {
 #define CAPDRV_NVME_SQE_PSDT_MASK 0xC0u
 
 /**
- * Submission Queue Entry, 64 bytes (NVMe Base 2.0 §4.2, "Common Command
+ * Submission Queue Entry, 64 bytes (NVMe Base 2.0 §3.3.3.1, "Common Command
  * Format"). Command Dword 0 is split into its byte-sized parts: Opcode
  * (bits 7:0), FUSE and PSDT (bits 15:8, see CAPDRV_NVME_SQE_*), and the
  * Command Identifier (bits 31:16).
@@ -280,21 +280,21 @@ struct capdrv_nvme_sqe {
 #define CAPDRV_NVME_CQE_SIZE 16u
 
 CAPDRV_NVME_STATIC_ASSERT(sizeof(struct capdrv_nvme_sqe) == CAPDRV_NVME_SQE_SIZE,
-                          "NVMe Base 2.0 §4.2: SQE is 64 bytes");
+                          "NVMe Base 2.0 §3.3.3.1: SQE is 64 bytes");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_sqe, flags) == 1,
-                          "NVMe Base 2.0 §4.2: FUSE/PSDT in CDW0 byte 1");
+                          "NVMe Base 2.0 §3.3.3.1: FUSE/PSDT in CDW0 byte 1");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_sqe, cid) == 2,
-                          "NVMe Base 2.0 §4.2: CID at CDW0 bits 31:16");
+                          "NVMe Base 2.0 §3.3.3.1: CID at CDW0 bits 31:16");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_sqe, nsid) == 4,
-                          "NVMe Base 2.0 §4.2: NSID at bytes 7:4");
+                          "NVMe Base 2.0 §3.3.3.1: NSID at bytes 7:4");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_sqe, mptr) == 16,
-                          "NVMe Base 2.0 §4.2: MPTR at bytes 23:16");
+                          "NVMe Base 2.0 §3.3.3.1: MPTR at bytes 23:16");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_sqe, dptr) == 24,
-                          "NVMe Base 2.0 §4.2: DPTR at bytes 39:24");
+                          "NVMe Base 2.0 §3.3.3.1: DPTR at bytes 39:24");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_sqe, cdw10) == 40,
-                          "NVMe Base 2.0 §4.2: CDW10 at bytes 43:40");
+                          "NVMe Base 2.0 §3.3.3.1: CDW10 at bytes 43:40");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_sqe, cdw15) == 60,
-                          "NVMe Base 2.0 §4.2: CDW15 at bytes 63:60");
+                          "NVMe Base 2.0 §3.3.3.1: CDW15 at bytes 63:60");
 
 /**
  * @brief Set the PSDT field (CDW0 bits 15:14) of a submission queue entry.
@@ -322,11 +322,11 @@ CAPDRV_INLINE unsigned capdrv_nvme_sqe_psdt(const struct capdrv_nvme_sqe *sqe)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Completion queue entry (NVMe Base 2.0 §4.6)                            */
+/* Completion queue entry (NVMe Base 2.0 §3.3.3.2)                        */
 /* ---------------------------------------------------------------------- */
 
 /**
- * Completion Queue Entry, 16 bytes (NVMe Base 2.0 §4.6, "Completion Queue
+ * Completion Queue Entry, 16 bytes (NVMe Base 2.0 §3.3.3.2, "Completion Queue
  * Entry Layout"). The device writes it: read it once into a local copy,
  * then validate (the phase tag first, then the CID, SQ identifier and head).
  */
@@ -340,17 +340,17 @@ struct capdrv_nvme_cqe {
 };
 
 CAPDRV_NVME_STATIC_ASSERT(sizeof(struct capdrv_nvme_cqe) == CAPDRV_NVME_CQE_SIZE,
-                          "NVMe Base 2.0 §4.6: CQE is 16 bytes");
+                          "NVMe Base 2.0 §3.3.3.2: CQE is 16 bytes");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_cqe, sqhd) == 8,
-                          "NVMe Base 2.0 §4.6: SQHD at DW2 15:0");
+                          "NVMe Base 2.0 §3.3.3.2: SQHD at DW2 15:0");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_cqe, sqid) == 10,
-                          "NVMe Base 2.0 §4.6: SQID at DW2 31:16");
+                          "NVMe Base 2.0 §3.3.3.2: SQID at DW2 31:16");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_cqe, cid) == 12,
-                          "NVMe Base 2.0 §4.6: CID at DW3 15:0");
+                          "NVMe Base 2.0 §3.3.3.2: CID at DW3 15:0");
 CAPDRV_NVME_STATIC_ASSERT(offsetof(struct capdrv_nvme_cqe, status) == 14,
-                          "NVMe Base 2.0 §4.6: Phase/Status at DW3 31:16");
+                          "NVMe Base 2.0 §3.3.3.2: Phase/Status at DW3 31:16");
 
-/* Bits of capdrv_nvme_cqe::status (host order), NVMe Base 2.0 §4.6.1. */
+/* Bits of capdrv_nvme_cqe::status (host order), NVMe Base 2.0 §3.3.3.2.1. */
 #define CAPDRV_NVME_CQE_P 0x0001u          /**< Phase Tag (DW3 bit 16) */
 #define CAPDRV_NVME_CQE_SC_SHIFT 1         /**< Status Code, 8 bits */
 #define CAPDRV_NVME_CQE_SC_MASK 0x01FEu    /**< Status Code mask */

@@ -1,6 +1,6 @@
 /* A fake NVMe controller behind a capdrv_sys backend; see fake_nvme.h.
- * Controller-side rules from NVMe Base 2.0 (§3.1.4 registers, §3.3.1
- * queues, §4.1 PRP/SGL, §4.6 CQE, §5 admin commands) and NVM Command Set
+ * Controller-side rules from NVMe Base 2.0 (§3.1.3 registers, §3.3.1
+ * queues, §4.1 PRP/SGL, §3.3.3.2 CQE, §5 admin commands) and NVM Command Set
  * 1.0 §3 (I/O commands). Written without looking at src/nvme. */
 #include "fake_nvme.h"
 
@@ -70,7 +70,7 @@ static unsigned dstrd(const struct fn *f)
     return (unsigned)((f->cap >> 32) & 0xfu);
 }
 
-/* ---- Interrupts and completions (§4.6) -------------------------------- */
+/* ---- Interrupts and completions (§3.3.3.2) ---------------------------- */
 
 static void raise_irq(struct fn *f, struct fn_cq *cq)
 {
@@ -775,7 +775,7 @@ unsigned fn_held_count(const struct fn *f)
     return n;
 }
 
-/* ---- Registers (§3.1.4) ------------------------------------------------ */
+/* ---- Registers (§3.1.3) ------------------------------------------------ */
 
 static void controller_reset(struct fn *f)
 {
@@ -1259,7 +1259,7 @@ void fn_init(struct fn *f, int lane)
     f->win = (struct capdrv_window_info){.name = "bar0", .bar = 0, .offset = 0,
                                          .length = FN_BAR0_LEN,
                                          .flags = CAPDRV_WINDOW_READ | CAPDRV_WINDOW_WRITE};
-    /* CAP (§3.1.4.1): MQES 1023, CQR, TO 2 (1 s), DSTRD 0, CSS bit 37
+    /* CAP (§3.1.3.1): MQES 1023, CQR, TO 2 (1 s), DSTRD 0, CSS bit 37
      * (NVM), MPSMIN 0, MPSMAX 4. */
     f->cap = 1023u | 1u << 16 | 2u << 24 | 1ull << 37 | 4ull << 52;
     f->vs = 0x00020000u;

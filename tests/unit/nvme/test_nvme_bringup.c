@@ -1,7 +1,7 @@
 /* NVMe controller bring-up and shutdown (src/nvme/ctrl.c, regs.c) against
  * the fake controller of fake_nvme.h: CAP/VS/CC/AQA programming, CAP.TO
  * bounded waits, CFS and surprise removal at every step, memory page size
- * selection, doorbell stride (NVMe Base 2.0 §3.5.1, §3.1.4, §3.6.1). */
+ * selection, doorbell stride (NVMe Base 2.0 §3.5.1, §3.1.3, §3.6.1). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -50,7 +50,7 @@ static void t_open_defaults(void **state)
     assert_int_equal(id->sqes, 0x66);
     assert_int_equal(id->psd[0].mp, 2500);
     assert_memory_equal(id->subnqn, "nqn.2024-01.org.capdrv:fake", 27);
-    /* CC (§3.1.4.5): EN, CSS 0, MPS 0, AMS 0, IOSQES 6, IOCQES 4. */
+    /* CC (§3.1.3.5): EN, CSS 0, MPS 0, AMS 0, IOSQES 6, IOCQES 4. */
     assert_int_equal(f->cc, 1u | 6u << 16 | 4u << 20);
     assert_int_equal(f->aqa, 31u | 31u << 16);
     assert_int_equal(f->n_aer, 4);

@@ -4,7 +4,7 @@
  * foreign SQ identifiers, surprise removal, fatal status, refused
  * doorbells. Each gives a clear per-queue error and no double completion;
  * a reset completes the broken queue's commands exactly once (NVMe Base
- * 2.0 §4.6, §3.3.1, §9.5). ASan runs of this file check the "no
+ * 2.0 §3.3.3.2, §3.3.1, §9.5). ASan runs of this file check the "no
  * out-of-bounds access" half. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,7 +151,7 @@ static void t_phase(void **state)
     (void)state;
     struct ht t;
     ht_open(&t, true);
-    /* A CQE with the wrong phase is simply not new (§4.6). */
+    /* A CQE with the wrong phase is simply not new (§3.3.3.2). */
     t.f->hostile = FN_PHASE;
     t.f->hostile_qid = 1;
     t.f->hostile_count = 1;
@@ -389,7 +389,7 @@ static uint16_t cqe_cid(struct ht *t, unsigned cqid, unsigned slot)
  * often the controller posts its abort; what the controller writes into
  * the deleted CQ afterwards lands in memory the library still owns (kept
  * until the next disable) and is never read; a completion naming the
- * deleted SQ on a live CQ breaks that queue (§4.6 SQ Identifier) and the
+ * deleted SQ on a live CQ breaks that queue (§3.3.3.2 SQ Identifier) and the
  * command it held completes once, at the reset. */
 static void t_cqe_for_deleted_queue(void **state)
 {
@@ -500,7 +500,7 @@ static void t_cqe_after_qid_reuse(void **state)
     ht_close(&t);
 }
 
-/* §4.6 Phase Tag, out of order: the controller posts A's entry one slot
+/* §3.3.3.2 Phase Tag, out of order: the controller posts A's entry one slot
  * past its tail, then B's, so entries with the new phase follow a slot
  * that is not new. The library stops at the first slot that is not new
  * (nothing is taken from beyond it). If the hole is later filled with a
@@ -552,7 +552,7 @@ static void t_phase_out_of_order(void **state)
     }
 }
 
-/* §4.6: the controller inverts the Phase Tag before it wraps (an early
+/* §3.3.3.2: the controller inverts the Phase Tag before it wraps (an early
  * flip). Its entries never look new, on this pass or, because the library
  * stops at the first one, on the next: the commands are recovered by
  * their deadlines (Abort, then a reset) and complete exactly once; the
