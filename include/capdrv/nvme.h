@@ -36,8 +36,10 @@
  * Time: the library never reads a host clock. Every deadline (CAP.TO while
  * enabling or disabling, admin and I/O command timeouts) is measured as the
  * sum of the timeouts of the capdrv_irq_wait() calls it made while waiting
- * (slices of at most ::CAPDRV_NVME_WAIT_SLICE_NS); time spent elsewhere
- * (e.g. the caller not calling poll) does not count. On the simulated
+ * (slices of at most ::CAPDRV_NVME_WAIT_SLICE_NS), plus 10 us for each
+ * wake-up (or completion of another command) that did not finish what the
+ * wait is for, so an interrupt storm cannot stop the clock; time spent
+ * elsewhere (e.g. the caller not calling poll) does not count. On the simulated
  * platform this is simulated time, so tests are deterministic. Waits sleep
  * on vector 0 or, when another capability of the provider holds it, on the
  * first other vector the library can open. A grant without any vector the
@@ -76,11 +78,23 @@
  * memory (a destroyed queue pair's memory is kept until the next reset or
  * close).
  *
- * Threads: a controller and its queue pairs are not locked. Drive them
- * from one thread, or serialise every call on the controller and all its
- * queue pairs: timeout recovery inside capdrv_nvme_qpair_wait() and
- * capdrv_nvme_qpair_poll() uses the admin queue and may reset every queue
- * pair.
+ * Threads: each queue pair belongs to one thread at a time; its
+ * submissions, capdrv_nvme_qpair_ring(), _poll() and _wait() take no lock,
+ * so different pairs run on different threads at once (the model of SPDK's
+ * queue pairs and io_uring's rings). Everything controller-wide (admin
+ * commands, events, creating and destroying pairs, resets,
+ * capdrv_nvme_ctrl_info()) may come from any thread and serialises on the
+ * controller's lock; a pair's calls take it only on slow paths (an Abort or
+ * a reset for a command past its deadline, catching up with a reset).
+ * capdrv_nvme_ctrl_close() comes last. With
+ * capdrv_nvme_ctrl_opts::qpair_threads set, a reset or surprise removal
+ * completes each pair's outstanding commands, and creates its queues
+ * again, at the owner's next call on that pair, and each pair's deadlines
+ * count the time its own waits spent. Without it (the default) the reset
+ * does that for every pair itself, on the resetting thread, so all pairs
+ * must then be driven from one thread or under the caller's own lock.
+ * Call capdrv_nvme_ns_info() for a namespace before other threads start
+ * I/O to it (it fills the library's namespace cache).
  *
  * Example (read LBA 0 of namespace 1, polling; error handling shortened):
  * @code
@@ -301,6 +315,11 @@ struct capdrv_nvme_ctrl_opts {
                                     (opt-in). The kernel shim refuses the command at the
                                     doorbell; the controller then runs with plain doorbells
                                     (capdrv_nvme_ctrl_info::shadow_doorbells_err says why) */
+    bool qpair_threads;        /**< queue pairs are driven from different threads at once,
+                                    each pair from one thread (see "Threads" above): a reset
+                                    or removal completes a pair's outstanding commands and
+                                    re-creates its queues at its owner's next call on it, and
+                                    a pair's command deadlines count only its own waits */
 };
 
 /** What the controller is and what was set up (capdrv_nvme_ctrl_info()). */

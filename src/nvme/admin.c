@@ -66,7 +66,7 @@ static int wait_sync(struct capdrv_nvme_ctrl *c, struct nvme_cmd *m, struct nvme
             return rc;
         bool woke;
         uint64_t left = m->deadline - c->clock_ns;
-        rc = nvme_sleep(c, c->aq.irq, left < CAPDRV_NVME_WAIT_SLICE_NS ? left
+        rc = nvme_sleep(c, &c->clock_ns, c->aq.irq, left < CAPDRV_NVME_WAIT_SLICE_NS ? left
                                                                        : CAPDRV_NVME_WAIT_SLICE_NS,
                         &woke);
         if (rc < 0)
@@ -76,10 +76,9 @@ static int wait_sync(struct capdrv_nvme_ctrl *c, struct nvme_cmd *m, struct nvme
     }
 }
 
-int nvme_admin_sync(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe *sqe, void *buf,
-                    size_t len, int dir, struct nvme_sync *out)
+static int admin_sync_locked(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe *sqe, void *buf,
+                             size_t len, int dir, struct nvme_sync *out)
 {
-    memset(out, 0, sizeof *out);
     if (len > CAPDRV_NVME_ADMIN_XFER_MAX || (len && !buf))
         return -CAPDRV_EINVAL;
     if (c->gone)
@@ -140,6 +139,18 @@ int nvme_admin_sync(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe *sqe, voi
     if (len && (dir & NVME_DIR_FROM_DEV))
         memcpy(buf, data, len);
     return out->cpl.status;
+}
+
+/* The admin queue has one user at a time: queue pairs on other threads
+ * reach it only here (their Aborts) and through resets. */
+int nvme_admin_sync(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe *sqe, void *buf,
+                    size_t len, int dir, struct nvme_sync *out)
+{
+    memset(out, 0, sizeof *out);
+    nvme_lock(c);
+    int rc = admin_sync_locked(c, sqe, buf, len, dir, out);
+    nvme_unlock(c);
+    return rc;
 }
 
 int nvme_admin_simple(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe *sqe, uint32_t *dw0)
@@ -208,7 +219,10 @@ int capdrv_nvme_ctrl_process_admin(struct capdrv_nvme_ctrl *c)
 {
     if (!c)
         return -CAPDRV_EINVAL;
-    return nvme_queue_reap(&c->aq, 0);
+    nvme_lock(c);
+    int rc = nvme_queue_reap(&c->aq, 0);
+    nvme_unlock(c);
+    return rc;
 }
 
 int capdrv_nvme_ctrl_events(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_event *ev,
@@ -217,11 +231,13 @@ int capdrv_nvme_ctrl_events(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_event
     if (!c || (!ev && max))
         return -CAPDRV_EINVAL;
     unsigned n = 0;
+    nvme_lock(c);
     while (n < max && c->ev_count) {
         ev[n++] = c->ev[c->ev_head];
         c->ev_head = (c->ev_head + 1u) % CAPDRV_NVME_EVENT_QUEUE;
         c->ev_count--;
     }
+    nvme_unlock(c);
     return (int)n;
 }
 
@@ -229,29 +245,41 @@ int capdrv_nvme_ctrl_wait_event(struct capdrv_nvme_ctrl *c, int64_t timeout_ns)
 {
     if (!c)
         return -CAPDRV_EINVAL;
-    uint64_t start = c->clock_ns;
+    /* Its own clock, and the lock only around each look at the admin
+     * queue: a long wait for events does not hold up other threads'
+     * admin commands. */
+    uint64_t clock = 0;
+    nvme_lock(c);
     ack_admin(c);
+    nvme_unlock(c);
     for (;;) {
+        nvme_lock(c);
         int rc = nvme_queue_reap(&c->aq, 0);
-        if (c->ev_count)
-            return (int)c->ev_count;
+        unsigned n = c->ev_count;
+        nvme_unlock(c);
+        if (n)
+            return (int)n;
         if (rc < 0)
             return rc;
         if (rc > 0)
             continue;
-        uint64_t waited = c->clock_ns - start;
-        if (timeout_ns >= 0 && waited >= (uint64_t)timeout_ns)
+        if (timeout_ns >= 0 && clock >= (uint64_t)timeout_ns)
             return -CAPDRV_ETIMEDOUT;
         if ((rc = nvme_health(c)) < 0)
             return rc;
         uint64_t slice = CAPDRV_NVME_WAIT_SLICE_NS;
-        if (timeout_ns >= 0 && (uint64_t)timeout_ns - waited < slice)
-            slice = (uint64_t)timeout_ns - waited;
+        if (timeout_ns >= 0 && (uint64_t)timeout_ns - clock < slice)
+            slice = (uint64_t)timeout_ns - clock;
         bool woke;
-        if ((rc = nvme_sleep(c, c->aq.irq, slice, &woke)) < 0)
+        if ((rc = nvme_sleep(c, &clock, c->aq.irq, slice, &woke)) < 0)
             return rc;
-        if (woke && nvme_queue_reap(&c->aq, 0) == 0 && !c->ev_count)
-            c->clock_ns += NVME_NO_PROGRESS_NS;
+        if (woke) {
+            nvme_lock(c);
+            bool none = nvme_queue_reap(&c->aq, 0) == 0 && !c->ev_count;
+            nvme_unlock(c);
+            if (none)
+                clock += NVME_NO_PROGRESS_NS;
+        }
     }
 }
 

@@ -2,6 +2,8 @@
  * "Initialization", §3.6.1 shutdown, §3.1.4 registers): CAP/VS checks,
  * disable, admin queue, CC, enable, Identify Controller, Number of Queues,
  * Doorbell Buffer Config and AERs. Recovery: recovery.c. */
+#define _XOPEN_SOURCE 700 /* PTHREAD_MUTEX_RECURSIVE */
+
 #include "nvme_internal.h"
 
 #include <stdlib.h>
@@ -369,10 +371,22 @@ int capdrv_nvme_ctrl_open(capdrv_sys *sys, capdrv_cap_t grant,
         nvme_say(why, why_len, "out of memory");
         return -CAPDRV_ENOMEM;
     }
+    pthread_mutexattr_t ma;
+    int rc = pthread_mutexattr_init(&ma) == 0 ? 0 : -CAPDRV_ENOMEM;
+    if (rc == 0 && (pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE) != 0 ||
+                    pthread_mutex_init(&c->lock, &ma) != 0))
+        rc = -CAPDRV_ENOMEM;
+    if (rc == 0)
+        (void)pthread_mutexattr_destroy(&ma);
+    if (rc < 0) {
+        free(c);
+        nvme_say(why, why_len, "cannot create the controller lock");
+        return rc;
+    }
     c->sys = sys;
     c->grant = grant;
     c->pool = o->pool;
-    int rc = resolve_opts(c, o, why, why_len);
+    rc = resolve_opts(c, o, why, why_len);
     if (rc == 0)
         rc = bring_up(c, why, why_len);
     if (rc < 0) {
@@ -423,6 +437,7 @@ void capdrv_nvme_ctrl_close(struct capdrv_nvme_ctrl *c)
     if (c->mmio)
         (void)capdrv_cap_release(c->sys, c->mmio);
     free(c->id);
+    (void)pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
@@ -442,6 +457,7 @@ void capdrv_nvme_ctrl_abandon(struct capdrv_nvme_ctrl *c)
     nvme_queue_free_heap(&c->aq);
     free(c->retired);
     free(c->id);
+    (void)pthread_mutex_destroy(&c->lock);
     free(c);
 }
 
@@ -449,7 +465,10 @@ int capdrv_nvme_ctrl_info(const struct capdrv_nvme_ctrl *c, struct capdrv_nvme_c
 {
     if (!c || !out)
         return -CAPDRV_EINVAL;
+    struct capdrv_nvme_ctrl *w = (struct capdrv_nvme_ctrl *)(uintptr_t)c; /* the lock only */
+    nvme_lock(w);
     *out = c->info;
+    nvme_unlock(w);
     return 0;
 }
 

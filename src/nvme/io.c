@@ -47,6 +47,9 @@ static int submit(struct capdrv_nvme_qpair *qp, const struct capdrv_nvme_sqe *t,
 {
     if (!cb || (nsegs && !segs))
         return -CAPDRV_EINVAL;
+    int rc = nvme_qpair_sync(qp);
+    if (rc < 0)
+        return rc;
     if (nsegs > qp->o.max_segs)
         return -CAPDRV_ERANGE;
     uint64_t total = 0;
@@ -59,7 +62,7 @@ static int submit(struct capdrv_nvme_qpair *qp, const struct capdrv_nvme_sqe *t,
     struct nvme_queue *q = &qp->q;
     struct capdrv_nvme_sqe *e;
     struct nvme_cmd *m;
-    int rc = nvme_queue_get(q, &e, &m);
+    rc = nvme_queue_get(q, &e, &m);
     if (rc < 0)
         return rc;
     *e = *t;
@@ -70,7 +73,9 @@ static int submit(struct capdrv_nvme_qpair *qp, const struct capdrv_nvme_sqe *t,
         return rc;
     }
     nvme_queue_commit(q, m, q->c->o.io_timeout_ns, cb, arg);
-    if (qp->o.auto_ring && (rc = nvme_queue_ring(q)) < 0)
+    if (qp->o.auto_ring && (rc = nvme_queue_ring(q)) == NVME_E_OUTDATED)
+        return nvme_qpair_sync(qp); /* a reset: it completes now, cancelled */
+    if (rc < 0)
         return rc; /* queued: completes (with the queue's error) at the next reset */
     return 0;
 }
@@ -150,8 +155,8 @@ int capdrv_nvme_dsm(struct capdrv_nvme_qpair *qp, uint32_t nsid,
     struct nvme_queue *q = &qp->q;
     struct capdrv_nvme_sqe *e;
     struct nvme_cmd *m;
-    int rc = nvme_queue_get(q, &e, &m);
-    if (rc < 0)
+    int rc = nvme_qpair_sync(qp);
+    if (rc < 0 || (rc = nvme_queue_get(q, &e, &m)) < 0)
         return rc;
     /* NVM §3.2.3: the range list (16 bytes each) is the command's data; it
      * goes into the slot's first list page (one memory page, so PRP1 alone
@@ -170,9 +175,9 @@ int capdrv_nvme_dsm(struct capdrv_nvme_qpair *qp, uint32_t nsid,
     e->cdw10 = capdrv_nvme_cpu_to_le32(n - 1u); /* NR, 0's based */
     e->cdw11 = capdrv_nvme_cpu_to_le32(attrs);
     nvme_queue_commit(q, m, q->c->o.io_timeout_ns, cb, arg);
-    if (qp->o.auto_ring && (rc = nvme_queue_ring(q)) < 0)
-        return rc;
-    return 0;
+    if (qp->o.auto_ring && (rc = nvme_queue_ring(q)) == NVME_E_OUTDATED)
+        return nvme_qpair_sync(qp);
+    return rc < 0 ? rc : 0;
 }
 
 int capdrv_nvme_qpair_submit_raw(struct capdrv_nvme_qpair *qp, const struct capdrv_nvme_sqe *sqe,

@@ -7,7 +7,9 @@
 
 #include <capdrv/nvme.h>
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 
 /* Controller registers (§3.1.4, "Controller Properties"). */
 /* What a wait charges to the library's clock for a wake-up, or completions
@@ -85,6 +87,18 @@ struct nvme_cmd {
  * (qid 0) or an I/O queue pair. SQ and CQ have the same size. */
 struct nvme_queue {
     struct capdrv_nvme_ctrl *c;
+    /* The clock command deadlines of this queue are measured on: the
+     * controller's (admin queue, and every pair unless qpair_threads) or
+     * own_clock (each pair's own waits only). */
+    uint64_t *clock;
+    uint64_t own_clock;
+    /* The controller no longer has this queue (a reset or removal its
+     * owner has not caught up with): reaping writes no head doorbell. */
+    bool detached;
+    /* I/O queues: the controller's reset epoch the queue belongs to. A
+     * doorbell the kernel refuses after the epoch moved on is the reset's
+     * doing, not the queue's fault: it is not broken for it. */
+    unsigned epoch;
     uint16_t qid;
     unsigned depth;               /* entries of SQ and of CQ */
     /* Queue memory: SQ then CQ, each memory-page aligned. */
@@ -150,6 +164,18 @@ struct nvme_sync {
 
 struct capdrv_nvme_ctrl {
     capdrv_sys *sys;
+    /* Serialises the admin queue and everything controller-wide (queue
+     * creation and deletion, resets, events, the namespace cache). A
+     * queue pair's own calls never take it, except on slow paths (timeout
+     * recovery, catching up with a reset). Recursive: admin paths nest. */
+    pthread_mutex_t lock;
+    /* Bumped by every reset and by surprise removal, under the lock. A
+     * pair whose epoch differs completes its outstanding commands and
+     * re-creates its queues (nvme_qpair_resync()): eagerly inside the
+     * reset, or with capdrv_nvme_ctrl_opts::qpair_threads at its owner's
+     * next call. */
+    _Atomic unsigned epoch;
+    int reset_status;                 /* what the last reset parks commands with */
     capdrv_cap_t grant, pool, mmio;
     uint64_t window_len;
     struct capdrv_nvme_ctrl_opts o;  /* defaults filled in */
@@ -189,10 +215,11 @@ struct capdrv_nvme_ctrl {
     struct { uint32_t nsid; uint32_t block; } ns[16];
     unsigned n_ns;
     /* State. */
-    bool enabled;    /* CC.EN = 1 and RDY seen */
-    bool gone;       /* CSTS read all ones: surprise removal */
-    bool fatal;      /* CSTS.CFS seen, not yet reset */
-    bool resetting;
+    /* Atomic: queue pairs on other threads read them. */
+    _Atomic bool enabled;    /* CC.EN = 1 and RDY seen */
+    _Atomic bool gone;       /* CSTS read all ones: surprise removal */
+    _Atomic bool fatal;      /* CSTS.CFS seen, not yet reset */
+    _Atomic bool resetting;
 };
 
 /* regs.c: registers, waits and the clock. */
@@ -203,7 +230,8 @@ int nvme_reg_write64(struct capdrv_nvme_ctrl *c, uint32_t off, uint64_t v);
 int nvme_csts(struct capdrv_nvme_ctrl *c, uint32_t *csts);
 int nvme_wait_ready(struct capdrv_nvme_ctrl *c, bool rdy);
 int nvme_wait_shutdown(struct capdrv_nvme_ctrl *c);
-int nvme_sleep(struct capdrv_nvme_ctrl *c, capdrv_cap_t irq, uint64_t ns, bool *woke);
+int nvme_sleep(struct capdrv_nvme_ctrl *c, uint64_t *clock, capdrv_cap_t irq, uint64_t ns,
+               bool *woke);
 uint64_t nvme_doorbell(const struct capdrv_nvme_ctrl *c, uint16_t qid, bool cq);
 void nvme_say(char *why, size_t why_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -253,6 +281,35 @@ void nvme_dbbuf_attach(struct capdrv_nvme_ctrl *c, struct nvme_queue *q);
 int nvme_gone(struct capdrv_nvme_ctrl *c);
 int nvme_health(struct capdrv_nvme_ctrl *c);
 int nvme_recover_timeouts(struct capdrv_nvme_ctrl *c, struct nvme_queue *q);
+/* Catch @p qp up with the controller's last reset or removal (see
+ * capdrv_nvme_ctrl::epoch); @p run: run the completions now (the owner's
+ * call) or leave them parked for the reset to run. Returns 0 or the error
+ * that left the pair broken. */
+int nvme_qpair_resync(struct capdrv_nvme_qpair *qp, bool run);
+/* nvme_queue_ring() of an outdated queue whose doorbell the kernel
+ * refused: the queue's owner catches up (nvme_qpair_sync()) and its
+ * commands complete as cancelled by the reset. */
+#define NVME_E_OUTDATED (-CAPDRV_ECANCELED)
+/* An I/O queue whose controller was reset or removed since it was created. */
+static inline bool nvme_queue_outdated(const struct nvme_queue *q)
+{
+    return q->qid != 0 &&
+           atomic_load_explicit(&q->c->epoch, memory_order_acquire) != q->epoch;
+}
+/* The owner's cheap check at every queue pair entry point. */
+static inline int nvme_qpair_sync(struct capdrv_nvme_qpair *qp)
+{
+    unsigned e = atomic_load_explicit(&qp->q.c->epoch, memory_order_acquire);
+    return e == qp->q.epoch ? 0 : nvme_qpair_resync(qp, true);
+}
+static inline void nvme_lock(struct capdrv_nvme_ctrl *c)
+{
+    (void)pthread_mutex_lock(&c->lock);
+}
+static inline void nvme_unlock(struct capdrv_nvme_ctrl *c)
+{
+    (void)pthread_mutex_unlock(&c->lock);
+}
 int nvme_reset(struct capdrv_nvme_ctrl *c, int timed_out_status);
 void nvme_retire(struct capdrv_nvme_ctrl *c, capdrv_cap_t *buf);
 void nvme_release_retired(struct capdrv_nvme_ctrl *c);

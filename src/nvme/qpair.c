@@ -151,13 +151,9 @@ static unsigned lists_per_slot(const struct capdrv_nvme_qpair *qp)
     return n ? (unsigned)n : 1u;
 }
 
-int capdrv_nvme_qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvme_qpair_opts *o,
-                             struct capdrv_nvme_qpair **out)
+static int qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvme_qpair_opts *o,
+                        struct capdrv_nvme_qpair **out)
 {
-    if (out)
-        *out = NULL;
-    if (!c || !out)
-        return -CAPDRV_EINVAL;
     int rc = nvme_health(c);
     if (rc < 0)
         return rc;
@@ -181,6 +177,9 @@ int capdrv_nvme_qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvm
         return rc;
     }
     route_irq(c, &qp->q, qp->o.polling);
+    if (c->o.qpair_threads)
+        qp->q.clock = &qp->q.own_clock;
+    qp->q.epoch = atomic_load(&c->epoch);
     bool held, touched;
     uint64_t resets = c->info.resets;
     if ((rc = nvme_qpair_create_hw(qp, &held, &touched)) < 0) {
@@ -203,6 +202,19 @@ int capdrv_nvme_qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvm
     c->qps = qp;
     *out = qp;
     return 0;
+}
+
+int capdrv_nvme_qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvme_qpair_opts *o,
+                             struct capdrv_nvme_qpair **out)
+{
+    if (out)
+        *out = NULL;
+    if (!c || !out)
+        return -CAPDRV_EINVAL;
+    nvme_lock(c);
+    int rc = qpair_create(c, o, out);
+    nvme_unlock(c);
+    return rc;
 }
 
 static void unlink_qp(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_qpair *qp)
@@ -234,9 +246,13 @@ int capdrv_nvme_qpair_destroy(struct capdrv_nvme_qpair *qp)
     if (!qp)
         return 0;
     struct capdrv_nvme_ctrl *c = qp->q.c;
+    nvme_lock(c);
     unlink_qp(c, qp);
     int rc = 0;
-    if (c->enabled && !c->gone && !c->fatal) {
+    /* A pair that has not caught up with a reset has no queues on the
+     * controller any more: nothing to delete. */
+    bool current = qp->q.epoch == atomic_load(&c->epoch) && !qp->q.detached;
+    if (current && c->enabled && !c->gone && !c->fatal) {
         /* §5.7: deleting the SQ aborts its outstanding commands before the
          * Delete completes; then the CQ may go (§5.6). */
         rc = delete_queue(c, CAPDRV_NVME_ADMIN_DELETE_SQ, qp->q.qid);
@@ -250,13 +266,14 @@ int capdrv_nvme_qpair_destroy(struct capdrv_nvme_qpair *qp)
     }
     nvme_queue_break(&qp->q, -CAPDRV_ECANCELED, "queue pair destroyed");
     nvme_queue_park_all(&qp->q, c->gone ? -CAPDRV_ENODEV : -CAPDRV_ECANCELED);
-    (void)nvme_queue_run_parked(&qp->q);
     c->qid_used[qp->q.qid] = false;
     /* The queue memory is kept until the controller is next disabled: the
      * kernel may count memory a device has used as in flight until then
      * (releasing it earlier could make it reset the function). */
     nvme_retire(c, &qp->q.qbuf);
     nvme_retire(c, &qp->q.lbuf);
+    nvme_unlock(c);
+    (void)nvme_queue_run_parked(&qp->q);
     nvme_queue_free(c, &qp->q);
     free(qp);
     return rc;
@@ -288,14 +305,31 @@ int capdrv_nvme_qpair_ring(struct capdrv_nvme_qpair *qp)
 {
     if (!qp)
         return -CAPDRV_EINVAL;
-    return nvme_queue_ring(&qp->q);
+    int rc = nvme_qpair_sync(qp);
+    if (rc == 0 && (rc = nvme_queue_ring(&qp->q)) == NVME_E_OUTDATED)
+        rc = nvme_qpair_sync(qp); /* a reset: what was queued completes now */
+    return rc;
 }
 
 int capdrv_nvme_qpair_poll(struct capdrv_nvme_qpair *qp, unsigned max)
 {
     if (!qp)
         return -CAPDRV_EINVAL;
-    return nvme_queue_reap(&qp->q, max);
+    uint64_t done0 = qp->q.completions;
+    int rc = nvme_qpair_sync(qp);
+    if (qp->q.completions != done0)
+        return (int)(qp->q.completions - done0);
+    if (rc < 0)
+        return rc;
+    rc = nvme_queue_reap(&qp->q, max);
+    if (nvme_queue_outdated(&qp->q)) {
+        /* A reset elsewhere while reaping: catch up now. */
+        int src = nvme_qpair_sync(qp);
+        if (qp->q.completions != done0)
+            return (int)(qp->q.completions - done0);
+        return src < 0 ? src : rc;
+    }
+    return rc;
 }
 
 /* Time to the next deadline of an outstanding command (or its Abort). */
@@ -319,16 +353,26 @@ int capdrv_nvme_qpair_wait(struct capdrv_nvme_qpair *qp, int64_t timeout_ns)
         return -CAPDRV_EINVAL;
     struct nvme_queue *q = &qp->q;
     struct capdrv_nvme_ctrl *c = q->c;
-    int rc = nvme_queue_ring(q);
-    if (rc < 0)
-        return rc;
+    uint64_t done0 = q->completions;
+    int rc = nvme_qpair_sync(qp);
+    if (q->completions != done0)
+        return (int)(q->completions - done0);
+    if (rc < 0 || ((rc = nvme_queue_ring(q)) < 0 && rc != NVME_E_OUTDATED))
+        return rc; /* NVME_E_OUTDATED: a reset; the loop below catches up */
     /* Acknowledge before reaping: an interrupt raised by completions about
      * to be reaped is consumed, and one raised after the reap stays
      * pending and ends the next sleep at once (nothing is missed). */
     if (q->irq)
         (void)capdrv_irq_ack(c->sys, q->irq);
-    uint64_t start = c->clock_ns, done0 = q->completions;
+    uint64_t start = *q->clock;
     for (;;) {
+        /* A reset (this pair's timeout recovery, or another thread's) or
+         * a removal: catch up first, completing what the queue held. */
+        rc = nvme_qpair_sync(qp);
+        if (q->completions != done0)
+            return (int)(q->completions - done0);
+        if (rc < 0)
+            return rc;
         rc = nvme_queue_reap(q, 0);
         if (q->completions != done0)
             return (int)(q->completions - done0);
@@ -340,22 +384,24 @@ int capdrv_nvme_qpair_wait(struct capdrv_nvme_qpair *qp, int64_t timeout_ns)
             return rc;
         if (rc > 0 || q->completions != done0)
             continue;
-        uint64_t waited = c->clock_ns - start;
+        uint64_t waited = *q->clock - start;
         if (timeout_ns >= 0 && waited >= (uint64_t)timeout_ns)
             return -CAPDRV_ETIMEDOUT;
-        if ((rc = nvme_health(c)) < 0)
+        if ((rc = nvme_health(c)) < 0) {
             /* Surprise removal completes everything outstanding at once. */
+            (void)nvme_qpair_sync(qp);
             return q->completions != done0 ? (int)(q->completions - done0) : rc;
+        }
         uint64_t slice = CAPDRV_NVME_WAIT_SLICE_NS;
-        uint64_t dl = next_deadline(q, c->clock_ns);
+        uint64_t dl = next_deadline(q, *q->clock);
         if (dl < slice)
             slice = dl;
         if (timeout_ns >= 0 && (uint64_t)timeout_ns - waited < slice)
             slice = (uint64_t)timeout_ns - waited;
         bool woke;
-        if ((rc = nvme_sleep(c, q->irq, slice, &woke)) < 0)
+        if ((rc = nvme_sleep(c, q->clock, q->irq, slice, &woke)) < 0)
             return rc;
         if (woke && nvme_queue_reap(q, 0) == 0 && q->completions == done0)
-            c->clock_ns += NVME_NO_PROGRESS_NS; /* a wake-up without progress */
+            *q->clock += NVME_NO_PROGRESS_NS; /* a wake-up without progress */
     }
 }

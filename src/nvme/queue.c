@@ -34,6 +34,7 @@ int nvme_queue_alloc(struct capdrv_nvme_ctrl *c, struct nvme_queue *q, uint16_t 
     size_t page = (size_t)1 << c->page_shift;
     memset(q, 0, sizeof *q);
     q->c = c;
+    q->clock = &c->clock_ns;
     q->qid = qid;
     q->depth = depth;
     q->vector = -1;
@@ -182,7 +183,7 @@ void nvme_queue_commit(struct nvme_queue *q, struct nvme_cmd *cmd, uint64_t time
     cmd->cb = cb;
     cmd->arg = arg;
     cmd->state = CMD_QUEUED;
-    uint64_t now = q->c->clock_ns;
+    uint64_t now = *q->clock;
     cmd->deadline = timeout_ns == UINT64_MAX || timeout_ns > UINT64_MAX - now
                         ? UINT64_MAX
                         : now + timeout_ns;
@@ -241,6 +242,8 @@ int nvme_queue_ring(struct nvme_queue *q)
      * write). */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     rc = write_doorbell(q, false, q->sq_tail, q->sq_rung);
+    if (rc < 0 && nvme_queue_outdated(q))
+        return NVME_E_OUTDATED; /* a reset took the queue away: its owner catches up */
     if (rc < 0) {
         /* The kernel refused the doorbell (e.g. a DMA reference outside
          * the ledger): the controller never saw these entries, but the
@@ -395,9 +398,11 @@ int nvme_queue_reap(struct nvme_queue *q, unsigned max)
     q->reaping--;
     /* While disabled (a reset reaping what completed before it) the
      * controller has no queue to release entries of. */
-    if (q->cq_head != old_head && !q->c->gone && q->c->enabled) {
+    if (q->cq_head != old_head && !q->c->gone && q->c->enabled && !q->detached) {
         /* §3.3.1.2: the head doorbell releases the consumed entries. */
         int wrc = write_doorbell(q, true, q->cq_head, old_head);
+        if (wrc < 0 && nvme_queue_outdated(q))
+            return (int)n; /* a reset took the queue away: its owner catches up */
         if (wrc < 0) {
             nvme_queue_break(q, wrc, "CQ %u head doorbell refused: %s", q->qid,
                              capdrv_strerror(wrc));

@@ -35,18 +35,74 @@ void nvme_release_retired(struct capdrv_nvme_ctrl *c)
     c->n_retired = 0;
 }
 
-static void park_everything(struct capdrv_nvme_ctrl *c, int status)
+/* Without qpair_threads the reset or removal catches every queue pair up
+ * itself (the caller drives them all from one thread); with it, each
+ * owner does at its next call (nvme_qpair_sync()). */
+static void resync_all(struct capdrv_nvme_ctrl *c)
 {
-    nvme_queue_park_all(&c->aq, -CAPDRV_ECANCELED);
+    if (c->o.qpair_threads)
+        return;
     for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next)
-        nvme_queue_park_all(&qp->q, qp->q.broken ? qp->q.err : status);
+        (void)nvme_qpair_resync(qp, false);
 }
 
 static void run_everything(struct capdrv_nvme_ctrl *c)
 {
     (void)nvme_queue_run_parked(&c->aq);
+    if (c->o.qpair_threads)
+        return;
     for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next)
         (void)nvme_queue_run_parked(&qp->q);
+}
+
+int nvme_qpair_resync(struct capdrv_nvme_qpair *qp, bool run)
+{
+    struct nvme_queue *q = &qp->q;
+    struct capdrv_nvme_ctrl *c = q->c;
+    nvme_lock(c);
+    unsigned epoch = atomic_load(&c->epoch);
+    if (qp->q.epoch == epoch || (run && c->resetting)) {
+        /* Caught up already, or (an owner's call) a reset is still running
+         * on this thread, re-entered from a callback: it catches up. */
+        nvme_unlock(c);
+        return q->broken ? q->err : 0;
+    }
+    /* The controller was disabled or removed since this pair's queues were
+     * created: they no longer exist there. Completions it posted before it
+     * stopped are real (a disable waits for CSTS.RDY 0, §3.7.2, and the
+     * queue was not given to it again): deliver them first. */
+    q->detached = true;
+    if (!c->gone && c->enabled && !q->broken)
+        (void)nvme_queue_reap(q, 0);
+    nvme_queue_park_all(q, c->gone ? -CAPDRV_ENODEV : q->broken ? q->err : c->reset_status);
+    int rc = 0;
+    if (c->gone) {
+        nvme_queue_break(q, -CAPDRV_ENODEV, "controller removed");
+        rc = -CAPDRV_ENODEV;
+    } else if (!c->enabled) {
+        nvme_queue_break(q, -CAPDRV_EIO, "controller reset failed");
+        rc = -CAPDRV_EIO;
+    } else {
+        q->broken = false;
+        q->why[0] = '\0';
+        nvme_queue_rewind(q);
+        if (q->qid > c->info.io_queues) {
+            rc = -CAPDRV_EPROTO; /* the controller now grants fewer queues */
+        } else {
+            bool held, touched;
+            rc = nvme_qpair_create_hw(qp, &held, &touched);
+        }
+        if (rc == 0)
+            q->detached = false;
+        else if (c->o.qpair_threads)
+            nvme_queue_break(q, rc, "re-creating the queue after a reset failed: %s",
+                             capdrv_strerror(rc));
+    }
+    qp->q.epoch = epoch;
+    nvme_unlock(c);
+    if (run)
+        (void)nvme_queue_run_parked(q);
+    return rc;
 }
 
 /* CSTS read all ones: a PCIe function that is no longer there (surprise
@@ -55,15 +111,21 @@ static void run_everything(struct capdrv_nvme_ctrl *c)
  * -CAPDRV_ENODEV. */
 int nvme_gone(struct capdrv_nvme_ctrl *c)
 {
-    if (c->gone)
+    nvme_lock(c);
+    if (c->gone) {
+        nvme_unlock(c);
         return -CAPDRV_ENODEV;
+    }
     c->gone = true;
     c->enabled = false;
-    park_everything(c, -CAPDRV_ENODEV);
+    atomic_fetch_add(&c->epoch, 1u);
+    nvme_queue_park_all(&c->aq, -CAPDRV_ENODEV);
     for (unsigned i = 0; i + 1u < c->aq.depth; i++)
         if (c->aq.cmds[i].state == CMD_PARKED)
             c->aq.cmds[i].park_status = -CAPDRV_ENODEV;
+    resync_all(c);
     run_everything(c);
+    nvme_unlock(c);
     return -CAPDRV_ENODEV;
 }
 
@@ -85,27 +147,31 @@ int nvme_health(struct capdrv_nvme_ctrl *c)
 
 int nvme_reset(struct capdrv_nvme_ctrl *c, int status)
 {
-    if (c->gone)
-        return -CAPDRV_ENODEV;
-    if (c->resetting)
-        return -CAPDRV_EBUSY;
+    nvme_lock(c);
+    if (c->gone || c->resetting) {
+        int busy = c->gone ? -CAPDRV_ENODEV : -CAPDRV_EBUSY;
+        nvme_unlock(c);
+        return busy;
+    }
     c->resetting = true;
     c->info.resets++;
+    c->reset_status = status;
+    /* The epoch moves before the controller stops: a pair on another
+     * thread whose doorbell is refused from here on knows why. From now
+     * on every pair's queues belong to the old epoch: each is caught up
+     * (its completions delivered, the rest parked with @status, its queues
+     * created again) below, or by its owner with qpair_threads. */
+    atomic_fetch_add(&c->epoch, 1u);
     /* §3.7.2: CC.EN 1 -> 0 deletes every I/O queue and aborts what they
      * held; once CSTS.RDY reads 0 the controller touches no host memory,
      * so parked commands' buffers are free again. */
     int rc = nvme_ctrl_disable(c);
     if (c->gone) {
         c->resetting = false;
+        nvme_unlock(c);
         return -CAPDRV_ENODEV;
     }
-    /* Completions the controller posted before it stopped are real:
-     * deliver them with their status (healthy queues only). */
-    if (rc == 0)
-        for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next)
-            if (!qp->q.broken)
-                (void)nvme_queue_reap(&qp->q, 0);
-    park_everything(c, status);
+    nvme_queue_park_all(&c->aq, -CAPDRV_ECANCELED);
     if (rc == 0)
         nvme_release_retired(c);
     /* Internal admin commands (AERs, a timed-out synchronous command)
@@ -115,19 +181,11 @@ int nvme_reset(struct capdrv_nvme_ctrl *c, int status)
         c->aq.broken = false;
         rc = nvme_ctrl_setup(c, NULL, 0);
     }
-    for (struct capdrv_nvme_qpair *qp = c->qps; qp && rc == 0; qp = qp->next) {
-        qp->q.broken = false;
-        qp->q.why[0] = '\0';
-        nvme_queue_rewind(&qp->q);
-        if (qp->q.qid > c->info.io_queues)
-            rc = -CAPDRV_EPROTO; /* the controller now grants fewer queues */
-        else {
-            /* A failure leaves the controller disabled below, which
-             * takes any half-created queue away. */
-            bool held, touched;
-            rc = nvme_qpair_create_hw(qp, &held, &touched);
-        }
-    }
+    if (rc < 0)
+        c->enabled = false; /* every pair then breaks when it catches up */
+    if (rc == 0 && !c->o.qpair_threads)
+        for (struct capdrv_nvme_qpair *qp = c->qps; qp && rc == 0; qp = qp->next)
+            rc = nvme_qpair_resync(qp, false);
     if (rc == 0)
         rc = nvme_aer_arm(c);
     if (rc < 0 && !c->gone) {
@@ -135,13 +193,19 @@ int nvme_reset(struct capdrv_nvme_ctrl *c, int status)
         (void)nvme_ctrl_disable(c);
         c->enabled = false;
         nvme_queue_break(&c->aq, -CAPDRV_EIO, "controller reset failed: %s", capdrv_strerror(rc));
-        for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next)
-            nvme_queue_break(&qp->q, -CAPDRV_EIO, "controller reset failed: %s",
-                             capdrv_strerror(rc));
-        park_everything(c, -CAPDRV_ECANCELED);
+        nvme_queue_park_all(&c->aq, -CAPDRV_ECANCELED);
+        if (!c->o.qpair_threads)
+            for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next) {
+                nvme_queue_break(&qp->q, -CAPDRV_EIO, "controller reset failed: %s",
+                                 capdrv_strerror(rc));
+                qp->q.detached = true;
+                nvme_queue_park_all(&qp->q, -CAPDRV_ECANCELED);
+                qp->q.epoch = atomic_load(&c->epoch);
+            }
     }
     c->resetting = false;
     run_everything(c);
+    nvme_unlock(c);
     return c->gone ? -CAPDRV_ENODEV : rc;
 }
 
@@ -157,7 +221,7 @@ int capdrv_nvme_ctrl_reset(struct capdrv_nvme_ctrl *c)
  * causes a reset. Returns 1 when a reset ran, 0 otherwise, or an error. */
 int nvme_recover_timeouts(struct capdrv_nvme_ctrl *c, struct nvme_queue *q)
 {
-    uint64_t now = c->clock_ns;
+    uint64_t now = *q->clock;
     nvme_queue_expire(q, now);
     for (unsigned i = 0; i + 1u < q->depth; i++) {
         struct nvme_cmd *m = &q->cmds[i];

@@ -73,7 +73,8 @@ int nvme_csts(struct capdrv_nvme_ctrl *c, uint32_t *csts)
  * know how long the wake-up really took, and charging a whole slice made
  * a burst of early wake-ups on a shared vector use up a 5 s deadline in a
  * fraction of that (seen once as a timed-out Identify in a TCG guest). */
-int nvme_sleep(struct capdrv_nvme_ctrl *c, capdrv_cap_t irq, uint64_t ns, bool *woke)
+int nvme_sleep(struct capdrv_nvme_ctrl *c, uint64_t *clock, capdrv_cap_t irq, uint64_t ns,
+               bool *woke)
 {
     *woke = false;
     if (ns == 0)
@@ -81,13 +82,13 @@ int nvme_sleep(struct capdrv_nvme_ctrl *c, capdrv_cap_t irq, uint64_t ns, bool *
     if (!irq)
         irq = c->timer;
     if (!irq) {
-        c->clock_ns += ns;
+        *clock += ns;
         return 0;
     }
     uint64_t ready = 0;
     int rc = capdrv_irq_wait(c->sys, &irq, 1, (int64_t)ns, &ready);
     if (rc == -CAPDRV_ETIMEDOUT) {
-        c->clock_ns += ns;
+        *clock += ns;
         return 0;
     }
     if (rc < 0)
@@ -125,7 +126,7 @@ int nvme_wait_ready(struct capdrv_nvme_ctrl *c, bool rdy)
         if (c->clock_ns - start >= limit)
             return -CAPDRV_ETIMEDOUT;
         bool woke;
-        rc = nvme_sleep(c, c->timer, CAPDRV_NVME_WAIT_SLICE_NS, &woke);
+        rc = nvme_sleep(c, &c->clock_ns, c->timer, CAPDRV_NVME_WAIT_SLICE_NS, &woke);
         if (rc < 0)
             return rc;
         if (woke)
@@ -150,7 +151,7 @@ int nvme_wait_shutdown(struct capdrv_nvme_ctrl *c)
         if (c->clock_ns - start >= limit)
             return -CAPDRV_ETIMEDOUT;
         bool woke;
-        rc = nvme_sleep(c, c->timer, CAPDRV_NVME_WAIT_SLICE_NS, &woke);
+        rc = nvme_sleep(c, &c->clock_ns, c->timer, CAPDRV_NVME_WAIT_SLICE_NS, &woke);
         if (rc < 0)
             return rc;
         if (woke)
