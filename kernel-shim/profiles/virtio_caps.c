@@ -37,12 +37,37 @@ static uint32_t min_length(uint32_t type)
     return type == VIO_CAP_COMMON ? VIO_COMMON_MIN_LEN : type == VIO_CAP_NOTIFY ? 2u : 1u;
 }
 
+/* Access the provider needs to a structure of @type through its window. */
+static uint32_t needed_access(uint32_t type)
+{
+    return type == VIO_CAP_COMMON   ? CAPDRV_WINDOW_READ | CAPDRV_WINDOW_WRITE
+           : type == VIO_CAP_NOTIFY ? CAPDRV_WINDOW_WRITE
+                                    : CAPDRV_WINDOW_READ;
+}
+
+/* A window of the grant wholly covering BAR @bar bytes [off, off+len) with
+ * the access @type needs: a structure the provider cannot reach is one its
+ * driver cannot use. */
+static bool in_a_window(const struct shim_grant *g, uint32_t type, uint32_t bar, uint64_t off,
+                        uint64_t len)
+{
+    uint32_t need = needed_access(type);
+    for (unsigned i = 0; i < g->m->n_windows; i++) {
+        const struct shim_manifest_window *w = &g->m->windows[i];
+        if (w->bar == bar && (w->flags & need) == need && off >= w->offset &&
+            off - w->offset <= w->length && len <= w->length - (off - w->offset))
+            return true;
+    }
+    return false;
+}
+
 /* Record one structure if it is the first usable one of its type
  * (§4.1.4.1: the driver uses the first instance it can support; a later
  * one is ignored). A structure is skipped, not refused, when a driver could
  * not use it: reserved BAR, capability too short for its type, length below
  * what the type needs, a notify multiplier that is not 0 or an even power
- * of two (§4.1.4.4), or outside a memory BAR. This is the rule the library
+ * of two (§4.1.4.4), outside a memory BAR, or outside every window of the
+ * grant with the access the structure needs. This is the rule the library
  * applies (src/virtio/pci.c vendor_cap()), so both pick the same structure
  * and the doorbells the library rings are the ones the shim checks. */
 static int take_cap(struct shim_profile_ctx *ctx, struct vio_state *st, uint32_t ptr,
@@ -70,7 +95,7 @@ static int take_cap(struct shim_profile_ctx *ctx, struct vio_state *st, uint32_t
             return 0;
     }
     if (len < min_length(type) || !(g->fn.bar_flags[bar] & CAPDRV_HW_BAR_MEM) ||
-        !shim_range_within(off, len, g->fn.bar_size[bar]))
+        !shim_range_within(off, len, g->fn.bar_size[bar]) || !in_a_window(g, type, bar, off, len))
         return 0;
     st->cap[type] = (struct vio_region){.present = true, .bar = bar, .offset = off, .length = len};
     if (type == VIO_CAP_NOTIFY)

@@ -146,7 +146,9 @@ static int locate(const struct walk *w, unsigned type, unsigned bar, uint64_t of
 /* One virtio vendor capability at @ptr. Ignores what the driver cannot use
  * (§4.1.4: reserved BAR values and unknown types are ignored; the first
  * usable structure of each type wins). Remembers a structure no window
- * covers, for the error message. */
+ * covers, for the error message. The kernel shim picks by the same rule
+ * (kernel-shim/profiles/virtio_caps.c take_cap()), so the doorbell this
+ * driver rings is the one the shim checks. */
 static int vendor_cap(struct walk *w, struct capdrv_virtio_pci *vp, uint32_t ptr)
 {
     uint32_t len, type, bar, off, length, mult = 0;

@@ -45,6 +45,7 @@ struct vt {
     struct capdrv_dmabuf_info ri, ii;
     uint16_t notify_off;
     uint16_t qi; /* the queue publish() notifies (§4.1.5.2: the value written) */
+    capdrv_cap_t nmmio; /* the window publish() rings through (0: mmio, at NOTIFY) */
 };
 
 static void w(struct vt *t, uint64_t off, unsigned width, uint64_t v)
@@ -153,6 +154,8 @@ static int publish(struct vt *t, uint16_t head)
     put_le(a + 4 + 2 * (idx % QSIZE), 2, head);
     __atomic_thread_fence(__ATOMIC_RELEASE);
     put_le(a + 2, 2, (uint16_t)(idx + 1));
+    if (t->nmmio)
+        return capdrv_mmio_write(t->f.p1, t->nmmio, t->notify_off * NOTIFY_MULT, 2, t->qi);
     return capdrv_mmio_write(t->f.p1, t->mmio, NOTIFY + t->notify_off * NOTIFY_MULT, 2, t->qi);
 }
 
@@ -318,6 +321,38 @@ static void t_caps_first_usable(void **state)
     write_then_read(&t);
     /* The first notify structure's multiplier would put it at NOTIFY + 3. */
     assert_true(capdrv_mmio_write(t.f.p1, t.mmio, NOTIFY + 3, 2, 1) < 0);
+    done(&t);
+}
+
+/* The first notify structure lies in the device configuration range, which
+ * this grant only exposes read-only (manifests/virtio_split.dts): a driver
+ * cannot ring it, so the library takes the next one, and so must the shim
+ * (§4.1.4.1 "the first instance it can support"). */
+static void t_caps_outside_windows(void **state)
+{
+    (void)state;
+    struct vt t;
+    memset(&t, 0, sizeof t);
+    fx_machine(&t.f, false);
+    struct capdrv_pci_addr a6 = {0, 0, 6, 0};
+    assert_int_equal(capdrv_sim_add_virtio_blk(t.f.sim, &a6, NULL, &t.fn_blk), 0);
+    uint32_t first = 0;
+    assert_int_equal(t.f.hw.ops->cfg_read(t.f.hw.ctx, t.fn_blk, 0x34, 1, &first), 0);
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn_blk, SIM_DEVICE_CAP + 1, 1, 0), 0);
+    put_cap(&t, 0xd0, (uint8_t)first, 20, 2, 0, DEVCFG, 0x1000, NOTIFY_MULT);
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn_blk, 0x34, 1, 0xd0), 0);
+    assert_int_equal(fx_shim(&t.f, "virtio_split"), 0);
+    assert_int_equal(capdrv_shim_connect(t.f.shim, "p1", &t.f.p1), 0);
+    t.grant = fx_open(t.f.p1, "vblk");
+    t.mmio = fx_mmio(t.f.p1, t.grant, 0);  /* window-common, at BAR0 offset 0 */
+    t.nmmio = fx_mmio(t.f.p1, t.grant, 3); /* window-notify, at BAR0 offset NOTIFY */
+    assert_int_equal(capdrv_cfg_write(t.f.p1, t.grant, 0x04, 2, 0x0006), 0);
+    assert_int_equal(capdrv_pool_open(t.f.p1, t.grant, &t.pool), 0);
+    assert_int_equal(capdrv_dma_alloc(t.f.p1, t.pool, 4096, &t.ring, &t.ri), 0);
+    assert_int_equal(capdrv_dma_alloc(t.f.p1, t.pool, 8192, &t.io, &t.ii), 0);
+    negotiate(&t, F_VERSION_1);
+    setup_queue(&t);
+    write_then_read(&t);
     done(&t);
 }
 
@@ -584,6 +619,7 @@ int main(void)
         cmocka_unit_test(t_register_rules),
         cmocka_unit_test(t_brokered_refused_notify_keeps_inflight),
         cmocka_unit_test(t_caps_first_usable),
+        cmocka_unit_test(t_caps_outside_windows),
         cmocka_unit_test(t_reset_drops_shadow),
         cmocka_unit_test(t_release_live_ring_resets),
         cmocka_unit_test(t_bind_alloc_sweep),
