@@ -7,8 +7,8 @@
  * -CAPDRV_ECANCELED (a reset caught it), data read back after a
  * successful write is that write's, every pair keeps working after each
  * reset, and nothing leaks (the shim's allocation count, the DMA oracle).
- * Run under ASan/UBSan in CI; docs/PERFORMANCE.md records a ThreadSanitizer
- * run of it. */
+ * CI runs it under ASan/UBSan and, in its own build, under ThreadSanitizer
+ * (tools/test, build-tsan/). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
