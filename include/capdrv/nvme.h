@@ -993,6 +993,14 @@ int capdrv_nvme_qpair_ring(struct capdrv_nvme_qpair *qp);
 /**
  * @brief Reap up to @p max completions without blocking, running their
  *        callbacks; updates the CQ head doorbell once.
+ *
+ * A poll never waits, so it neither advances the library's clock nor runs
+ * timeout recovery (see "Time" above): for a command the controller never
+ * completes to be aborted, a provider that polls must also wait now and
+ * then (capdrv_nvme_qpair_wait() with a timeout above 0: only waiting
+ * advances the clock). After a reset or removal elsewhere (qpair_threads) the
+ * pair catches up first, and its commands so completed count as reaped.
+ *
  * @param qp queue pair.
  * @param max most completions (0: no limit).
  * @return completions reaped (>= 0); -CAPDRV_EPROTO once the queue is
