@@ -863,7 +863,7 @@ const char *capdrv_nvme_qpair_why(const struct capdrv_nvme_qpair *qp);
  */
 
 /**
- * @brief Queue a Read (NVM 1.0 §3.3.4).
+ * @brief Queue a Read (NVM 1.0 §3.2.4).
  * @param qp queue pair.
  * @param nsid namespace.
  * @param slba first logical block.
@@ -880,7 +880,7 @@ int capdrv_nvme_read(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64_t slba,
                      void *arg);
 
 /**
- * @brief Queue a Write (NVM 1.0 §3.3.6).
+ * @brief Queue a Write (NVM 1.0 §3.2.6).
  * @param qp queue pair.
  * @param nsid namespace.
  * @param slba first logical block.
@@ -898,7 +898,7 @@ int capdrv_nvme_write(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64_t slba
                       void *arg);
 
 /**
- * @brief Queue a Flush (NVM 1.0 §3.2.2 / Base 2.0 §7.1).
+ * @brief Queue a Flush (NVM 1.0 §3.2 / Base 2.0 §7.1).
  * @param qp queue pair.
  * @param nsid namespace (0xFFFFFFFF: all, when the controller allows it).
  * @param cb completion callback.
@@ -908,11 +908,11 @@ int capdrv_nvme_write(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64_t slba
  */
 int capdrv_nvme_flush(struct capdrv_nvme_qpair *qp, uint32_t nsid, capdrv_nvme_cb cb, void *arg);
 
-/** capdrv_nvme_write_zeroes() flag: Deallocate (CDW12 bit 25, NVM 1.0 §3.3.8). */
+/** capdrv_nvme_write_zeroes() flag: Deallocate (CDW12 bit 25, NVM 1.0 §3.2.8). */
 #define CAPDRV_NVME_WZ_DEAC (1u << 25)
 
 /**
- * @brief Queue a Write Zeroes (NVM 1.0 §3.3.8; ONCS bit 3).
+ * @brief Queue a Write Zeroes (NVM 1.0 §3.2.8; ONCS bit 3).
  * @param qp queue pair.
  * @param nsid namespace.
  * @param slba first logical block.
@@ -977,9 +977,9 @@ int capdrv_nvme_qpair_submit_raw(struct capdrv_nvme_qpair *qp, const struct capd
  * @brief Publish every queued command with one SQ tail doorbell write.
  *
  * The SQ entries are made visible before the doorbell (release fence,
- * then the MMIO write; Base 2.0 §3.3.1.1). With shadow doorbells the tail
+ * then the MMIO write; Base 2.0 §3.3.1.2). With shadow doorbells the tail
  * goes to the shadow buffer and the MMIO write happens only when the
- * controller's EventIdx asks for it (Doorbell Buffer Config, §5.11).
+ * controller's EventIdx asks for it (Doorbell Buffer Config, §5.8).
  *
  * @param qp queue pair.
  * @return commands published (>= 0); -CAPDRV_EPROTO (broken);

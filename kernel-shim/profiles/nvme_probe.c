@@ -76,7 +76,7 @@ static int wait_ready(struct probe *p, uint32_t want, uint32_t naps)
         if (csts == 0xffffffffu)
             return -CAPDRV_EIO; /* removed, or not answering */
         if ((csts & NVME_CSTS_CFS) && want)
-            return -CAPDRV_EIO; /* §3.1.4.6: fatal status */
+            return -CAPDRV_EIO; /* §3.1.3.6: fatal status */
         if ((csts & NVME_CSTS_RDY) == want)
             return 0;
         if (n >= naps)
@@ -85,7 +85,7 @@ static int wait_ready(struct probe *p, uint32_t want, uint32_t naps)
     }
 }
 
-/* CAP.TO is in 500 ms units (§3.1.4.1); at least one slice. */
+/* CAP.TO is in 500 ms units (§3.1.3.1); at least one slice. */
 static uint32_t to_naps(const struct probe *p)
 {
     uint32_t to = NVME_CAP_TO(p->st->c.cap);
@@ -124,11 +124,11 @@ static int command(struct probe *p, uint8_t opc, uint32_t nsid, uint32_t cdw10)
     p->cq_head = (uint16_t)((p->cq_head + 1u) % PROBE_Q);
     if (p->cq_head == 0)
         p->phase ^= 1u;
-    /* §3.1.4.21: CQ 0 head doorbell, one stride (4 << CAP.DSTRD) after SQ 0 tail. */
+    /* PCIe Transport 1.0 §3.1.2.2: CQ 0 head doorbell, one stride (4 << CAP.DSTRD) after SQ 0 tail. */
     if ((rc = wr(p, NVME_DOORBELLS + p->st->c.stride, p->cq_head)) < 0)
         return rc;
     if (got_cid != cid || sqid != 0)
-        return -CAPDRV_EPROTO; /* §4.6: a completion for something we never sent */
+        return -CAPDRV_EPROTO; /* §3.3.3.2: a completion for something we never sent */
     return (status >> 1) ? (int)(status >> 1) : 0;
 }
 
@@ -137,7 +137,7 @@ static uint64_t data_le(const struct probe *p, unsigned off, unsigned n)
     return nvme_le(p->mem + PG_DATA * NVME_PAGE + off, n);
 }
 
-/* Base 2.0 §3.1.4.1: CAP as the lanes need it. */
+/* Base 2.0 §3.1.3.1: CAP as the lanes need it. */
 static int check_cap(struct probe *p)
 {
     struct nvme_ctrl *c = &p->st->c;
@@ -262,7 +262,7 @@ static int run(struct probe *p)
         return refuse(p, rc, "cannot program the admin queue");
     if ((rc = wait_ready(p, 1, to_naps(p))) < 0)
         return refuse(p, rc, "controller did not become ready (CSTS.RDY) within CAP.TO");
-    p->phase = 1; /* §4.6: the first pass through a CQ has phase 1 */
+    p->phase = 1; /* §3.3.3.2: the first pass through a CQ has phase 1 */
     if ((rc = identify_ctrl(p)) < 0)
         return rc;
     return namespaces(p);

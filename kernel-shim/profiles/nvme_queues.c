@@ -1,5 +1,5 @@
 /* The queue table, the shadow SQs of the brokered lane and the doorbells
- * (NVMe Base 2.0 §3.3.1 queue model, §3.1.4.21 doorbells, §3.5.1 admin
+ * (NVMe Base 2.0 §3.3.1 queue model, PCIe Transport 1.0 §3.1.2 doorbells, §3.5.1 admin
  * queue setup).
  *
  * Brokered: each SQ the device reads is shim-owned memory - the SQ itself
@@ -121,7 +121,7 @@ int nvme_sq_create(struct shim_profile_ctx *ctx, struct nvme_state *st, unsigned
 
 int nvme_admin_enable(struct shim_profile_ctx *ctx, struct nvme_state *st)
 {
-    /* §3.1.4.8: ASQS/ACQS are 0's based; at least 2 entries each. */
+    /* §3.1.3.8: ASQS/ACQS are 0's based; at least 2 entries each. */
     uint32_t asqs = (st->aqa & 0xfffu) + 1u, acqs = ((st->aqa >> 16) & 0xfffu) + 1u;
     if (asqs < 2 || acqs < 2)
         return -CAPDRV_EINVAL;

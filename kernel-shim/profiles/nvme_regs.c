@@ -1,5 +1,5 @@
 /* Profile of NVMe controllers (class 010802, any vendor): the register
- * window rules of BAR0 (NVMe Base 2.0 §3.1.4) and the controller state
+ * window rules of BAR0 (NVMe Base 2.0 §3.1.3) and the controller state
  * machine around CC (§3.5, §3.6).
  *
  * Rules enforced, per register:
@@ -17,7 +17,7 @@
  *   or 4+4); they reach the device only at CC.EN 0->1, resolved;
  * - CMB, boot partition, NSSD, CRTO and PMR registers: refused (a CMB or
  *   boot partition buffer is DMA the shim does not broker);
- * - doorbells (§3.1.4.21 ff): 4-byte writes, for queues the shim knows,
+ * - doorbells (PCIe Transport 1.0 §3.1.2.1 ff): 4-byte writes, for queues the shim knows,
  *   values below the queue size; an SQ tail runs the lane first;
  * - every other offset, and every BAR but 0: refused. */
 #include "nvme_shim.h"
@@ -138,7 +138,7 @@ static int cc_write(struct shim_profile_ctx *ctx, struct nvme_state *st, uint64_
         return 0;
     }
     if (st->enabled) {
-        /* §3.1.4.5: only SHN changes while enabled. */
+        /* §3.1.3.5: only SHN changes while enabled. */
         if ((cc ^ st->cc) & ~NVME_CC_SHN_MASK)
             return -CAPDRV_EINVAL;
         if (cc & NVME_CC_SHN_MASK)
@@ -164,7 +164,7 @@ static int shadow_access(struct nvme_state *st, uint64_t off, unsigned width, bo
         if (st->enabled || st->stopping)
             return -CAPDRV_EBUSY; /* used only at CC.EN 0->1 */
         if (*val & ~0x0fff0fffull)
-            return -CAPDRV_EINVAL; /* §3.1.4.8 reserved bits */
+            return -CAPDRV_EINVAL; /* §3.1.3.8 reserved bits */
         st->aqa = (uint32_t)*val;
         return 0;
     }
@@ -193,7 +193,7 @@ static int doorbell_access(struct shim_profile_ctx *ctx, struct nvme_state *st, 
     if (rel % st->c.stride || idx / 2 > st->c.max_qid)
         return -CAPDRV_EFAULT; /* between doorbells, or a queue id not tracked */
     if (!write)
-        return -CAPDRV_EPERM; /* doorbells are write-only (§3.1.4.21) */
+        return -CAPDRV_EPERM; /* doorbells are write-only (PCIe Transport 1.0 §3.1.2) */
     if (width != 4)
         return -CAPDRV_EINVAL;
     unsigned qid = (unsigned)(idx / 2);

@@ -26,7 +26,7 @@
 
 #include "../shim_internal.h"
 
-/* Base 2.0 §3.1.4 controller registers (offsets in BAR0). */
+/* Base 2.0 §3.1.3 controller registers (offsets in BAR0). */
 enum {
     NVME_CAP = 0x00,
     NVME_VS = 0x08,
@@ -42,10 +42,10 @@ enum {
     NVME_REGS_END = 0x6c,
     NVME_PMRCAP = 0xe00,     /* 0xe00..0xe1b: persistent memory region */
     NVME_PMR_END = 0xe1c,
-    NVME_DOORBELLS = 0x1000  /* §3.1.4.21: SQ y tail at 0x1000 + 2y*(4 << DSTRD) */
+    NVME_DOORBELLS = 0x1000  /* PCIe Transport 1.0 §3.1.2.1: SQ y tail at 0x1000 + 2y*(4 << DSTRD) */
 };
 
-/* §3.1.4.1 CAP fields. */
+/* §3.1.3.1 CAP fields. */
 #define NVME_CAP_MQES(c) ((uint32_t)((c) & 0xffffu))
 #define NVME_CAP_TO(c) ((uint32_t)(((c) >> 24) & 0xffu))
 #define NVME_CAP_DSTRD(c) ((unsigned)(((c) >> 32) & 0xfu))
@@ -55,7 +55,7 @@ enum {
  * NSSRS (36), BPS (45), PMRS (56), CMBS (57). */
 #define NVME_CAP_HIDDEN ((1ull << 36) | (1ull << 45) | (1ull << 56) | (1ull << 57))
 
-/* §3.1.4.5 CC fields. */
+/* §3.1.3.5 CC fields. */
 #define NVME_CC_EN 0x1u
 #define NVME_CC_CSS_MASK (0x7u << 4)
 #define NVME_CC_MPS_MASK (0xfu << 7)
@@ -67,7 +67,7 @@ enum {
                        NVME_CC_SHN_MASK | (0xfu << NVME_CC_IOSQES_SHIFT) |                   \
                        (0xfu << NVME_CC_IOCQES_SHIFT))
 
-/* §3.1.4.6 CSTS fields. */
+/* §3.1.3.6 CSTS fields. */
 #define NVME_CSTS_RDY 0x1u
 #define NVME_CSTS_CFS 0x2u
 
@@ -79,7 +79,7 @@ enum {
 #define NVME_LIST_ENTRIES (NVME_PAGE / 8u)    /* one shadow PRP list page per slot */
 #define NVME_SGL_MAX_DESC (NVME_PAGE / 16u)   /* descriptors walked per command */
 #define NVME_BROKERED_MAX_QSIZE 1024u         /* shadow memory bound per queue */
-#define NVME_ADMIN_MAX_QSIZE 4096u            /* §3.1.4.8 AQA: 12-bit 0's based */
+#define NVME_ADMIN_MAX_QSIZE 4096u            /* §3.1.3.8 AQA: 12-bit 0's based */
 #define NVME_SQE 64u
 #define NVME_CQE 16u
 

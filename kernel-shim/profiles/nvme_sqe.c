@@ -1,5 +1,5 @@
 /* Per-command rules, applied to each new SQE at its tail doorbell (NVMe
- * Base 2.0 §4.2 common command format, §5 admin commands; NVM Command Set
+ * Base 2.0 §3.3.3.1 common command format, §5 admin commands; NVM Command Set
  * 1.0 §3 I/O commands).
  *
  * - Opcodes are an allowlist. Admin: Delete/Create I/O SQ and CQ, Get Log
@@ -113,7 +113,7 @@ static int create_cq(struct shim_profile_ctx *ctx, struct nvme_state *st, uint8_
         (ctx->g->lane == CAPDRV_LANE_BROKERED && size > NVME_BROKERED_MAX_QSIZE))
         return -CAPDRV_EINVAL;
     if (((st->cc >> NVME_CC_IOCQES_SHIFT) & 0xfu) != 4)
-        return -CAPDRV_EINVAL; /* §3.1.4.5: CC.IOCQES first */
+        return -CAPDRV_EINVAL; /* §3.1.3.5: CC.IOCQES first */
     uint64_t ref = nvme_le(sqe + SQE_DPTR, 8), dev;
     if (nvme_le(sqe + SQE_DPTR + 8, 8) != 0 || nvme_overlaps_queue(st, ref, size * NVME_CQE, false))
         return -CAPDRV_EINVAL;
@@ -227,7 +227,7 @@ static int io_rules(struct nvme_state *st, const uint8_t *sqe, unsigned psdt, ui
     *len = 0;
     switch (sqe[0]) {
     case IO_FLUSH:
-        if (!ns && nsid != NSID_ALL) /* NVM 1.0 §3.2.2 (FFFFFFFFh: all) */
+        if (!ns && nsid != NSID_ALL) /* Base 2.0 §7.1 (FFFFFFFFh: all) */
             return -CAPDRV_EINVAL;
         return no_data(sqe, psdt);
     case IO_WRITE:
@@ -237,8 +237,8 @@ static int io_rules(struct nvme_state *st, const uint8_t *sqe, unsigned psdt, ui
             return -CAPDRV_EINVAL;
         if (ns->ms && !ns->ext)
             return -CAPDRV_EPERM; /* separate metadata needs MPTR: not brokered */
-        /* NVM 1.0 §3.3.4: NLB is 0's based; an extended LBA carries its
-         * metadata inline (NVM 1.0 §5.2.1). */
+        /* NVM 1.0 §3.2.4: NLB is 0's based; an extended LBA carries its
+         * metadata inline (NVM 1.0 §5.8.3). */
         uint64_t lba = (1ull << ns->lbads) + (ns->ext ? ns->ms : 0u);
         *len = ((cdw12 & 0xffffu) + 1ull) * lba;
         return 0;
@@ -263,7 +263,7 @@ int nvme_sqe_check(struct shim_profile_ctx *ctx, struct nvme_state *st, unsigned
     uint8_t flags = sqe[SQE_FLAGS];
     unsigned psdt = flags >> PSDT_SHIFT;
     if (flags & FUSE_MASK)
-        return -CAPDRV_EPERM; /* §4.2: fused operations (Compare and Write) */
+        return -CAPDRV_EPERM; /* §3.3.3.1: fused operations (Compare and Write) */
     if (flags & FLAGS_RSVD)
         return -CAPDRV_EINVAL;
     if (nvme_le(sqe + SQE_MPTR, 8) != 0)
@@ -276,7 +276,7 @@ int nvme_sqe_check(struct shim_profile_ctx *ctx, struct nvme_state *st, unsigned
         return -CAPDRV_EINVAL; /* MDTS (§5.17.2.1), and the shim's own bound */
     if (psdt == 0)
         return nvme_dptr_prp(ctx, st, sqe, len, list_cpu, list_dev);
-    /* §4.2: admin commands over PCIe use PRPs; SGLs only where SGLS says. */
+    /* §3.3.3.1: admin commands over PCIe use PRPs; SGLs only where SGLS says. */
     if (psdt == 1 && qid != 0 && st->c.sgl)
         return nvme_dptr_sgl(ctx, st, sqe, len, list_cpu, list_dev);
     return -CAPDRV_EINVAL;

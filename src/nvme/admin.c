@@ -97,7 +97,7 @@ static int admin_sync_locked(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe 
             memcpy(data, buf, len);
         else
             memset(data, 0, len);
-        /* §4.2 (PCIe): admin commands use PRPs. The data area is page
+        /* §3.3.3.1 (PCIe): admin commands use PRPs. The data area is page
          * aligned; the list page follows it. */
         size_t page = (size_t)1 << c->page_shift;
         size_t list_off = c->a_off + CAPDRV_NVME_ADMIN_XFER_MAX;

@@ -1,5 +1,5 @@
 /* NVMe controller bring-up and teardown (NVMe Base 2.0 §3.5.1
- * "Initialization", §3.6.1 shutdown, §3.1.4 registers): CAP/VS checks,
+ * "Initialization", §3.6.1 shutdown, §3.1.3 registers): CAP/VS checks,
  * disable, admin queue, CC, enable, Identify Controller, Number of Queues,
  * Doorbell Buffer Config and AERs. Recovery: recovery.c. */
 #define _XOPEN_SOURCE 700 /* PTHREAD_MUTEX_RECURSIVE */
@@ -72,7 +72,7 @@ static int enable_function(struct capdrv_nvme_ctrl *c, char *why, size_t why_len
 int nvme_ctrl_enable(struct capdrv_nvme_ctrl *c, char *why, size_t why_len)
 {
     struct nvme_queue *aq = &c->aq;
-    /* §3.1.4.8 AQA: ACQS 27:16 and ASQS 11:0, 0's based. */
+    /* §3.1.3.8 AQA: ACQS 27:16 and ASQS 11:0, 0's based. */
     uint32_t aqa = (aq->depth - 1u) | (aq->depth - 1u) << 16;
     int rc = enable_function(c, why, why_len);
     if (rc < 0)
@@ -83,7 +83,7 @@ int nvme_ctrl_enable(struct capdrv_nvme_ctrl *c, char *why, size_t why_len)
         nvme_say(why, why_len, "program the admin queue registers: %s", capdrv_strerror(rc));
         return rc;
     }
-    /* §3.1.4.5 CC: CSS 000b (NVM command set), MPS, AMS 000b (round robin),
+    /* §3.1.3.5 CC: CSS 000b (NVM command set), MPS, AMS 000b (round robin),
      * IOSQES 6 (64 bytes), IOCQES 4 (16 bytes); fields first, then EN. */
     uint32_t cc = (uint32_t)(c->page_shift - 12u) << NVME_CC_MPS_SHIFT |
                   6u << NVME_CC_IOSQES_SHIFT | 4u << NVME_CC_IOCQES_SHIFT;
@@ -221,7 +221,7 @@ static int open_window(struct capdrv_nvme_ctrl *c, char *why, size_t why_len)
     return 0;
 }
 
-/* CAP and VS sanity (§3.1.4.1, §3.1.4.2). */
+/* CAP and VS sanity (§3.1.3.1, §3.1.3.2). */
 static int read_cap(struct capdrv_nvme_ctrl *c, char *why, size_t why_len)
 {
     int rc = nvme_reg_read64(c, NVME_REG_CAP, &c->cap);
@@ -247,7 +247,7 @@ static int read_cap(struct capdrv_nvme_ctrl *c, char *why, size_t why_len)
         return -CAPDRV_EPROTO;
     }
     /* 4 KiB pages (the host page size) clamped to what the controller
-     * supports (§3.1.4.5 CC.MPS). */
+     * supports (§3.1.3.5 CC.MPS). */
     c->page_shift = 12u + mpsmin;
     if (c->page_shift > NVME_PAGE_SHIFT_MAX) {
         nvme_say(why, why_len, "CAP.MPSMIN asks for %u KiB pages", 1u << (c->page_shift - 10u));

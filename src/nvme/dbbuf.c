@@ -1,5 +1,5 @@
 /* Shadow doorbells: Doorbell Buffer Config (admin opcode 7Ch, NVMe Base
- * 2.0 §5.11; OACS bit 8, §5.17.2.1). The host writes each new doorbell
+ * 2.0 §5.8; OACS bit 8, §5.17.2.1). The host writes each new doorbell
  * value into the Shadow Doorbell buffer and writes the MMIO doorbell only
  * when the controller's EventIdx asks for it (queue.c). Used for I/O
  * queues only, as Linux does; the admin queue keeps plain MMIO doorbells.
@@ -50,7 +50,7 @@ int nvme_dbbuf_setup(struct capdrv_nvme_ctrl *c)
     struct capdrv_nvme_sqe e;
     memset(&e, 0, sizeof e);
     e.opc = CAPDRV_NVME_ADMIN_DBBUF_CONFIG;
-    /* §5.11: PRP1 the Shadow Doorbell buffer, PRP2 the EventIdx buffer, each
+    /* §5.8: PRP1 the Shadow Doorbell buffer, PRP2 the EventIdx buffer, each
      * one memory page, page aligned. */
     e.dptr.prp.prp1 = capdrv_nvme_cpu_to_le64(capdrv_dma_ref(&c->dbi, c->db_off));
     e.dptr.prp.prp2 = capdrv_nvme_cpu_to_le64(capdrv_dma_ref(&c->dbi, c->db_off + page));

@@ -16,7 +16,7 @@ static int build_dptr(struct capdrv_nvme_qpair *qp, struct nvme_cmd *m,
     unsigned n = q->list_per_slot < NVME_SLOT_LISTS_MAX ? q->list_per_slot : NVME_SLOT_LISTS_MAX;
     int rc;
     if (qp->sgl) {
-        /* §4.1.2 / §4.2: PSDT 01b, SGL Entry 1 in DPTR. */
+        /* §4.1.2 / §3.3.3.1: PSDT 01b, SGL Entry 1 in DPTR. */
         if (nsegs == 1) {
             rc = capdrv_sgl_build_one(&qp->sglc, segs[0].ref, segs[0].len, &e->dptr, NULL);
         } else {
@@ -86,7 +86,7 @@ static struct capdrv_nvme_sqe rw(uint8_t opc, uint32_t nsid, uint64_t slba, uint
     memset(&e, 0, sizeof e);
     e.opc = opc;
     e.nsid = capdrv_nvme_cpu_to_le32(nsid);
-    /* NVM §3.3.4: SLBA in CDW10/11, NLB 0's based in CDW12 15:0. */
+    /* NVM §3.2.4: SLBA in CDW10/11, NLB 0's based in CDW12 15:0. */
     e.cdw10 = capdrv_nvme_cpu_to_le32((uint32_t)slba);
     e.cdw11 = capdrv_nvme_cpu_to_le32((uint32_t)(slba >> 32));
     e.cdw12 = capdrv_nvme_cpu_to_le32(nlb - 1u);
@@ -138,7 +138,7 @@ int capdrv_nvme_write_zeroes(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64
         return -CAPDRV_EINVAL;
     if (!(qp->q.c->info.oncs & CAPDRV_NVME_ONCS_WRITE_ZEROES))
         return -CAPDRV_ENOTSUP;
-    /* NVM §3.3.8: no data; DEAC in CDW12 bit 25. */
+    /* NVM §3.2.8: no data; DEAC in CDW12 bit 25. */
     struct capdrv_nvme_sqe e = rw(CAPDRV_NVME_CMD_WRITE_ZEROES, nsid, slba, nlb);
     e.cdw12 = capdrv_nvme_cpu_to_le32((nlb - 1u) | flags);
     return submit(qp, &e, NULL, 0, 0, cb, arg);

@@ -11,7 +11,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 
-/* Controller registers (§3.1.4, "Controller Properties"). */
+/* Controller registers (§3.1.3, "Controller Properties"). */
 /* What a wait charges to the library's clock for a wake-up, or completions
  * of others, that did not finish what it waits for (regs.c nvme_sleep()). */
 #define NVME_NO_PROGRESS_NS 10000ull
@@ -24,9 +24,9 @@
 #define NVME_REG_AQA 0x24u   /* 32 */
 #define NVME_REG_ASQ 0x28u   /* 64 */
 #define NVME_REG_ACQ 0x30u   /* 64 */
-#define NVME_DOORBELL_BASE 0x1000u /* §3.1.4 doorbells (PCIe: SQyTDBL / CQyHDBL) */
+#define NVME_DOORBELL_BASE 0x1000u /* PCIe Transport 1.0 §3.1.2 doorbells (SQyTDBL / CQyHDBL) */
 
-/* CAP fields (§3.1.4.1). */
+/* CAP fields (§3.1.3.1). */
 #define NVME_CAP_MQES(c) ((unsigned)((c)&0xffffu))
 #define NVME_CAP_CQR(c) ((unsigned)(((c) >> 16) & 1u))
 #define NVME_CAP_TO(c) ((unsigned)(((c) >> 24) & 0xffu))
@@ -35,7 +35,7 @@
 #define NVME_CAP_MPSMIN(c) ((unsigned)(((c) >> 48) & 0xfu))
 #define NVME_CAP_MPSMAX(c) ((unsigned)(((c) >> 52) & 0xfu))
 
-/* CC fields (§3.1.4.5). */
+/* CC fields (§3.1.3.5). */
 #define NVME_CC_EN 0x1u
 #define NVME_CC_CSS_SHIFT 4   /* 000b: NVM command set */
 #define NVME_CC_MPS_SHIFT 7
@@ -46,7 +46,7 @@
 #define NVME_CC_IOSQES_SHIFT 16
 #define NVME_CC_IOCQES_SHIFT 20
 
-/* CSTS fields (§3.1.4.6). */
+/* CSTS fields (§3.1.3.6). */
 #define NVME_CSTS_RDY 0x1u
 #define NVME_CSTS_CFS 0x2u
 #define NVME_CSTS_SHST_MASK 0xcu
@@ -76,7 +76,7 @@ struct nvme_cmd {
 /* CID = slot index (bits 11:0) | generation (bits 15:12). The generation
  * changes at each reuse of a slot, and slots are reused in FIFO order, so a
  * stale or duplicated completion is very unlikely to name an outstanding
- * command (§4.6: CID identifies the command; a duplicate is a protocol
+ * command (§3.3.3.2: CID identifies the command; a duplicate is a protocol
  * error). Generation 15 is never used so that CID FFFFh (reserved, "not
  * applicable" in the Error Information log, §5.16.1.2) is never sent. */
 #define NVME_CID_GEN_SHIFT 12
@@ -315,7 +315,7 @@ void nvme_retire(struct capdrv_nvme_ctrl *c, capdrv_cap_t *buf);
 void nvme_release_retired(struct capdrv_nvme_ctrl *c);
 uint32_t nvme_ns_block(const struct capdrv_nvme_ctrl *c, uint32_t nsid);
 
-/* Status conversion (§4.6.1). */
+/* Status conversion (§3.3.3.2.1). */
 void nvme_cpl_from_cqe(const struct capdrv_nvme_cqe *cqe, struct capdrv_nvme_cpl *cpl);
 
 #endif

@@ -202,7 +202,7 @@ struct capdrv_dma_page nvme_queue_list(const struct nvme_queue *q, const struct 
     return p;
 }
 
-/* Shadow doorbell rule (Doorbell Buffer Config, §5.11 with the EventIdx
+/* Shadow doorbell rule (Doorbell Buffer Config, §5.8 with the EventIdx
  * convention it shares with virtio): after writing the new value to the
  * shadow, the MMIO doorbell is needed only if the controller's EventIdx
  * lies in [old, new). */
@@ -234,7 +234,7 @@ int nvme_queue_ring(struct nvme_queue *q)
         return rc;
     if (q->unrung == 0)
         return 0;
-    /* §3.3.1.1: the SQ entries must be in memory before the controller
+    /* §3.3.1.2: the SQ entries must be in memory before the controller
      * learns the new tail. Release fence: every store to the entries is
      * ordered before the doorbell store; capdrv_mmio_write() then performs
      * the MMIO write in order after prior memory writes (the sys layer's

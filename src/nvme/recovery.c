@@ -1,5 +1,5 @@
 /* Controller health and recovery (NVMe Base 2.0 §3.7.2 Controller Reset,
- * §5.1 Abort, §9.5 Controller Fatal Status, §3.1.4.6 CSTS): surprise
+ * §5.1 Abort, §9.5 Controller Fatal Status, §3.1.3.6 CSTS): surprise
  * removal, fatal status, command timeouts (Abort, then reset) and the
  * reset that completes every outstanding command exactly once and
  * re-creates every queue with its identifier. */

@@ -28,7 +28,7 @@ int nvme_reg_write32(struct capdrv_nvme_ctrl *c, uint32_t off, uint32_t v)
     return capdrv_mmio_write(c->sys, c->mmio, off, 4, v);
 }
 
-/* CAP, ASQ and ACQ are 64-bit properties (§3.1.4): accessed as one 8-byte
+/* CAP, ASQ and ACQ are 64-bit properties (§3.1.3): accessed as one 8-byte
  * access so that the kernel sees a whole DMA reference in ASQ/ACQ. */
 int nvme_reg_read64(struct capdrv_nvme_ctrl *c, uint32_t off, uint64_t *v)
 {
@@ -40,7 +40,7 @@ int nvme_reg_write64(struct capdrv_nvme_ctrl *c, uint32_t off, uint64_t v)
     return capdrv_mmio_write(c->sys, c->mmio, off, 8, v);
 }
 
-/* Doorbell properties (§3.1.4, PCIe transport): SQ y Tail Doorbell at 1000h + (2y) * (4 <<
+/* Doorbell properties (PCIe Transport 1.0 §3.1.2): SQ y Tail Doorbell at 1000h + (2y) * (4 <<
  * CAP.DSTRD), CQ y Head Doorbell at 1000h + (2y + 1) * (4 << CAP.DSTRD). */
 uint64_t nvme_doorbell(const struct capdrv_nvme_ctrl *c, uint16_t qid, bool cq)
 {
@@ -50,7 +50,7 @@ uint64_t nvme_doorbell(const struct capdrv_nvme_ctrl *c, uint16_t qid, bool cq)
 
 /* Read CSTS and classify it. All ones is what a PCIe read of a function
  * that is no longer there returns (surprise removal); CFS is Controller
- * Fatal Status (§3.1.4.6, §9.5). */
+ * Fatal Status (§3.1.3.6, §9.5). */
 int nvme_csts(struct capdrv_nvme_ctrl *c, uint32_t *csts)
 {
     uint32_t v = 0;
@@ -99,7 +99,7 @@ int nvme_sleep(struct capdrv_nvme_ctrl *c, uint64_t *clock, capdrv_cap_t irq, ui
 }
 
 /* CAP.TO is the worst-case time to wait for CSTS.RDY to follow CC.EN, in
- * 500 ms units (§3.1.4.1); 0 is treated as one unit. */
+ * 500 ms units (§3.1.3.1); 0 is treated as one unit. */
 static uint64_t cap_to_ns(const struct capdrv_nvme_ctrl *c)
 {
     unsigned to = NVME_CAP_TO(c->cap);

@@ -16,7 +16,7 @@
  * receive *DMA references* (capdrv_dma_ref() in capdrv/sys.h), never raw
  * bus addresses: a token in the brokered lane, an IOVA in the direct lane.
  *
- * Example: a 4 KiB Read (NVM Command Set 1.0 §3.3.4) into one page-aligned
+ * Example: a 4 KiB Read (NVM Command Set 1.0 §3.2.4) into one page-aligned
  * buffer, with a PRP data pointer; see capdrv/prp.h for transfers that need
  * PRP lists or SGLs.
  * @code
@@ -62,7 +62,7 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------------- */
-/* Byte order (NVMe Base 2.0 §1.5 Conventions: fields are little-endian)  */
+/* Byte order (NVMe Base 2.0 §1.4 Conventions: fields are little-endian)  */
 /* ---------------------------------------------------------------------- */
 
 #if defined(__BYTE_ORDER__) && defined(__ORDER_BIG_ENDIAN__) && \

@@ -25,7 +25,7 @@
 
 struct blk_store;
 
-/* Registers (Base 2.0 §3.1.4, Figure "Property Definition"). */
+/* Registers (Base 2.0 §3.1.3, Figure "Property Definition"). */
 #define NVME_REG_CAP 0x00u
 #define NVME_REG_VS 0x08u
 #define NVME_REG_INTMS 0x0cu
@@ -40,7 +40,7 @@ struct blk_store;
 #define NVME_DB_BASE 0x1000u
 #define NVME_VS_2_0 0x00020000u
 
-/* CC fields (§3.1.4.5). */
+/* CC fields (§3.1.3.5). */
 #define NVME_CC_EN 0x1u
 #define NVME_CC_CSS(cc) (((cc) >> 4) & 0x7u)
 #define NVME_CC_MPS(cc) (((cc) >> 7) & 0xfu)
@@ -49,7 +49,7 @@ struct blk_store;
 #define NVME_CC_IOSQES(cc) (((cc) >> 16) & 0xfu)
 #define NVME_CC_IOCQES(cc) (((cc) >> 20) & 0xfu)
 #define NVME_CC_WMASK 0x00fffff1u /* EN, CSS, MPS, AMS, SHN, IOSQES, IOCQES */
-/* CSTS fields (§3.1.4.6). */
+/* CSTS fields (§3.1.3.6). */
 #define NVME_CSTS_RDY 0x1u
 #define NVME_CSTS_CFS 0x2u
 #define NVME_CSTS_SHST_SHIFT 2
@@ -68,11 +68,11 @@ struct blk_store;
 #define NVME_BOUNCE ((size_t)128 << 10)
 #define NVME_IDENT_SIZE 4096u
 
-/* Status values: DNR (bit 15) | SCT << 8 | SC (Base 2.0 §4.6.1.2). */
+/* Status values: DNR (bit 15) | SCT << 8 | SC (Base 2.0 §3.3.3.2.1). */
 #define NVME_DNR 0x8000u
 #define NVME_SC(sct, sc) ((uint16_t)(((sct) << 8) | (sc)))
 #define NVME_OK 0u
-/* Generic Command Status (SCT 0h), §4.6.1.2.1. */
+/* Generic Command Status (SCT 0h), §3.3.3.2.1. */
 #define NVME_S_INVALID_OPCODE (NVME_DNR | NVME_SC(0, 0x01))
 #define NVME_S_INVALID_FIELD (NVME_DNR | NVME_SC(0, 0x02))
 #define NVME_S_DATA_XFER NVME_SC(0, 0x04)
@@ -87,7 +87,7 @@ struct blk_store;
 #define NVME_S_SGL_TYPE (NVME_DNR | NVME_SC(0, 0x11))
 #define NVME_S_PRP_OFFSET (NVME_DNR | NVME_SC(0, 0x13))
 #define NVME_S_LBA_RANGE (NVME_DNR | NVME_SC(0, 0x80))
-/* Command Specific Status (SCT 1h), §4.6.1.2.2. */
+/* Command Specific Status (SCT 1h), §3.3.3.2.1. */
 #define NVME_S_CQ_INVALID (NVME_DNR | NVME_SC(1, 0x00))
 #define NVME_S_QID_INVALID (NVME_DNR | NVME_SC(1, 0x01))
 #define NVME_S_QSIZE_INVALID (NVME_DNR | NVME_SC(1, 0x02))
@@ -96,7 +96,7 @@ struct blk_store;
 #define NVME_S_INVALID_LOG (NVME_DNR | NVME_SC(1, 0x09))
 #define NVME_S_QUEUE_DELETION (NVME_DNR | NVME_SC(1, 0x0c))
 #define NVME_S_NOT_SAVEABLE (NVME_DNR | NVME_SC(1, 0x0d))
-/* Media and Data Integrity Errors (SCT 2h), §4.6.1.2.3. */
+/* Media and Data Integrity Errors (SCT 2h), §3.3.3.2.1. */
 #define NVME_S_WRITE_FAULT NVME_SC(2, 0x80)
 #define NVME_S_READ_ERROR NVME_SC(2, 0x81)
 

@@ -56,7 +56,7 @@ static uint16_t create_cq(struct nvme_dev *d, const struct capdrv_nvme_sqe *s)
     bool pc = s->cdw11 & 1u, ien = s->cdw11 & 2u;
     uint16_t iv = (uint16_t)(s->cdw11 >> 16);
     if (NVME_CC_IOCQES(d->cc) != 4)
-        return NVME_S_INVALID_FIELD; /* CC.IOCQES must be set first (§3.1.4.5) */
+        return NVME_S_INVALID_FIELD; /* CC.IOCQES must be set first (§3.1.3.5) */
     if (qid == 0 || qid > nvme_ncq(d) || qid >= NVME_MAX_QUEUES || d->cq[qid].valid)
         return NVME_S_QID_INVALID;
     if (qsize == 0 || qsize > d->cfg.mqes - 1u)

@@ -12,7 +12,7 @@
 #define SMART_SIZE 512u
 #define FW_SIZE 512u
 
-/* ASCII, space padded, not NUL terminated (§1.5 string fields). */
+/* ASCII, space padded, not NUL terminated (§1.4 string fields). */
 static void put_str(uint8_t *p, size_t n, const char *s)
 {
     size_t l = strlen(s);

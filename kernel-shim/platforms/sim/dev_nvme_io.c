@@ -139,7 +139,7 @@ uint16_t nvme_io(struct capdrv_sim *sim, struct sim_fn *f, const struct capdrv_n
     /* Fused operations (Base 2.0 §3.4.2) are not supported (FUSES = 0). */
     if (sqe->flags & CAPDRV_NVME_SQE_FUSE_MASK)
         return NVME_S_INVALID_FIELD;
-    /* NVM 1.0 §3.2.4: Flush with NSID FFFFFFFFh applies to every namespace
+    /* Base 2.0 §7.1: Flush with NSID FFFFFFFFh applies to every namespace
      * (Identify VWC.FB = 11b). */
     if (sqe->opc == OPC_FLUSH && sqe->nsid == NSID_ALL)
         return flush(d, NSID_ALL);

@@ -1,5 +1,5 @@
 /* Simulated NVMe controller: the queue engine (NVM Express Base 2.0 §3.3,
- * §4.6): fetching SQ entries, dispatching them, posting completions with
+ * §3.3.3.2): fetching SQ entries, dispatching them, posting completions with
  * the Phase Tag, the full-CQ rule, interrupts, commands held inside the
  * controller (FAULT_SLOW, Asynchronous Event Requests), fault injection
  * and asynchronous events.
@@ -75,7 +75,7 @@ static bool cq_full(const struct nvme_cq *q)
     return (uint16_t)((q->tail + 1u) % q->size) == q->head;
 }
 
-/* CQE Status Field (Base 2.0 §4.6.1): SC 8:1, SCT 11:9, DNR 15, P 0. */
+/* CQE Status Field (Base 2.0 §3.3.3.2.1): SC 8:1, SCT 11:9, DNR 15, P 0. */
 static uint16_t status_field(uint16_t st, bool phase)
 {
     uint16_t v = (uint16_t)(((st & 0xffu) << 1) | (((st >> 8) & 0x7u) << 9));
@@ -119,10 +119,10 @@ static bool post(struct capdrv_sim *sim, struct sim_fn *f, const struct nvme_cpl
     sim_le_put(e + 14, 2, status_field(c->status, phase));
     uint64_t at = q->base + (uint64_t)q->tail * CAPDRV_NVME_CQE_SIZE;
     if (sim_dma_access(sim, f, at, e, sizeof e, true) < 0) {
-        nvme_fatal(d); /* a completion that cannot be posted (§3.1.4.6 CFS) */
+        nvme_fatal(d); /* a completion that cannot be posted (§3.1.3.6 CFS) */
         return false;
     }
-    /* §4.6: the Phase Tag inverts each time the tail wraps. */
+    /* §3.3.3.2: the Phase Tag inverts each time the tail wraps. */
     if (++q->tail == q->size) {
         q->tail = 0;
         q->phase = !q->phase;
@@ -267,7 +267,7 @@ static struct capdrv_sim_nvme_fault match_fault(struct nvme_dev *d, uint16_t y, 
     return got;
 }
 
-/* Host-order copy of a fetched entry (Base 2.0 §1.5: little-endian). */
+/* Host-order copy of a fetched entry (Base 2.0 §1.4: little-endian). */
 static void sqe_decode(const uint8_t *raw, struct capdrv_nvme_sqe *s)
 {
     s->opc = raw[0];

@@ -1,6 +1,6 @@
 /* Simulated NVMe controller: controller registers (NVM Express Base 2.0
- * §3.1.4), the CC/CSTS state machine (enable §3.5.1, reset §3.7.2,
- * shutdown §3.6), doorbells (§3.1.4.13-14), time-driven work and the
+ * §3.1.3), the CC/CSTS state machine (enable §3.5.1, reset §3.7.2,
+ * shutdown §3.6), doorbells (PCIe Transport 1.0 §3.1.2.1-2), time-driven work and the
  * sim_dev_ops table.
  *
  * Register decoding is deliberately forgiving on reads (any width inside
@@ -15,7 +15,7 @@
 
 uint64_t nvme_page_size(const struct nvme_dev *d)
 {
-    return (uint64_t)4096u << NVME_CC_MPS(d->cc); /* §3.1.4.5: 2^(12 + MPS) */
+    return (uint64_t)4096u << NVME_CC_MPS(d->cc); /* §3.1.3.5: 2^(12 + MPS) */
 }
 
 unsigned nvme_nsq(const struct nvme_dev *d)
@@ -30,7 +30,7 @@ unsigned nvme_ncq(const struct nvme_dev *d)
 
 void nvme_fatal(struct nvme_dev *d)
 {
-    /* §3.1.4.6 CFS: set when a fatal error occurs that cannot be reported
+    /* §3.1.3.6 CFS: set when a fatal error occurs that cannot be reported
      * in a completion queue; cleared by a controller reset. */
     d->cfs = true;
 }
@@ -67,7 +67,7 @@ static void image(const struct nvme_dev *d, uint8_t *r)
     memset(r, 0, NVME_REG_END);
     sim_le_put(r + NVME_REG_CAP, 8, reg_cap(d));
     sim_le_put(r + NVME_REG_VS, 4, NVME_VS_2_0);
-    /* INTMS/INTMC: reserved with MSI-X (§3.1.4.3), read 0. NSSR: absent. */
+    /* INTMS/INTMC: reserved with MSI-X (§3.1.3.3), read 0. NSSR: absent. */
     sim_le_put(r + NVME_REG_CC, 4, d->cc);
     sim_le_put(r + NVME_REG_CSTS, 4, reg_csts(d));
     sim_le_put(r + NVME_REG_AQA, 4, d->aqa);
@@ -189,7 +189,7 @@ static void write_cc(struct capdrv_sim *sim, struct nvme_dev *d, uint32_t v)
 static void doorbell(struct capdrv_sim *sim, struct sim_fn *f, uint64_t off, uint32_t val)
 {
     struct nvme_dev *d = nvme_of(f);
-    uint64_t stride = 4u << d->cfg.dstrd; /* §3.1.4.13: 2^(2 + DSTRD) bytes */
+    uint64_t stride = 4u << d->cfg.dstrd; /* PCIe Transport 1.0 §3.1.2.1: 2^(2 + DSTRD) bytes */
     uint64_t rel = off - NVME_DB_BASE;
     if (rel % stride != 0 || !nvme_running(d))
         return;
@@ -209,7 +209,7 @@ static void doorbell(struct capdrv_sim *sim, struct sim_fn *f, uint64_t off, uin
     d->stats.doorbells++;
     if (is_cq) {
         struct nvme_cq *q = &d->cq[y];
-        /* §3.1.4.14: the new head must be inside the queue and may only
+        /* PCIe Transport 1.0 §3.1.2.2: the new head must be inside the queue and may only
          * release entries the controller has posted. */
         uint32_t posted = (uint32_t)(q->tail + q->size - q->head) % q->size;
         uint32_t adv = val < q->size ? (uint32_t)(val + q->size - q->head) % q->size : UINT32_MAX;
@@ -242,7 +242,7 @@ static void nvme_bar0_write(struct capdrv_sim *sim, struct sim_fn *f, uint64_t o
         return;
     }
     bool enabled = d->cc & NVME_CC_EN;
-    uint64_t amask = ~0xfffull; /* ASQ/ACQ bits 11:0 are reserved (§3.1.4.9-10) */
+    uint64_t amask = ~0xfffull; /* ASQ/ACQ bits 11:0 are reserved (§3.1.3.9-10) */
     if (width == 8) {
         if (enabled)
             return;
