@@ -70,9 +70,10 @@ int nvme_qpair_resync(struct capdrv_nvme_qpair *qp, bool run)
     /* The controller was disabled or removed since this pair's queues were
      * created: they no longer exist there. Completions it posted before it
      * stopped are real (a disable waits for CSTS.RDY 0, §3.7.2, and the
-     * queue was not given to it again): deliver them first. */
+     * queue was not given to it again): deliver them first, also when the
+     * reset then failed (the controller was left disabled). */
     q->detached = true;
-    if (!c->gone && c->enabled && !q->broken)
+    if (!c->gone && !q->broken)
         (void)nvme_queue_reap(q, 0);
     nvme_queue_park_all(q, c->gone ? -CAPDRV_ENODEV : q->broken ? q->err : c->reset_status);
     int rc = 0;
@@ -196,9 +197,11 @@ int nvme_reset(struct capdrv_nvme_ctrl *c, int status)
         nvme_queue_park_all(&c->aq, -CAPDRV_ECANCELED);
         if (!c->o.qpair_threads)
             for (struct capdrv_nvme_qpair *qp = c->qps; qp; qp = qp->next) {
+                qp->q.detached = true;
+                if (qp->q.epoch != atomic_load(&c->epoch) && !qp->q.broken)
+                    (void)nvme_queue_reap(&qp->q, 0); /* posted before the stop: real */
                 nvme_queue_break(&qp->q, -CAPDRV_EIO, "controller reset failed: %s",
                                  capdrv_strerror(rc));
-                qp->q.detached = true;
                 nvme_queue_park_all(&qp->q, -CAPDRV_ECANCELED);
                 qp->q.epoch = atomic_load(&c->epoch);
             }
