@@ -117,6 +117,11 @@ static int admin_sync_locked(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe 
     nvme_queue_commit(&c->aq, m, c->o.admin_timeout_ns, sync_cb, out);
     if ((rc = nvme_queue_ring(&c->aq)) < 0) {
         m->cb = NULL; /* parked at the next reset; nobody waits for it */
+        /* The kernel refused the doorbell (an opcode or a queue its rules
+         * do not allow): the controller saw nothing, so take the command
+         * back and keep the admin queue usable; the caller gets why. */
+        if (nvme_kernel_refusal(rc))
+            (void)nvme_queue_withdraw(&c->aq);
         return rc;
     }
     c->admin_busy = true;

@@ -11,17 +11,6 @@
 
 #include <string.h>
 
-int nvme_queue_withdraw(struct nvme_queue *q); /* queue.c */
-
-/* A refusal of the doorbell write by the kernel (not by the controller):
- * the device saw nothing. The shim answers an opcode outside its
- * allowlist with -CAPDRV_EPERM (kernel-shim/profiles/nvme_sqe.c); a
- * kernel that took the opcode but not its pages would say -CAPDRV_EFAULT
- * or -CAPDRV_EINVAL. */
-static bool kernel_refusal(int rc)
-{
-    return rc == -CAPDRV_EPERM || rc == -CAPDRV_EFAULT || rc == -CAPDRV_EINVAL;
-}
 
 int nvme_dbbuf_setup(struct capdrv_nvme_ctrl *c)
 {
@@ -34,7 +23,7 @@ int nvme_dbbuf_setup(struct capdrv_nvme_ctrl *c)
     }
     /* The kernel refused it before (at open or an earlier reset): its
      * rules do not change, so do not ask again. */
-    if (kernel_refusal(c->info.shadow_doorbells_err))
+    if (nvme_kernel_refusal(c->info.shadow_doorbells_err))
         return 0;
     c->info.shadow_doorbells_err = 0;
     size_t page = (size_t)1 << c->page_shift;
@@ -59,11 +48,10 @@ int nvme_dbbuf_setup(struct capdrv_nvme_ctrl *c)
         c->info.shadow_doorbells_err = rc; /* refused with a status: plain doorbells */
         return 0;
     }
-    if (kernel_refusal(rc) && c->aq.broken && c->aq.err == rc &&
-        nvme_queue_withdraw(&c->aq) == 0) {
-        /* Refused at the doorbell: the admin queue broke on it, but the
-         * controller never saw the command. Take it back, and the buffer
-         * it named (never published, so not in flight for the kernel). */
+    if (nvme_kernel_refusal(rc) && !c->aq.broken) {
+        /* Refused at the doorbell: the controller never saw the command,
+         * and the admin path took it back (admin.c). Release the buffer it
+         * named (never published, so not in flight for the kernel). */
         c->info.shadow_doorbells_err = rc;
         (void)capdrv_cap_release(c->sys, c->dbbuf);
         c->dbbuf = CAPDRV_CAP_INVALID;

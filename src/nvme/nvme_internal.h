@@ -286,6 +286,18 @@ int nvme_recover_timeouts(struct capdrv_nvme_ctrl *c, struct nvme_queue *q);
  * call) or leave them parked for the reset to run. Returns 0 or the error
  * that left the pair broken. */
 int nvme_qpair_resync(struct capdrv_nvme_qpair *qp, bool run);
+/* A refusal of a doorbell write by the kernel (not by the controller): the
+ * device saw nothing. The shim answers an opcode or queue outside its rules
+ * with -CAPDRV_EPERM or -CAPDRV_EINVAL (kernel-shim/profiles/nvme_sqe.c),
+ * a reference outside the ledger with -CAPDRV_EFAULT. */
+static inline bool nvme_kernel_refusal(int rc)
+{
+    return rc == -CAPDRV_EPERM || rc == -CAPDRV_EFAULT || rc == -CAPDRV_EINVAL;
+}
+/* Take back the queued, never-rung commands of a queue broken by a refused
+ * doorbell (none may have a callback) and make it usable again (queue.c). */
+int nvme_queue_withdraw(struct nvme_queue *q);
+
 /* nvme_queue_ring() of an outdated queue whose doorbell the kernel
  * refused: the queue's owner catches up (nvme_qpair_sync()) and its
  * commands complete as cancelled by the reset. */

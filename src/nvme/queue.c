@@ -268,9 +268,8 @@ int nvme_queue_ring(struct nvme_queue *q)
  * untouched (capdrv/sys.h capdrv_mmio_write()). Take them back - their
  * slots return to the free FIFO, the tail to the last one rung - and make
  * the queue usable again. Only for commands nobody waits for (no
- * callback); -CAPDRV_EINVAL when @p q is not in that state. Declared here
- * and in dbbuf.c, its one user. */
-int nvme_queue_withdraw(struct nvme_queue *q);
+ * callback); -CAPDRV_EINVAL when @p q is not in that state. Used by the
+ * admin path (admin.c) for every command the kernel refuses. */
 int nvme_queue_withdraw(struct nvme_queue *q)
 {
     if (!q->broken || q->unrung == 0 || q->c->gone || q->reaping)
