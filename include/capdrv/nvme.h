@@ -161,7 +161,10 @@ extern "C" {
 #define CAPDRV_NVME_QPAIR_DEPTH_DEFAULT 128u
 /** Largest I/O queue the library creates (entries). */
 #define CAPDRV_NVME_QPAIR_DEPTH_MAX 4096u
-/** Most I/O queue pairs one controller handle drives. */
+/** Most I/O queue pairs one controller handle drives. The kernel may allow
+ *  fewer queue ids than the controller grants (the libcapdrv shim tracks
+ *  ids 1..32 per controller): creating a pair beyond that fails with the
+ *  kernel's refusal and changes nothing else. */
 #define CAPDRV_NVME_MAX_IO_QUEUES 64u
 /** Most data segments of one I/O command. */
 #define CAPDRV_NVME_MAX_SEGS 256u

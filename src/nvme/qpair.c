@@ -15,7 +15,9 @@ static int queue_cmd(struct capdrv_nvme_ctrl *c, struct capdrv_nvme_sqe *e, bool
 {
     struct nvme_sync s;
     int rc = nvme_admin_sync(c, e, NULL, 0, NVME_DIR_NONE, &s);
-    *settled = s.done;
+    /* A command the kernel refused at the doorbell and the admin path took
+     * back never reached the controller: settled too. */
+    *settled = s.done || (nvme_kernel_refusal(rc) && !c->aq.broken);
     return rc;
 }
 
