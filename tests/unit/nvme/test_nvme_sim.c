@@ -18,6 +18,8 @@
 #include <capdrv/sim.h>
 #include <capdrv/sys_backend.h>
 
+#include "shim/phys_scan.h"
+
 #ifndef NVME_MANIFEST
 #error "NVME_MANIFEST must name the compiled manifest"
 #endif
@@ -33,6 +35,8 @@ struct st {
     capdrv_cap_t grant, pool, data;
     capdrv_cap_t held0;        /* vector 0, opened before the library when asked */
     struct relay *rl;          /* non-NULL: the provider's connection goes through it */
+    struct ps_hw *rec;         /* non-NULL: the shim's platform is recorded (phys_scan.h) */
+    struct ps_conn *pc;        /* non-NULL: the provider's connection is recorded */
     struct capdrv_dmabuf_info di;
     struct capdrv_nvme_ctrl *c;
     char why[256];
@@ -56,9 +60,12 @@ static void *slurp(const char *path, size_t *len)
 
 static capdrv_sys *relay_wrap(capdrv_sys *inner, struct relay **out);
 
-/* @relay: the provider's connection goes through struct relay (below). */
-static void st_up_ex2(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
-                      const struct capdrv_nvme_ctrl_opts *o_in, bool hold_vector0, bool relay)
+/* @relay: the provider's connection goes through struct relay (below).
+ * @scan: the platform and the provider's connection are recorded for the
+ * device-address scanner (tests/unit/shim/phys_scan.h). */
+static void st_up_core(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
+                       const struct capdrv_nvme_ctrl_opts *o_in, bool hold_vector0, bool relay,
+                       bool scan)
 {
     memset(t, 0, sizeof *t);
     struct capdrv_sim_config sc = {.iommu = iommu};
@@ -69,13 +76,24 @@ static void st_up_ex2(struct st *t, bool iommu, const struct capdrv_sim_nvme_con
     assert_non_null(t->env);
     size_t len;
     void *blob = slurp(NVME_MANIFEST, &len);
-    struct capdrv_shim_config c = {.env = t->env, .hw = capdrv_sim_hw(t->sim), .manifest = blob,
+    struct capdrv_hw hw = capdrv_sim_hw(t->sim);
+    if (scan) {
+        t->rec = calloc(1, sizeof *t->rec);
+        assert_non_null(t->rec);
+        ps_hw_install(t->rec, &hw, t->sim);
+    }
+    struct capdrv_shim_config c = {.env = t->env, .hw = hw, .manifest = blob,
                                    .manifest_len = len};
     int rc = capdrv_shim_create(&c, &t->shim, t->why, sizeof t->why);
     free(blob);
     if (rc < 0)
         fail_msg("shim: %s (%s)", t->why, capdrv_strerror(rc));
     assert_int_equal(capdrv_shim_connect(t->shim, "nvme-demo", &t->sys), 0);
+    if (scan) {
+        t->pc = calloc(1, sizeof *t->pc);
+        assert_non_null(t->pc);
+        t->sys = ps_conn_wrap(t->pc, t->sys, t->rec);
+    }
     if (relay)
         t->sys = relay_wrap(t->sys, &t->rl);
     int idx = capdrv_grant_find(t->sys, "nvme0");
@@ -270,6 +288,12 @@ static capdrv_sys *relay_wrap(capdrv_sys *inner, struct relay **out)
     return &r->sys;
 }
 
+static void st_up_ex2(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
+                      const struct capdrv_nvme_ctrl_opts *o_in, bool hold_vector0, bool relay)
+{
+    st_up_core(t, iommu, nc, o_in, hold_vector0, relay, false);
+}
+
 static void st_up_ex(struct st *t, bool iommu, const struct capdrv_sim_nvme_config *nc,
                      const struct capdrv_nvme_ctrl_opts *o_in, bool hold_vector0)
 {
@@ -287,8 +311,10 @@ static void st_down(struct st *t)
     capdrv_nvme_ctrl_close(t->c);
     assert_int_equal(capdrv_cap_release(t->sys, t->grant), 0);
     capdrv_sys_close(t->sys);
+    free(t->pc);
     assert_int_equal(capdrv_sim_oracle_violations(t->sim), 0);
     capdrv_shim_destroy(t->shim);
+    free(t->rec);
     assert_int_equal(capdrv_env_hosted_live_allocs(t->env), 0);
     capdrv_env_hosted_free(t->env);
     capdrv_sim_destroy(t->sim);
@@ -484,6 +510,105 @@ static void t_faults_sim(void **state)
     }
 }
 
+/* ---- No device address reaches a provider (brokered lane) ----------------
+ * The library end to end in the brokered lane - Identify (controller,
+ * namespace, NSID list), a log page, queue pairs with PRPs (lists and a
+ * chained list) and with SGLs, a controller reset that re-creates the
+ * pairs - then the scanner (tests/unit/shim/phys_scan.h) reads everything
+ * the provider can read: every byte of every DMA buffer it holds (the
+ * library's queues, list pages and bounce pages, and the data buffer),
+ * every register of its window at every width, its configuration space,
+ * and every value the shim returned while it ran. Not one 64-bit device
+ * address of a shim or provider buffer, and not one distinctive low half,
+ * may be there. Data comes from ps_fill(), which never reads as one. */
+static void scan_io(struct st *t, struct capdrv_nvme_qpair *qp, uint64_t slba, unsigned seed)
+{
+    uint8_t *buf = t->di.cpu;
+    ps_fill(buf, DATA_LEN, seed);
+    uint64_t r = t->di.ref_base;
+    int d[2] = {0, 1};
+    /* 64 KiB in three segments at odd places, then 128 KiB in one (a PRP
+     * list of 31 entries, or one SGL data block). */
+    struct capdrv_dma_seg segs[3] = {{r + 3584, 512}, {r + 4096, 32768}, {r + 36864, 32256}};
+    assert_int_equal(capdrv_nvme_write(qp, 1, slba, 128, segs, 3, done_cb, d), 0);
+    assert_int_equal(capdrv_nvme_qpair_wait(qp, 1000000000), 1);
+    assert_int_equal(d[1], 0);
+    struct capdrv_dma_seg big = {r + 65536, 131072};
+    assert_int_equal(capdrv_nvme_write(qp, 1, slba + 128, 256, &big, 1, done_cb, d), 0);
+    assert_int_equal(capdrv_nvme_qpair_wait(qp, 1000000000), 1);
+    assert_int_equal(d[1], 0);
+    uint8_t *want = malloc(DATA_LEN);
+    assert_non_null(want);
+    memcpy(want, buf, DATA_LEN);
+    /* Read both back, two segments each, into zeroed memory (batched). */
+    memset(buf, 0, DATA_LEN);
+    struct capdrv_dma_seg b1[2] = {{r + 4096, 8192}, {r + 12288, 57344}};
+    struct capdrv_dma_seg b2[2] = {{r + 69632, 65536}, {r + 135168, 65536}};
+    assert_int_equal(capdrv_nvme_read(qp, 1, slba, 128, b1, 2, done_cb, d), 0);
+    assert_int_equal(capdrv_nvme_read(qp, 1, slba + 128, 256, b2, 2, done_cb, d), 0);
+    for (int got = 0; got < 2;) {
+        int rc = capdrv_nvme_qpair_wait(qp, 1000000000);
+        assert_true(rc > 0);
+        got += rc;
+    }
+    assert_int_equal(d[1], 0);
+    assert_memory_equal(buf + 4096, want + 3584, 512);
+    assert_memory_equal(buf + 4096 + 512, want + 4096, 65024);
+    assert_memory_equal(buf + 69632, want + 65536, 131072);
+    /* Leave the data buffer holding test data, not zeroes. */
+    ps_fill(buf, 4096, seed + 1u);
+    free(want);
+}
+
+static void t_brokered_no_device_address(void **state)
+{
+    (void)state;
+    struct st t;
+    struct capdrv_sim_nvme_config nc = {.sgl = true, .max_io_queues = 4,
+                                        .ns[0] = {.lba_count = 8192}};
+    struct capdrv_nvme_ctrl_opts o = {.io_queues = 2};
+    st_up_core(&t, false, &nc, &o, false, false, true);
+    uint8_t *id = malloc(CAPDRV_NVME_IDENTIFY_BYTES);
+    assert_non_null(id);
+    assert_int_equal(capdrv_nvme_identify(t.c, 0x01, 0, id), 0); /* controller */
+    assert_int_equal(capdrv_nvme_identify(t.c, 0x00, 1, id), 0); /* namespace 1 */
+    assert_int_equal(capdrv_nvme_identify(t.c, 0x02, 0, id), 0); /* active NSIDs */
+    free(id);
+    struct capdrv_nvme_smart_log smart;
+    assert_int_equal(capdrv_nvme_get_log_page(t.c, CAPDRV_NVME_LOG_SMART, 0xffffffffu, 0, &smart,
+                                              sizeof smart),
+                     0);
+    struct capdrv_nvme_qpair *qp[2];
+    for (unsigned q = 0; q < 2; q++) {
+        struct capdrv_nvme_qpair_opts qo = {.depth = 32, .sgl = q == 1};
+        assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &qp[q]), 0);
+        struct capdrv_nvme_qpair_info qi;
+        capdrv_nvme_qpair_info(qp[q], &qi);
+        assert_int_equal(qi.sgl, q == 1); /* the sim offers SGLs: pair 1 uses them */
+    }
+    scan_io(&t, qp[0], 0, 11);
+    scan_io(&t, qp[1], 1024, 12);
+    /* A reset: admin queue and both pairs created again (fresh shadows). */
+    assert_int_equal(capdrv_nvme_ctrl_reset(t.c), 0);
+    scan_io(&t, qp[0], 2048, 13);
+    scan_io(&t, qp[1], 3072, 14);
+    struct ps_report r;
+    char msg[2048];
+    ps_report_init(&r);
+    ps_scan_provider(t.pc, &r);
+    ps_report_str(&r, msg, sizeof msg);
+    print_message("scan: %s\n", msg);
+    if (r.n != 0 || r.incomplete)
+        fail_msg("device-address scan: %s", msg);
+    /* The scan saw the library's buffers (admin queues, two pairs' queues
+     * and list pages) besides the data buffer, the window and config space. */
+    assert_true(r.bufs >= 6);
+    assert_true(r.windows >= 1 && r.mmio_ok > 0 && r.cfg_ok > 0);
+    for (unsigned q = 0; q < 2; q++)
+        assert_int_equal(capdrv_nvme_qpair_destroy(qp[q]), 0);
+    st_down(&t);
+}
+
 /* With vector 0 held elsewhere (the provider's own use), the library's
  * waits still sleep - on another vector - so a deadline passes in the
  * platform's time: here simulated time moves by at least the timeout. */
@@ -608,6 +733,7 @@ int main(void)
         cmocka_unit_test(t_sgl_both),     cmocka_unit_test(t_admin_sim),
         cmocka_unit_test(t_faults_sim),   cmocka_unit_test(t_deadline_without_vector0),
         cmocka_unit_test(t_abandon_after_release), cmocka_unit_test(t_dbbc_refused_by_shim),
+        cmocka_unit_test(t_brokered_no_device_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -292,17 +292,17 @@ static void t_brokered_io(void **state)
     struct nt t;
     nt_up(&t, false, NULL);
     io_run(&t);
-    /* No host-physical address ever reached the provider: not in any of
-     * its buffers (queues, CQEs, Identify data, lists, data) nor in any
-     * MMIO value it read. */
-    nt_assert_no_phys(t.q.cpu, QB_SIZE);
-    nt_assert_no_phys(t.d.cpu, DB_SIZE);
-    nt_assert_no_phys(t.l.cpu, LB_SIZE);
     uint64_t v;
     assert_int_equal(nt_rd(&t, R_ASQ, 8, &v), 0);
     assert_int_equal(nt_rd(&t, R_ACQ, 8, &v), 0);
-    for (unsigned i = 0; i < t.n_seen; i++)
-        nt_assert_no_phys(&t.seen[i], 8);
+    assert_int_equal(nt_rd(&t, R_ASQ, 4, &v), 0);
+    assert_int_equal(nt_rd(&t, R_ACQ + 4, 4, &v), 0);
+    /* No device address ever reached the provider, whole or as a low
+     * half, at any byte offset: not in any of its buffers (queues, CQEs,
+     * Identify data, PRP lists, data), not in any register of its window
+     * or its configuration space, not in any value the shim returned to
+     * it while it ran (phys_scan.h). */
+    nt_assert_no_leak(&t);
     /* The device used shim-owned SQs: two shadows are live. */
     struct capdrv_shim_stats st;
     assert_int_equal(capdrv_shim_stats(t.f.shim, &st), 0);
@@ -320,6 +320,90 @@ static void t_direct_io(void **state)
     struct capdrv_shim_stats st;
     assert_int_equal(capdrv_shim_stats(t.f.shim, &st), 0);
     assert_int_equal(st.dma_buffers, 3); /* no shadows in the direct lane */
+    nt_done(&t);
+}
+
+/* ---- the scanner can fail ---------------------------------------------------
+ * After a clean brokered run, plant device addresses where the provider can
+ * read them and require the scanner to report each: a whole 64-bit address
+ * of a shim-owned buffer at an odd offset of a data buffer, the low half of
+ * an address inside a provider buffer at an offset that is 3 mod 4 of the
+ * list buffer, a low half in a register (a device that echoes it in VS,
+ * which the shim passes through), a low half and a whole address in
+ * configuration space (extended space, poked into the sim), and the
+ * register value the provider reads while running. Then remove every plant
+ * and the scan is clean again. */
+static uint64_t echo_vs;
+
+static void tamper_vs(void *arg, unsigned fn, unsigned bar, uint64_t off, unsigned width,
+                      uint64_t *val)
+{
+    const unsigned *nvme_fn = arg;
+    if (echo_vs && fn == *nvme_fn && bar == 0 && off == R_VS && width == 4)
+        *val = echo_vs & 0xffffffffu;
+}
+
+static void t_scanner_finds_plants(void **state)
+{
+    (void)state;
+    struct nt t;
+    nt_up(&t, false, NULL);
+    io_run(&t);
+    nt_assert_no_leak(&t);
+    /* Device addresses the platform handed out: the shim's (the last
+     * regions, e.g. the I/O SQ's shadow) and the provider's buffers. */
+    const struct ps_range *last = ps_hw_range(&t.rec, t.rec.n - 1);
+    assert_non_null(last);
+    const struct ps_range *mine = NULL;
+    for (unsigned i = 0; i < t.rec.n; i++) {
+        const struct ps_range *r = ps_hw_range(&t.rec, i);
+        if (!r->is_map && r->live && r->size == DB_SIZE)
+            mine = r; /* the provider's data buffer */
+    }
+    assert_non_null(mine);
+    uint64_t shadow = last->base + 0x40u, data = mine->base + 0x1200u;
+    assert_true((uint32_t)data >= PS_MIN_ADDR); /* a distinctive low half */
+    uint8_t *d = t.d.cpu, *l = t.l.cpu;
+    nt_put_le(d + 4097, 8, shadow);
+    nt_put_le(l + 4099, 4, (uint32_t)data);
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn, 0x200, 4, (uint32_t)data), 0);
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn, 0x300, 4, (uint32_t)shadow), 0);
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn, 0x304, 4, (uint32_t)(shadow >> 32)), 0);
+    t.rec.tamper_bar_read = tamper_vs;
+    t.rec.tamper_arg = &t.fn;
+    echo_vs = shadow;
+    uint64_t vs = 0;
+    assert_int_equal(nt_rd(&t, R_VS, 4, &vs), 0); /* the provider reads it while running */
+    assert_int_equal(vs, (uint32_t)shadow);
+    struct ps_report r;
+    char msg[2048];
+    nt_scan(&t, &r);
+    ps_report_str(&r, msg, sizeof msg);
+    print_message("planted: %s\n", msg);
+    assert_false(r.incomplete);
+    /* Which buffer is which in the report: the order p1 allocated them. */
+    assert_true(ps_report_has(&r, "dmabuf 1", 4097, 64));
+    assert_true(ps_report_has(&r, "dmabuf 2", 4099, 32));
+    assert_true(ps_report_has(&r, "read mmio 0", R_VS, 32));
+    assert_true(ps_report_has(&r, "mmio 0 w4", R_VS, 32));
+    assert_true(ps_report_has(&r, "cfg w4", 0x200, 32));
+    assert_true(ps_report_has(&r, "cfg w1", 0x200, 32));
+    assert_true(ps_report_has(&r, "cfg w4", 0x300, 64));
+    assert_true(r.n64 >= 2 && r.n32 >= 4);
+    /* Not a plant, not a finding: a brokered token (its low half is an
+     * offset) and a small number that happens to equal a page offset. */
+    nt_put_le(d + 4097, 8, capdrv_dma_ref(&t.d, 0x1200));
+    nt_put_le(l + 4099, 4, (uint32_t)(data & 0xfffu));
+    echo_vs = 0;
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn, 0x200, 4, 0), 0);
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn, 0x300, 4, 0), 0);
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn, 0x304, 4, 0), 0);
+    assert_int_equal(nt_rd(&t, R_VS, 4, &vs), 0); /* the provider's last VS read is clean */
+    ps_report_init(&t.conn.live); /* forget what it read while the echo was on */
+    nt_scan(&t, &r);
+    assert_int_equal(r.n, 0);
+    assert_false(r.incomplete);
+    t.rec.tamper_bar_read = NULL;
     nt_done(&t);
 }
 
@@ -510,6 +594,7 @@ int main(void)
         cmocka_unit_test(t_probe_bad_lbads_refuses_ns),
         cmocka_unit_test(t_register_rules),
         cmocka_unit_test(t_brokered_io),
+        cmocka_unit_test(t_scanner_finds_plants),
         cmocka_unit_test(t_direct_io),
         cmocka_unit_test(t_brokered_out_of_ledger),
         cmocka_unit_test(t_direct_out_of_ledger),

@@ -18,19 +18,23 @@ uint64_t nt_get_le(const void *p, unsigned n)
 
 void nt_pattern(void *p, size_t n, unsigned seed)
 {
-    /* Never three zero bytes in a row, so no window reads as an address
-     * in [CAPDRV_SIM_DMA_PHYS_BASE, +4 GiB) (the sim allocates far less). */
-    for (size_t i = 0; i < n; i++)
-        ((uint8_t *)p)[i] = (uint8_t)((i * 13u + seed * 7u) | 1u);
+    ps_fill(p, n, seed);
 }
 
-void nt_assert_no_phys(const void *p, size_t n)
+void nt_scan(struct nt *t, struct ps_report *r)
 {
-    for (size_t i = 0; i + 8 <= n; i++) {
-        uint64_t v = nt_get_le((const uint8_t *)p + i, 8);
-        if (v >= CAPDRV_SIM_DMA_PHYS_BASE && v - CAPDRV_SIM_DMA_PHYS_BASE < (1ull << 32))
-            fail_msg("a device address 0x%llx at byte %zu", (unsigned long long)v, i);
-    }
+    ps_report_init(r);
+    ps_scan_provider(&t->conn, r);
+}
+
+void nt_assert_no_leak(struct nt *t)
+{
+    struct ps_report r;
+    char msg[2048];
+    nt_scan(t, &r);
+    if (r.n != 0 || r.incomplete || r.bufs < 3 || r.windows < 1 || r.mmio_ok == 0 ||
+        r.cfg_ok == 0)
+        fail_msg("device-address scan: %s", ps_report_str(&r, msg, sizeof msg));
 }
 
 /* ---- hostile platform wrapper ------------------------------------------- */
@@ -141,6 +145,7 @@ int nt_machine(struct nt *t, bool iommu, const struct capdrv_sim_nvme_config *cf
     assert_int_equal(capdrv_sim_add_nvme(t->f.sim, &a8, cfg, &t->fn), 0);
     if (h)
         nt_hostile_install(t, h);
+    ps_hw_install(&t->rec, &t->f.hw, t->f.sim);
     return fx_shim(&t->f, "nvme");
 }
 
@@ -148,6 +153,7 @@ void nt_claim(struct nt *t, bool iommu, const struct capdrv_sim_nvme_config *cfg
 {
     assert_int_equal(nt_machine(t, iommu, cfg, NULL), 0);
     assert_int_equal(capdrv_shim_connect(t->f.shim, "p1", &t->f.p1), 0);
+    t->f.p1 = ps_conn_wrap(&t->conn, t->f.p1, &t->rec);
     t->grant = fx_open(t->f.p1, "nvme");
     t->mmio = fx_mmio(t->f.p1, t->grant, 0);
     assert_int_equal(capdrv_cfg_write(t->f.p1, t->grant, 0x04, 2, 0x0006), 0); /* MEM|MASTER */

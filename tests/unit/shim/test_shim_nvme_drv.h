@@ -7,6 +7,7 @@
 #define CAPDRV_TEST_SHIM_NVME_DRV_H
 
 #include "fixture.h"
+#include "phys_scan.h"
 
 #include <capdrv/nvme/types.h>
 
@@ -46,6 +47,11 @@ struct nt {
     uint16_t cid;
     uint64_t seen[512]; /* every MMIO value the provider read */
     unsigned n_seen;
+    /* Leak scanning (phys_scan.h): every device range the platform handed
+     * out, and p1's connection, recorded (installed by nt_machine and
+     * nt_claim). */
+    struct ps_hw rec;
+    struct ps_conn conn;
 };
 
 /* A platform wrapper for hostile-controller probes. */
@@ -96,10 +102,14 @@ unsigned nt_rw(struct nt *t, uint8_t opc, uint64_t slba, unsigned nlb, uint64_t 
 
 void nt_put_le(void *p, unsigned n, uint64_t v);
 uint64_t nt_get_le(const void *p, unsigned n);
-/* Fill @n bytes with a pattern no 8-byte window of which is a sim address. */
+/* Fill @n bytes with a pattern no 4- or 8-byte window of which is a sim
+ * address or the low half of one (ps_fill()). */
 void nt_pattern(void *p, size_t n, unsigned seed);
-/* No 8-byte window of [p, p+n) holds a sim device (physical) address. */
-void nt_assert_no_phys(const void *p, size_t n);
+/* Scan everything p1 can read (ps_scan_provider()) into @r. */
+void nt_scan(struct nt *t, struct ps_report *r);
+/* nt_scan() found nothing, and saw p1's three buffers, its window and its
+ * configuration space. */
+void nt_assert_no_leak(struct nt *t);
 
 /* Wrap f->hw (between fx_machine and fx_shim). */
 void nt_hostile_install(struct nt *t, struct nt_hostile *h);
