@@ -13,13 +13,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <capdrv/nvme.h>
-#include <capdrv/shim.h>
-#include <capdrv/sim.h>
+#include "nvme_rig.h"
 
 #ifndef NVME_MANIFEST
 #error "NVME_MANIFEST must name the compiled manifest"
@@ -38,15 +34,11 @@ struct storm {
 };
 
 struct st {
-    struct capdrv_env *env;
-    struct capdrv_sim *sim;
+    struct nvme_rig r;
     struct storm storm;
-    struct capdrv_shim *shim;
-    capdrv_sys *sys;
-    unsigned fn;
-    capdrv_cap_t grant, pool;
     struct capdrv_nvme_ctrl *c;
-    char why[256];
+    struct capdrv_sim *sim;
+    unsigned fn;
 };
 
 static int storm_irq_wait(void *ctx, const struct capdrv_hw_irq *set, unsigned n,
@@ -101,33 +93,13 @@ static void fwd_dma_free(void *ctx, struct capdrv_hw_dma *mem)
     s->inner.ops->dma_free(s->inner.ctx, mem);
 }
 
-static void *slurp(const char *path, size_t *len)
+/* nvme_rig_opts::wrap_hw: every operation to the sim, waits through the storm. */
+static struct capdrv_hw wrap_storm(struct capdrv_hw sim_hw, struct capdrv_sim *sim, void *arg)
 {
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    void *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
-static void st_up(struct st *t, uint64_t admin_timeout_ns)
-{
-    memset(t, 0, sizeof *t);
-    struct capdrv_sim_config sc = {.iommu = false};
-    assert_int_equal(capdrv_sim_create(&sc, &t->sim), 0);
-    struct capdrv_pci_addr a = {0, 0, 5, 0};
-    assert_int_equal(capdrv_sim_add_nvme(t->sim, &a, NULL, &t->fn), 0);
-    struct storm *s = &t->storm;
-    s->inner = capdrv_sim_hw(t->sim);
-    s->sim = t->sim;
-    s->ops = *s->inner.ops;
+    struct storm *s = arg;
+    s->inner = sim_hw;
+    s->sim = sim;
+    s->ops = *sim_hw.ops;
     s->ops.caps = fwd_caps;
     s->ops.function_count = fwd_function_count;
     s->ops.function_info = fwd_function_info;
@@ -145,40 +117,25 @@ static void st_up(struct st *t, uint64_t admin_timeout_ns)
     s->ops.irq_wait = storm_irq_wait;
     s->ops.function_reset = fwd_function_reset;
     s->ops.dma_fd = NULL; /* optional; the in-process shim does not use it */
-    t->env = capdrv_env_hosted_new(NULL);
-    assert_non_null(t->env);
-    size_t len;
-    void *blob = slurp(NVME_MANIFEST, &len);
-    struct capdrv_shim_config c = {.env = t->env,
-                                   .hw = {.ops = &s->ops, .ctx = s},
-                                   .manifest = blob,
-                                   .manifest_len = len};
-    int rc = capdrv_shim_create(&c, &t->shim, t->why, sizeof t->why);
-    free(blob);
-    if (rc < 0)
-        fail_msg("shim: %s (%s)", t->why, capdrv_strerror(rc));
-    assert_int_equal(capdrv_shim_connect(t->shim, "nvme-demo", &t->sys), 0);
-    int idx = capdrv_grant_find(t->sys, "nvme0");
-    assert_true(idx >= 0);
-    assert_int_equal(capdrv_grant_open(t->sys, (unsigned)idx, &t->grant), 0);
-    assert_int_equal(capdrv_pool_open(t->sys, t->grant, &t->pool), 0);
-    struct capdrv_nvme_ctrl_opts o = {.pool = t->pool, .admin_timeout_ns = admin_timeout_ns};
-    rc = capdrv_nvme_ctrl_open(t->sys, t->grant, &o, &t->c, t->why, sizeof t->why);
-    if (rc < 0)
-        fail_msg("open: %s (%s)", t->why, capdrv_strerror(rc));
+    return (struct capdrv_hw){.ops = &s->ops, .ctx = s};
+}
+
+static void st_up(struct st *t, uint64_t admin_timeout_ns)
+{
+    memset(t, 0, sizeof *t);
+    struct nvme_rig_opts o = {.ctrl = {.admin_timeout_ns = admin_timeout_ns},
+                              .wrap_hw = wrap_storm,
+                              .wrap_arg = &t->storm};
+    nvme_rig_up(&t->r, NVME_MANIFEST, &o);
+    t->c = t->r.c;
+    t->sim = t->r.sim;
+    t->fn = t->r.fn;
 }
 
 static void st_down(struct st *t)
 {
     t->storm.on = false;
-    capdrv_nvme_ctrl_close(t->c);
-    assert_int_equal(capdrv_cap_release(t->sys, t->grant), 0);
-    capdrv_sys_close(t->sys);
-    assert_int_equal(capdrv_sim_oracle_violations(t->sim), 0);
-    capdrv_shim_destroy(t->shim);
-    assert_int_equal(capdrv_env_hosted_live_allocs(t->env), 0);
-    capdrv_env_hosted_free(t->env);
-    capdrv_sim_destroy(t->sim);
+    nvme_rig_down(&t->r);
 }
 
 /* A Get Features the controller completes 1 s later, while every wait

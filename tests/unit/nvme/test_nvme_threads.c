@@ -17,13 +17,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <capdrv/nvme.h>
-#include <capdrv/shim.h>
-#include <capdrv/sim.h>
+#include "nvme_rig.h"
 
 #ifndef NVME_MANIFEST
 #error "NVME_MANIFEST must name the compiled manifest"
@@ -35,24 +31,12 @@
 #define BLOCK 512u
 #define FID_NUM_QUEUES 0x07u
 
-struct st {
-    struct capdrv_env *env;
-    struct capdrv_sim *sim;
-    struct capdrv_shim *shim;
-    capdrv_sys *sys;
-    unsigned fn;
-    capdrv_cap_t grant, pool;
-    struct capdrv_nvme_ctrl *c;
-    char why[256];
-};
-
 struct cmd {
     int done; /* completions seen: must end at exactly 1 */
     int status;
 };
 
 struct worker {
-    struct st *t;
     unsigned id;
     struct capdrv_nvme_qpair *qp;
     capdrv_cap_t buf;
@@ -62,22 +46,6 @@ struct worker {
     unsigned ok_rounds, cancelled, bad_status, double_completion, mismatches, lost;
     int last_err;
 };
-
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    void *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
 
 static void on_done(void *arg, const struct capdrv_nvme_cpl *cpl)
 {
@@ -173,48 +141,21 @@ static void *worker_main(void *arg)
 
 static void run(bool resets)
 {
-    struct st t;
-    memset(&t, 0, sizeof t);
-    struct capdrv_sim_config sc = {.iommu = false};
-    assert_int_equal(capdrv_sim_create(&sc, &t.sim), 0);
-    struct capdrv_pci_addr a = {0, 0, 5, 0};
+    struct nvme_rig t;
     struct capdrv_sim_nvme_config nc = {.max_io_queues = THREADS};
-    assert_int_equal(capdrv_sim_add_nvme(t.sim, &a, &nc, &t.fn), 0);
-    t.env = capdrv_env_hosted_new(NULL);
-    assert_non_null(t.env);
-    size_t blen;
-    void *blob = slurp(NVME_MANIFEST, &blen);
-    struct capdrv_shim_config c = {.env = t.env, .hw = capdrv_sim_hw(t.sim), .manifest = blob,
-                                   .manifest_len = blen};
-    int rc = capdrv_shim_create(&c, &t.shim, t.why, sizeof t.why);
-    free(blob);
-    if (rc < 0)
-        fail_msg("shim: %s (%s)", t.why, capdrv_strerror(rc));
-    assert_int_equal(capdrv_shim_connect(t.shim, "nvme-demo", &t.sys), 0);
-    int idx = capdrv_grant_find(t.sys, "nvme0");
-    assert_true(idx >= 0);
-    assert_int_equal(capdrv_grant_open(t.sys, (unsigned)idx, &t.grant), 0);
-    assert_int_equal(capdrv_pool_open(t.sys, t.grant, &t.pool), 0);
-    struct capdrv_nvme_ctrl_opts o = {.pool = t.pool, .io_queues = THREADS, .qpair_threads = true};
-    rc = capdrv_nvme_ctrl_open(t.sys, t.grant, &o, &t.c, t.why, sizeof t.why);
-    if (rc < 0)
-        fail_msg("open: %s (%s)", t.why, capdrv_strerror(rc));
-    struct capdrv_nvme_ns_info ns;
-    assert_int_equal(capdrv_nvme_ns_info(t.c, 1, &ns), 0);
+    struct nvme_rig_opts o = {.nc = &nc, .ctrl = {.io_queues = THREADS, .qpair_threads = true}};
+    nvme_rig_up(&t, NVME_MANIFEST, &o);
 
     atomic_int stop = 0;
     struct worker w[THREADS];
     pthread_t th[THREADS];
     memset(w, 0, sizeof w);
     for (unsigned i = 0; i < THREADS; i++) {
-        w[i].t = &t;
         w[i].id = i;
         w[i].stop = &stop;
         struct capdrv_nvme_qpair_opts qo = {.depth = 8};
         assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &w[i].qp), 0);
-        assert_int_equal(capdrv_dma_alloc(t.sys, t.pool, 2 * BLOCKS_PER_THREAD * BLOCK, &w[i].buf,
-                                          &w[i].bi),
-                         0);
+        w[i].buf = nvme_rig_alloc(&t, 2 * BLOCKS_PER_THREAD * BLOCK, &w[i].bi);
     }
     for (unsigned i = 0; i < THREADS; i++)
         assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
@@ -251,19 +192,7 @@ static void run(bool resets)
         assert_false(qi.broken);
         assert_int_equal(capdrv_nvme_qpair_destroy(w[i].qp), 0);
     }
-    /* Data buffers go after the controller is closed (capdrv/nvme.h: memory
-     * a live controller has used counts as in flight; releasing it earlier
-     * makes the kernel reset the function). */
-    capdrv_nvme_ctrl_close(t.c);
-    for (unsigned i = 0; i < THREADS; i++)
-        assert_int_equal(capdrv_cap_release(t.sys, w[i].buf), 0);
-    assert_int_equal(capdrv_cap_release(t.sys, t.grant), 0);
-    capdrv_sys_close(t.sys);
-    assert_int_equal(capdrv_sim_oracle_violations(t.sim), 0);
-    capdrv_shim_destroy(t.shim);
-    assert_int_equal(capdrv_env_hosted_live_allocs(t.env), 0);
-    capdrv_env_hosted_free(t.env);
-    capdrv_sim_destroy(t.sim);
+    nvme_rig_down(&t); /* closes the controller, then releases the buffers */
 }
 
 static void t_threads(void **state)
