@@ -161,11 +161,17 @@ extern "C" {
 #define CAPDRV_NVME_QPAIR_DEPTH_DEFAULT 128u
 /** Largest I/O queue the library creates (entries). */
 #define CAPDRV_NVME_QPAIR_DEPTH_MAX 4096u
-/** Most I/O queue pairs one controller handle drives. The kernel may allow
+/** Most I/O queue pairs one controller handle drives: every pair a
+ *  controller can grant (Set Features Number of Queues, Base 2.0 §5.27.1.7:
+ *  NSQR/NCQR are 0's based and FFFFh is invalid). The kernel may allow
  *  fewer queue ids than the controller grants (the libcapdrv shim tracks
  *  ids 1..32 per controller): creating a pair beyond that fails with the
  *  kernel's refusal and changes nothing else. */
-#define CAPDRV_NVME_MAX_IO_QUEUES 64u
+#define CAPDRV_NVME_MAX_IO_QUEUES 65535u
+/** MSI-X vectors the library uses: 0 (admin) and one per I/O queue pair up
+ *  to this count minus one; later pairs share those vectors (waits are
+ *  sliced and completions checked on every wake-up, so nothing is lost). */
+#define CAPDRV_NVME_MAX_VECTORS 65u
 /** Most data segments of one I/O command. */
 #define CAPDRV_NVME_MAX_SEGS 256u
 /** Per-command transfer limit when capdrv_nvme_qpair_opts::max_xfer is 0

@@ -289,6 +289,11 @@ static int resolve_opts(struct capdrv_nvme_ctrl *c, const struct capdrv_nvme_ctr
         c->o.io_queues = 1;
     if (c->o.io_queues > CAPDRV_NVME_MAX_IO_QUEUES)
         c->o.io_queues = CAPDRV_NVME_MAX_IO_QUEUES;
+    c->qid_used = calloc((size_t)c->o.io_queues + 1u, sizeof *c->qid_used);
+    if (!c->qid_used) {
+        nvme_say(why, why_len, "out of memory");
+        return -CAPDRV_ENOMEM;
+    }
     if (!c->o.admin_timeout_ns)
         c->o.admin_timeout_ns = CAPDRV_NVME_ADMIN_TIMEOUT_DEFAULT_NS;
     if (!c->o.io_timeout_ns)
@@ -437,6 +442,7 @@ void capdrv_nvme_ctrl_close(struct capdrv_nvme_ctrl *c)
     if (c->mmio)
         (void)capdrv_cap_release(c->sys, c->mmio);
     free(c->id);
+    free(c->qid_used);
     (void)pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -457,6 +463,7 @@ void capdrv_nvme_ctrl_abandon(struct capdrv_nvme_ctrl *c)
     nvme_queue_free_heap(&c->aq);
     free(c->retired);
     free(c->id);
+    free(c->qid_used);
     (void)pthread_mutex_destroy(&c->lock);
     free(c);
 }

@@ -160,7 +160,7 @@ struct nvme_sync {
 /* Most PRP/SGL list pages per command slot (qpair.c refuses more). */
 #define NVME_SLOT_LISTS_MAX 16u
 
-#define NVME_MAX_VECTORS (CAPDRV_NVME_MAX_IO_QUEUES + 1u)
+#define NVME_MAX_VECTORS CAPDRV_NVME_MAX_VECTORS
 
 struct capdrv_nvme_ctrl {
     capdrv_sys *sys;
@@ -207,7 +207,7 @@ struct capdrv_nvme_ctrl {
     uint64_t clock_ns;
     /* I/O queue pairs. */
     struct capdrv_nvme_qpair *qps;
-    bool qid_used[CAPDRV_NVME_MAX_IO_QUEUES + 1u];
+    bool *qid_used;                  /* o.io_queues + 1 entries (ids the library may ask for) */
     /* Memory of destroyed queue pairs, released once disabled. */
     capdrv_cap_t *retired;
     unsigned n_retired, cap_retired;

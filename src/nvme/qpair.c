@@ -98,11 +98,12 @@ static void route_irq(struct capdrv_nvme_ctrl *c, struct nvme_queue *q, bool pol
     q->irq = CAPDRV_CAP_INVALID;
     if (polling || c->o.polling)
         return;
-    unsigned v = q->qid;
-    if (v < NVME_MAX_VECTORS && !c->irq[v] &&
-        capdrv_irq_open(c->sys, c->grant, v, &c->irq[v]) == 0)
+    /* Queue id q takes vector q; beyond the vectors the library uses,
+     * pairs share them round robin. */
+    unsigned v = q->qid < NVME_MAX_VECTORS ? q->qid : 1u + (q->qid - 1u) % (NVME_MAX_VECTORS - 1u);
+    if (!c->irq[v] && capdrv_irq_open(c->sys, c->grant, v, &c->irq[v]) == 0)
         c->info.n_vectors++;
-    if (v >= NVME_MAX_VECTORS || !c->irq[v])
+    if (!c->irq[v])
         v = 0; /* share the admin vector; waits are sliced, so nothing is missed for long */
     if (!c->irq[v])
         return;

@@ -29,7 +29,7 @@
 #include <capdrv/sys.h>
 #include <capdrv/sys_backend.h>
 
-#define FN_MAX_Q 9u        /* admin + 8 I/O queue pairs */
+#define FN_MAX_Q 81u       /* admin + 80 I/O queue pairs (more than the library has vectors for) */
 #define FN_MAX_BUFS 256u
 #define FN_MAX_VECTORS 9u
 #define FN_MAX_NS 2u

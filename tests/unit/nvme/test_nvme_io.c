@@ -322,6 +322,53 @@ static void t_other_commands(void **state)
     fn_free(t.f);
 }
 
+/* More pairs than the library has MSI-X vectors for (capdrv/nvme.h
+ * CAPDRV_NVME_MAX_VECTORS): the controller grants 80, all 80 are created
+ * and each moves data; the pairs beyond vector 64 share vectors. */
+static void t_more_pairs_than_vectors(void **state)
+{
+    (void)state;
+    enum { N = 80 };
+    struct it t;
+    memset(&t, 0, sizeof t);
+    t.f = fn_new(CAPDRV_LANE_DIRECT);
+    assert_non_null(t.f);
+    t.f->max_ioq = N;
+    struct capdrv_nvme_ctrl_opts o = {.pool = FN_POOL, .io_queues = N};
+    assert_int_equal(fn_open(t.f, &o, &t.c, t.why, sizeof t.why), 0);
+    struct capdrv_nvme_ns_info ns;
+    assert_int_equal(capdrv_nvme_ns_info(t.c, 1, &ns), 0);
+    assert_int_equal(fn_alloc(t.f, 256 * 1024, &t.data), 0);
+    struct capdrv_nvme_ctrl_info in;
+    capdrv_nvme_ctrl_info(t.c, &in);
+    assert_int_equal(in.io_queues, N);
+    static struct capdrv_nvme_qpair *qp[N];
+    for (unsigned i = 0; i < N; i++) {
+        struct capdrv_nvme_qpair_opts qo = {.depth = 2};
+        assert_int_equal(capdrv_nvme_qpair_create(t.c, &qo, &qp[i]), 0);
+    }
+    struct capdrv_nvme_qpair *extra;
+    assert_int_equal(capdrv_nvme_qpair_create(t.c, NULL, &extra), -CAPDRV_ENOSPC);
+    struct fn_done d[N];
+    memset(d, 0, sizeof d);
+    for (unsigned i = 0; i < N; i++) {
+        struct capdrv_dma_seg seg = {t.data.ref_base + 512u * i, 512};
+        memset((uint8_t *)t.data.cpu + 512u * i, (int)(i + 1u), 512);
+        assert_int_equal(capdrv_nvme_write(qp[i], 1, i, 1, &seg, 1, fn_done_cb, &d[i]), 0);
+        assert_int_equal(capdrv_nvme_qpair_ring(qp[i]), 1);
+    }
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(capdrv_nvme_qpair_wait(qp[i], -1), 1);
+        assert_int_equal(d[i].calls, 1);
+        assert_int_equal(d[i].status, 0);
+        assert_int_equal(fn_disk(t.f, 1)[i * 512u], i + 1u);
+        struct capdrv_nvme_qpair_info qi;
+        assert_int_equal(capdrv_nvme_qpair_info(qp[i], &qi), 0);
+        assert_true(qi.vector < (int)CAPDRV_NVME_MAX_VECTORS);
+    }
+    it_close(&t);
+}
+
 static void t_many_qpairs(void **state)
 {
     (void)state;
@@ -407,7 +454,7 @@ int main(void)
         cmocka_unit_test(t_prp_brokered),        cmocka_unit_test(t_prp_direct),
         cmocka_unit_test(t_sgl),                 cmocka_unit_test(t_batch_and_wrap),
         cmocka_unit_test(t_interrupts_auto_ring), cmocka_unit_test(t_other_commands),
-        cmocka_unit_test(t_many_qpairs),         cmocka_unit_test(t_destroy_outstanding),
+        cmocka_unit_test(t_many_qpairs),         cmocka_unit_test(t_more_pairs_than_vectors),         cmocka_unit_test(t_destroy_outstanding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
