@@ -33,14 +33,18 @@
  * (like io_uring_submit()), unless the queue pair was created with
  * auto_ring.
  *
- * Time: the library never reads a host clock. Every deadline (CAP.TO while
- * enabling or disabling, admin and I/O command timeouts) is measured as the
- * sum of the timeouts of the capdrv_irq_wait() calls it made while waiting
- * (slices of at most ::CAPDRV_NVME_WAIT_SLICE_NS), plus 10 us for each
- * wake-up (or completion of another command) that did not finish what the
- * wait is for, so an interrupt storm cannot stop the clock; time spent
- * elsewhere (e.g. the caller not calling poll) does not count. On the simulated
- * platform this is simulated time, so tests are deterministic. Waits sleep
+ * Time: every deadline (CAP.TO while enabling or disabling, admin and I/O
+ * command timeouts) is measured as the sum of the timeouts of the
+ * capdrv_irq_wait() calls the library made while waiting (slices of at
+ * most ::CAPDRV_NVME_WAIT_SLICE_NS), plus, for each wake-up that did not
+ * finish what the wait is for, the host time that wait took
+ * (CLOCK_MONOTONIC; at least 1 us, at most the slice), plus 10 us for each
+ * completion of another command a synchronous admin wait reaps: an
+ * interrupt storm can neither stop the clock nor run it faster than real
+ * time. Time spent elsewhere (e.g. the caller not calling poll) does not
+ * count. On the simulated platform the timeouts are simulated time, so
+ * tests are deterministic unless a test makes the platform wake waits
+ * early. Waits sleep
  * on vector 0 or, when another capability of the provider holds it, on the
  * first other vector the library can open. A grant without any vector the
  * library can open cannot be waited on: each wait slice is then counted as
@@ -87,10 +91,13 @@
  * controller's lock; a pair's calls take it only on slow paths (an Abort or
  * a reset for a command past its deadline, catching up with a reset).
  * capdrv_nvme_ctrl_close() comes last. With
- * capdrv_nvme_ctrl_opts::qpair_threads set, a reset or surprise removal
- * completes each pair's outstanding commands, and creates its queues
- * again, at the owner's next call on that pair, and each pair's deadlines
- * count the time its own waits spent. Without it (the default) the reset
+ * capdrv_nvme_ctrl_opts::qpair_threads set, after a reset or surprise
+ * removal a pair refuses new work (-CAPDRV_EBUSY, as while a reset runs)
+ * until its owner calls capdrv_nvme_qpair_poll() or _wait(): that call
+ * completes the pair's outstanding commands (those the controller
+ * finished before it stopped with their status, the rest cancelled) and
+ * creates its queues again; each pair's deadlines count the time its own
+ * waits spent. Without it (the default) the reset
  * does that for every pair itself, on the resetting thread, so all pairs
  * must then be driven from one thread or under the caller's own lock.
  * Call capdrv_nvme_ns_info() for a namespace before other threads start
@@ -325,10 +332,12 @@ struct capdrv_nvme_ctrl_opts {
                                     doorbell; the controller then runs with plain doorbells
                                     (capdrv_nvme_ctrl_info::shadow_doorbells_err says why) */
     bool qpair_threads;        /**< queue pairs are driven from different threads at once,
-                                    each pair from one thread (see "Threads" above): a reset
-                                    or removal completes a pair's outstanding commands and
-                                    re-creates its queues at its owner's next call on it, and
-                                    a pair's command deadlines count only its own waits */
+                                    each pair from one thread (see "Threads" above): after a
+                                    reset or removal a pair takes no new work (-CAPDRV_EBUSY)
+                                    until its owner polls or waits, which completes its
+                                    outstanding commands and re-creates its queues; a pair's
+                                    command deadlines count only its own waits; shadow
+                                    doorbells are not used (shadow_doorbells_err ENOTSUP) */
 };
 
 /** What the controller is and what was set up (capdrv_nvme_ctrl_info()). */

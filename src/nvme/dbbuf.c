@@ -17,6 +17,12 @@ int nvme_dbbuf_setup(struct capdrv_nvme_ctrl *c)
     c->info.shadow_doorbells = false;
     if (!c->o.shadow_doorbells)
         return 0;
+    if (c->o.qpair_threads) {
+        /* A reset rewrites the shadow pages while pairs on other threads
+         * may still use them: not with pairs on threads. */
+        c->info.shadow_doorbells_err = -CAPDRV_ENOTSUP;
+        return 0;
+    }
     if (!(c->info.oacs & CAPDRV_NVME_OACS_DBBC)) {
         c->info.shadow_doorbells_err = -CAPDRV_ENOTSUP;
         return 0;

@@ -47,7 +47,7 @@ static int submit(struct capdrv_nvme_qpair *qp, const struct capdrv_nvme_sqe *t,
 {
     if (!cb || (nsegs && !segs))
         return -CAPDRV_EINVAL;
-    int rc = nvme_qpair_sync(qp);
+    int rc = nvme_qpair_current(qp);
     if (rc < 0)
         return rc;
     if (nsegs > qp->o.max_segs)
@@ -74,7 +74,7 @@ static int submit(struct capdrv_nvme_qpair *qp, const struct capdrv_nvme_sqe *t,
     }
     nvme_queue_commit(q, m, q->c->o.io_timeout_ns, cb, arg);
     if (qp->o.auto_ring && (rc = nvme_queue_ring(q)) == NVME_E_OUTDATED)
-        return nvme_qpair_sync(qp); /* a reset: it completes now, cancelled */
+        return 0; /* a reset took the queue: it completes, cancelled, at the next poll or wait */
     if (rc < 0)
         return rc; /* queued: completes (with the queue's error) at the next reset */
     return 0;
@@ -136,7 +136,7 @@ int capdrv_nvme_write_zeroes(struct capdrv_nvme_qpair *qp, uint32_t nsid, uint64
 {
     if (!qp || nlb == 0 || nlb > 65536u || (flags & ~CAPDRV_NVME_WZ_DEAC))
         return -CAPDRV_EINVAL;
-    if (!(qp->q.c->info.oncs & CAPDRV_NVME_ONCS_WRITE_ZEROES))
+    if (!(qp->oncs & CAPDRV_NVME_ONCS_WRITE_ZEROES))
         return -CAPDRV_ENOTSUP;
     /* NVM §3.2.8: no data; DEAC in CDW12 bit 25. */
     struct capdrv_nvme_sqe e = rw(CAPDRV_NVME_CMD_WRITE_ZEROES, nsid, slba, nlb);
@@ -150,12 +150,12 @@ int capdrv_nvme_dsm(struct capdrv_nvme_qpair *qp, uint32_t nsid,
 {
     if (!qp || !ranges || !cb || n == 0 || n > CAPDRV_NVME_DSM_MAX_RANGES)
         return -CAPDRV_EINVAL;
-    if (!(qp->q.c->info.oncs & CAPDRV_NVME_ONCS_DSM))
+    if (!(qp->oncs & CAPDRV_NVME_ONCS_DSM))
         return -CAPDRV_ENOTSUP;
     struct nvme_queue *q = &qp->q;
     struct capdrv_nvme_sqe *e;
     struct nvme_cmd *m;
-    int rc = nvme_qpair_sync(qp);
+    int rc = nvme_qpair_current(qp);
     if (rc < 0 || (rc = nvme_queue_get(q, &e, &m)) < 0)
         return rc;
     /* NVM §3.2.3: the range list (16 bytes each) is the command's data; it
@@ -176,7 +176,7 @@ int capdrv_nvme_dsm(struct capdrv_nvme_qpair *qp, uint32_t nsid,
     e->cdw11 = capdrv_nvme_cpu_to_le32(attrs);
     nvme_queue_commit(q, m, q->c->o.io_timeout_ns, cb, arg);
     if (qp->o.auto_ring && (rc = nvme_queue_ring(q)) == NVME_E_OUTDATED)
-        return nvme_qpair_sync(qp);
+        return 0; /* as in submit() */
     return rc < 0 ? rc : 0;
 }
 

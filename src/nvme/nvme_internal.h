@@ -12,9 +12,12 @@
 #include <stdatomic.h>
 
 /* Controller registers (§3.1.3, "Controller Properties"). */
-/* What a wait charges to the library's clock for a wake-up, or completions
- * of others, that did not finish what it waits for (regs.c nvme_sleep()). */
+/* What a synchronous admin wait charges to the library's clock when it
+ * reaps completions that are not its own (admin.c wait_sync()): an AER
+ * storm cannot stop the clock. */
 #define NVME_NO_PROGRESS_NS 10000ull
+/* The least a wake-up without progress costs (regs.c nvme_sleep()). */
+#define NVME_WAKE_MIN_NS 1000ull
 
 #define NVME_REG_CAP 0x00u   /* 64 */
 #define NVME_REG_VS 0x08u    /* 32 */
@@ -99,6 +102,7 @@ struct nvme_queue {
      * doorbell the kernel refuses after the epoch moved on is the reset's
      * doing, not the queue's fault: it is not broken for it. */
     unsigned epoch;
+    bool resyncing;               /* inside nvme_qpair_resync() (its reap's callbacks) */
     uint16_t qid;
     unsigned depth;               /* entries of SQ and of CQ */
     /* Queue memory: SQ then CQ, each memory-page aligned. */
@@ -148,6 +152,8 @@ struct capdrv_nvme_qpair {
     struct capdrv_prp_cfg prp;
     struct capdrv_sgl_cfg sglc;
     struct capdrv_nvme_qpair *next;  /* the controller's list */
+    uint32_t oncs;                   /* Identify ONCS when the queues were created (a reset
+                                        may rewrite the controller's copy under other threads) */
 };
 
 /* Completion of a synchronous admin command. */
@@ -231,7 +237,7 @@ int nvme_csts(struct capdrv_nvme_ctrl *c, uint32_t *csts);
 int nvme_wait_ready(struct capdrv_nvme_ctrl *c, bool rdy);
 int nvme_wait_shutdown(struct capdrv_nvme_ctrl *c);
 int nvme_sleep(struct capdrv_nvme_ctrl *c, uint64_t *clock, capdrv_cap_t irq, uint64_t ns,
-               bool *woke);
+               uint64_t *woke);
 uint64_t nvme_doorbell(const struct capdrv_nvme_ctrl *c, uint16_t qid, bool cq);
 void nvme_say(char *why, size_t why_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -308,11 +314,21 @@ static inline bool nvme_queue_outdated(const struct nvme_queue *q)
     return q->qid != 0 &&
            atomic_load_explicit(&q->c->epoch, memory_order_acquire) != q->epoch;
 }
-/* The owner's cheap check at every queue pair entry point. */
+/* The owner's cheap check at the entry of _poll(), _wait() and
+ * _destroy(): catch up with a reset (and run the completions) if one
+ * happened. */
 static inline int nvme_qpair_sync(struct capdrv_nvme_qpair *qp)
 {
     unsigned e = atomic_load_explicit(&qp->q.c->epoch, memory_order_acquire);
     return e == qp->q.epoch ? 0 : nvme_qpair_resync(qp, true);
+}
+/* The same check at submissions and _ring(), which never run callbacks: a
+ * pair that has not caught up takes no new work (-CAPDRV_EBUSY, as while a
+ * reset runs) until its owner polls or waits. */
+static inline int nvme_qpair_current(const struct capdrv_nvme_qpair *qp)
+{
+    unsigned e = atomic_load_explicit(&qp->q.c->epoch, memory_order_acquire);
+    return e == qp->q.epoch ? 0 : -CAPDRV_EBUSY;
 }
 static inline void nvme_lock(struct capdrv_nvme_ctrl *c)
 {

@@ -183,6 +183,7 @@ static int qpair_create(struct capdrv_nvme_ctrl *c, const struct capdrv_nvme_qpa
     if (c->o.qpair_threads)
         qp->q.clock = &qp->q.own_clock;
     qp->q.epoch = atomic_load(&c->epoch);
+    qp->oncs = c->info.oncs;
     bool held, touched;
     uint64_t resets = c->info.resets;
     if ((rc = nvme_qpair_create_hw(qp, &held, &touched)) < 0) {
@@ -249,6 +250,13 @@ int capdrv_nvme_qpair_destroy(struct capdrv_nvme_qpair *qp)
     if (!qp)
         return 0;
     struct capdrv_nvme_ctrl *c = qp->q.c;
+    if (qp->q.epoch != atomic_load(&c->epoch) && !c->gone && !qp->q.broken) {
+        /* Not caught up with a reset (qpair_threads): what the controller
+         * posted before it stopped is real; deliver it (no head doorbell:
+         * the queue is gone from the controller), cancel the rest below. */
+        qp->q.detached = true;
+        (void)nvme_queue_reap(&qp->q, 0);
+    }
     nvme_lock(c);
     unlink_qp(c, qp);
     int rc = 0;
@@ -308,9 +316,10 @@ int capdrv_nvme_qpair_ring(struct capdrv_nvme_qpair *qp)
 {
     if (!qp)
         return -CAPDRV_EINVAL;
-    int rc = nvme_qpair_sync(qp);
+    int rc = nvme_qpair_current(qp);
     if (rc == 0 && (rc = nvme_queue_ring(&qp->q)) == NVME_E_OUTDATED)
-        rc = nvme_qpair_sync(qp); /* a reset: what was queued completes now */
+        rc = 0; /* a reset took the queue: what was queued completes, cancelled, at the
+                 * next poll or wait */
     return rc;
 }
 
@@ -401,10 +410,10 @@ int capdrv_nvme_qpair_wait(struct capdrv_nvme_qpair *qp, int64_t timeout_ns)
             slice = dl;
         if (timeout_ns >= 0 && (uint64_t)timeout_ns - waited < slice)
             slice = (uint64_t)timeout_ns - waited;
-        bool woke;
+        uint64_t woke;
         if ((rc = nvme_sleep(c, q->clock, q->irq, slice, &woke)) < 0)
             return rc;
         if (woke && nvme_queue_reap(q, 0) == 0 && q->completions == done0)
-            *q->clock += NVME_NO_PROGRESS_NS; /* a wake-up without progress */
+            *q->clock += woke; /* a wake-up without progress */
     }
 }

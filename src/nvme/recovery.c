@@ -59,23 +59,33 @@ int nvme_qpair_resync(struct capdrv_nvme_qpair *qp, bool run)
 {
     struct nvme_queue *q = &qp->q;
     struct capdrv_nvme_ctrl *c = q->c;
+    if (q->resyncing)
+        return -CAPDRV_EBUSY; /* re-entered from a callback of the reap below */
     nvme_lock(c);
-    unsigned epoch = atomic_load(&c->epoch);
-    if (qp->q.epoch == epoch || (run && c->resetting)) {
+    if (q->epoch == atomic_load(&c->epoch) || (run && c->resetting)) {
         /* Caught up already, or (an owner's call) a reset is still running
          * on this thread, re-entered from a callback: it catches up. */
         nvme_unlock(c);
         return q->broken ? q->err : 0;
     }
+    bool gone = c->gone;
+    nvme_unlock(c);
     /* The controller was disabled or removed since this pair's queues were
      * created: they no longer exist there. Completions it posted before it
      * stopped are real (a disable waits for CSTS.RDY 0, §3.7.2, and the
      * queue was not given to it again): deliver them first, also when the
-     * reset then failed (the controller was left disabled). */
+     * reset then failed (the controller was left disabled). Their
+     * callbacks run without the controller lock; one that submits again
+     * gets -CAPDRV_EBUSY until the pair has caught up. */
+    q->resyncing = true;
     q->detached = true;
-    if (!c->gone && !q->broken)
+    if (!gone && !q->broken)
         (void)nvme_queue_reap(q, 0);
+    nvme_lock(c);
     nvme_queue_park_all(q, c->gone ? -CAPDRV_ENODEV : q->broken ? q->err : c->reset_status);
+    /* Shadow doorbell pages may have gone with the reset: the queue is
+     * attached again when it is created. */
+    q->sh_sq = q->sh_cq = q->ev_sq = q->ev_cq = NULL;
     int rc = 0;
     if (c->gone) {
         nvme_queue_break(q, -CAPDRV_ENODEV, "controller removed");
@@ -99,8 +109,12 @@ int nvme_qpair_resync(struct capdrv_nvme_qpair *qp, bool run)
             nvme_queue_break(q, rc, "re-creating the queue after a reset failed: %s",
                              capdrv_strerror(rc));
     }
-    qp->q.epoch = epoch;
+    /* The queues (if any) were created under the lock, after every reset
+     * so far: they belong to the epoch of now. */
+    q->epoch = atomic_load(&c->epoch);
+    qp->oncs = c->info.oncs;
     nvme_unlock(c);
+    q->resyncing = false;
     if (run)
         (void)nvme_queue_run_parked(q);
     return rc;
@@ -135,12 +149,19 @@ int nvme_health(struct capdrv_nvme_ctrl *c)
     if (c->gone)
         return -CAPDRV_ENODEV;
     uint32_t csts = 0;
+    unsigned epoch = atomic_load(&c->epoch);
     int rc = nvme_csts(c, &csts);
     if (rc < 0)
         return rc;
-    /* §9.5: CFS means the controller cannot continue; only a reset helps. */
-    if (csts & NVME_CSTS_CFS)
-        c->fatal = true;
+    /* §9.5: CFS means the controller cannot continue; only a reset helps.
+     * A value read before another thread's reset says nothing about the
+     * controller after it. */
+    if (csts & NVME_CSTS_CFS) {
+        nvme_lock(c);
+        if (atomic_load(&c->epoch) == epoch)
+            c->fatal = true;
+        nvme_unlock(c);
+    }
     if (c->fatal || (!c->enabled && !c->resetting))
         return -CAPDRV_EIO;
     return 0;
