@@ -64,7 +64,7 @@ static int wait_sync(struct capdrv_nvme_ctrl *c, struct nvme_cmd *m, struct nvme
          * removed or failed controller would never answer). */
         if ((rc = nvme_health(c)) < 0)
             return rc;
-        bool woke;
+        uint64_t woke;
         uint64_t left = m->deadline - c->clock_ns;
         rc = nvme_sleep(c, &c->clock_ns, c->aq.irq, left < CAPDRV_NVME_WAIT_SLICE_NS ? left
                                                                        : CAPDRV_NVME_WAIT_SLICE_NS,
@@ -72,7 +72,7 @@ static int wait_sync(struct capdrv_nvme_ctrl *c, struct nvme_cmd *m, struct nvme
         if (rc < 0)
             return rc;
         if (woke && nvme_queue_reap(&c->aq, 0) == 0 && !s->done)
-            c->clock_ns += NVME_NO_PROGRESS_NS; /* a wake-up without progress */
+            c->clock_ns += woke; /* a wake-up without progress */
     }
 }
 
@@ -275,7 +275,7 @@ int capdrv_nvme_ctrl_wait_event(struct capdrv_nvme_ctrl *c, int64_t timeout_ns)
         uint64_t slice = CAPDRV_NVME_WAIT_SLICE_NS;
         if (timeout_ns >= 0 && (uint64_t)timeout_ns - clock < slice)
             slice = (uint64_t)timeout_ns - clock;
-        bool woke;
+        uint64_t woke;
         if ((rc = nvme_sleep(c, &clock, c->aq.irq, slice, &woke)) < 0)
             return rc;
         if (woke) {
@@ -283,7 +283,7 @@ int capdrv_nvme_ctrl_wait_event(struct capdrv_nvme_ctrl *c, int64_t timeout_ns)
             bool none = nvme_queue_reap(&c->aq, 0) == 0 && !c->ev_count;
             nvme_unlock(c);
             if (none)
-                clock += NVME_NO_PROGRESS_NS;
+                clock += woke;
         }
     }
 }

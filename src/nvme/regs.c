@@ -1,9 +1,12 @@
 /* NVMe controller registers, doorbell addresses, the ready/shutdown waits
- * and the library's clock (time waited through capdrv_irq_wait() timeouts:
- * the library never reads a host clock, see capdrv/nvme.h). */
+ * and the library's clock (time waited through capdrv_irq_wait(); see
+ * capdrv/nvme.h "Time"). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+
 #include "nvme_internal.h"
 
 #include <stdio.h>
+#include <time.h>
 
 void nvme_say(char *why, size_t why_len, const char *fmt, ...)
 {
@@ -63,20 +66,31 @@ int nvme_csts(struct capdrv_nvme_ctrl *c, uint32_t *csts)
     return 0;
 }
 
-/* One slice of waiting. The slice counts as elapsed when capdrv_irq_wait()
- * times out, and also when there is nothing to wait on (no vector): then
- * the loop around it polls once per slice without sleeping. A wake-up by
- * an interrupt adds nothing here; callers charge NVME_NO_PROGRESS_NS for a
- * wake-up (or a reaped completion of someone else) that did not finish
- * what they wait for, so a storm cannot stop the clock. The charge is
- * small next to a slice: the library reads no host clock, so it cannot
- * know how long the wake-up really took, and charging a whole slice made
- * a burst of early wake-ups on a shared vector use up a 5 s deadline in a
- * fraction of that (seen once as a timed-out Identify in a TCG guest). */
-int nvme_sleep(struct capdrv_nvme_ctrl *c, uint64_t *clock, capdrv_cap_t irq, uint64_t ns,
-               bool *woke)
+static uint64_t host_ns(void)
 {
-    *woke = false;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* One slice of waiting. The slice counts as elapsed (added to *@clock)
+ * when capdrv_irq_wait() times out, and also when there is nothing to wait
+ * on (no vector): then the loop around it polls once per slice without
+ * sleeping. A wake-up by an interrupt sets *@woke to what it is worth if it
+ * brought no progress, and the caller adds that only then: the host time
+ * the wait took (CLOCK_MONOTONIC), at least NVME_WAKE_MIN_NS and at most
+ * the slice. So a storm of wake-ups cannot stop the clock (each costs at
+ * least its real time), nor eat a deadline faster than real time passes;
+ * the simulated platform's timeouts stay in simulated time. Before, a
+ * fixed charge per wake-up was either too large (1 ms: a burst of early
+ * wake-ups on a shared vector used up a 5 s deadline in a fraction of
+ * that) or too small (10 us: wake-ups every millisecond would stretch it
+ * a hundredfold). */
+int nvme_sleep(struct capdrv_nvme_ctrl *c, uint64_t *clock, capdrv_cap_t irq, uint64_t ns,
+               uint64_t *woke)
+{
+    *woke = 0;
     if (ns == 0)
         return 0;
     if (!irq)
@@ -85,7 +99,7 @@ int nvme_sleep(struct capdrv_nvme_ctrl *c, uint64_t *clock, capdrv_cap_t irq, ui
         *clock += ns;
         return 0;
     }
-    uint64_t ready = 0;
+    uint64_t ready = 0, t0 = host_ns();
     int rc = capdrv_irq_wait(c->sys, &irq, 1, (int64_t)ns, &ready);
     if (rc == -CAPDRV_ETIMEDOUT) {
         *clock += ns;
@@ -93,7 +107,8 @@ int nvme_sleep(struct capdrv_nvme_ctrl *c, uint64_t *clock, capdrv_cap_t irq, ui
     }
     if (rc < 0)
         return rc;
-    *woke = true;
+    uint64_t took = host_ns() - t0;
+    *woke = took < NVME_WAKE_MIN_NS ? NVME_WAKE_MIN_NS : took > ns ? ns : took;
     (void)capdrv_irq_ack(c->sys, irq);
     return 0;
 }
@@ -125,12 +140,11 @@ int nvme_wait_ready(struct capdrv_nvme_ctrl *c, bool rdy)
             return 0;
         if (c->clock_ns - start >= limit)
             return -CAPDRV_ETIMEDOUT;
-        bool woke;
+        uint64_t woke;
         rc = nvme_sleep(c, &c->clock_ns, c->timer, CAPDRV_NVME_WAIT_SLICE_NS, &woke);
         if (rc < 0)
             return rc;
-        if (woke)
-            c->clock_ns += NVME_NO_PROGRESS_NS; /* no progress to wait for but time */
+        c->clock_ns += woke; /* nothing to wait for but time: a wake-up counts as it took */
     }
 }
 
@@ -150,11 +164,10 @@ int nvme_wait_shutdown(struct capdrv_nvme_ctrl *c)
             return -CAPDRV_EIO;
         if (c->clock_ns - start >= limit)
             return -CAPDRV_ETIMEDOUT;
-        bool woke;
+        uint64_t woke;
         rc = nvme_sleep(c, &c->clock_ns, c->timer, CAPDRV_NVME_WAIT_SLICE_NS, &woke);
         if (rc < 0)
             return rc;
-        if (woke)
-            c->clock_ns += NVME_NO_PROGRESS_NS;
+        c->clock_ns += woke;
     }
 }

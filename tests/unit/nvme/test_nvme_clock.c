@@ -1,10 +1,10 @@
 /* The NVMe library's wait clock (include/capdrv/nvme.h "Time") under an
  * interrupt storm: a platform whose interrupt waits keep returning "fired"
- * while the controller has completed nothing. The library reads no host
- * clock, so it charges such a wake-up NVME_NO_PROGRESS_NS (10 us): a storm
- * can neither stop the clock (a dropped command still times out, after a
- * bounded number of wake-ups) nor eat a deadline far faster than the time
- * that really passed (a slow command still completes). The storm is made
+ * while the controller has completed nothing. The library charges such a
+ * wake-up the host time it took (at least 1 us): a storm can neither stop
+ * the clock (a dropped command still times out) nor eat a deadline far
+ * faster than the time that really passed (a slow command still
+ * completes). The storm is made
  * by wrapping the sim's platform operations under the shim: each wait lets
  * STORM_GAP_NS of simulated time pass and reports its first source fired. */
 #include <stdarg.h>
@@ -138,10 +138,11 @@ static void st_down(struct st *t)
     nvme_rig_down(&t->r);
 }
 
-/* A Get Features the controller completes 1 s later, while every wait
- * wakes up every 100 us with nothing done: 10,000 spurious wake-ups. At a
- * whole 1 ms slice each (the charge before) they used up the default 5 s
- * deadline after half a second; at 10 us each they cost 0.1 s. */
+/* A Get Features the controller completes 1 s later (simulated), while
+ * every wait wakes up every 100 us with nothing done: 10,000 spurious
+ * wake-ups, each taking a few microseconds of host time. At a whole 1 ms
+ * slice each (an earlier charge) they used up the default 5 s deadline
+ * after half a second; at their host time they cost a few tens of ms. */
 static void t_storm_slow_command_completes(void **state)
 {
     (void)state;
@@ -168,13 +169,14 @@ static void t_storm_slow_command_completes(void **state)
 }
 
 /* A dropped Get Features under the same storm still times out: every
- * wake-up advances the clock, so a 200 ms deadline passes after at most
- * 200 ms / 10 us wake-ups (plus the slices that timed out: none here). */
+ * wake-up advances the clock by at least 1 us, so a 50 ms deadline passes
+ * after at most 50,000 wake-ups (fewer, as each takes longer than 1 us of
+ * host time). */
 static void t_storm_cannot_stop_the_clock(void **state)
 {
     (void)state;
     struct st t;
-    st_up(&t, 200000000ull);
+    st_up(&t, 50000000ull);
     struct capdrv_sim_nvme_fault f = {
         .kind = CAPDRV_SIM_NVME_FAULT_DROP, .qid = 0, .opcode = OPC_GET_FEATURES, .count = 1};
     assert_int_equal(capdrv_sim_nvme_set_fault(t.sim, t.fn, &f), 0);
@@ -184,10 +186,10 @@ static void t_storm_cannot_stop_the_clock(void **state)
                      -CAPDRV_ETIMEDOUT);
     uint64_t w = t.storm.wakeups;
     t.storm.on = false;
-    /* 20,000 wake-ups for the command; the reset that follows a timed-out
-     * admin command waits a little under the storm too. */
-    assert_true(w >= 19000);
-    assert_true(w <= 40000);
+    /* At most 50,000 wake-ups for the command, and the reset that follows
+     * a timed-out admin command waits a little under the storm too. */
+    assert_true(w > 0);
+    assert_true(w <= 100000);
     /* The controller was reset and answers again. */
     assert_int_equal(capdrv_nvme_get_features(t.c, FID_NUM_QUEUES, 0, 0, NULL, 0, &dw0), 0);
     st_down(&t);
