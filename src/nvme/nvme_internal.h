@@ -293,12 +293,15 @@ int nvme_recover_timeouts(struct capdrv_nvme_ctrl *c, struct nvme_queue *q);
  * that left the pair broken. */
 int nvme_qpair_resync(struct capdrv_nvme_qpair *qp, bool run);
 /* A refusal of a doorbell write by the kernel (not by the controller): the
- * device saw nothing. The shim answers an opcode or queue outside its rules
- * with -CAPDRV_EPERM or -CAPDRV_EINVAL (kernel-shim/profiles/nvme_sqe.c),
- * a reference outside the ledger with -CAPDRV_EFAULT. */
+ * device saw nothing (capdrv/sys.h capdrv_mmio_write()). The shim answers
+ * an opcode or queue outside its rules with -CAPDRV_EPERM or -CAPDRV_EINVAL
+ * (kernel-shim/profiles/nvme_sqe.c), a CQ deleted before its SQs with
+ * -CAPDRV_EBUSY, a reference outside the ledger with -CAPDRV_EFAULT, and
+ * -CAPDRV_ENOMEM when it could not check the batch. */
 static inline bool nvme_kernel_refusal(int rc)
 {
-    return rc == -CAPDRV_EPERM || rc == -CAPDRV_EFAULT || rc == -CAPDRV_EINVAL;
+    return rc == -CAPDRV_EPERM || rc == -CAPDRV_EFAULT || rc == -CAPDRV_EINVAL ||
+           rc == -CAPDRV_EBUSY || rc == -CAPDRV_ENOMEM;
 }
 /* Take back the queued, never-rung commands of a queue broken by a refused
  * doorbell (none may have a callback) and make it usable again (queue.c). */
