@@ -113,8 +113,10 @@ int vio_find_caps(struct shim_profile_ctx *ctx, struct vio_state *st, char *why,
     ptr = 0;
     if ((status & PCI_STATUS_CAP_LIST) && (rc = rd(ctx, PCI_CAP_PTR, 1, &ptr)) < 0)
         return rc;
-    for (unsigned walked = 0; ptr != 0; walked++) {
-        ptr &= 0xfc;
+    /* PCI Local Bus 3.0 §6.7: the two low bits of a capability pointer are
+     * reserved and ignored, so a pointer of 1..3 ends the list, as it
+     * does for the library's walk (src/virtio/pci.c). */
+    for (unsigned walked = 0; (ptr &= 0xfcu) != 0; walked++) {
         if (ptr < PCI_CAP_FIRST || walked >= PCI_CAP_MAX_WALK) {
             why_vio(why, why_len, ctx->g, "malformed capability list");
             return -CAPDRV_EPROTO;

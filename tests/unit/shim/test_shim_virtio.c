@@ -328,6 +328,25 @@ static void t_caps_first_usable(void **state)
  * this grant only exposes read-only (manifests/virtio_split.dts): a driver
  * cannot ring it, so the library takes the next one, and so must the shim
  * (§4.1.4.1 "the first instance it can support"). */
+/* A next pointer of 1..3 ends the capability list (PCI Local Bus 3.0 §6.7:
+ * its two low bits are reserved), for the shim as for the library. */
+static void t_caps_next_pointer_low_bits(void **state)
+{
+    (void)state;
+    struct vt t;
+    memset(&t, 0, sizeof t);
+    fx_machine(&t.f, false);
+    struct capdrv_pci_addr a6 = {0, 0, 6, 0};
+    assert_int_equal(capdrv_sim_add_virtio_blk(t.f.sim, &a6, NULL, &t.fn_blk), 0);
+    /* The PCI cfg capability at 0xd0 is the list's last: its next := 2. */
+    assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn_blk, 0xd1, 1, 2), 0);
+    int rc = fx_shim(&t.f, "virtio");
+    if (rc)
+        print_error("shim: %s\n", t.f.why);
+    assert_int_equal(rc, 0);
+    done(&t);
+}
+
 static void t_caps_outside_windows(void **state)
 {
     (void)state;
@@ -620,6 +639,7 @@ int main(void)
         cmocka_unit_test(t_brokered_refused_notify_keeps_inflight),
         cmocka_unit_test(t_caps_first_usable),
         cmocka_unit_test(t_caps_outside_windows),
+        cmocka_unit_test(t_caps_next_pointer_low_bits),
         cmocka_unit_test(t_reset_drops_shadow),
         cmocka_unit_test(t_release_live_ring_resets),
         cmocka_unit_test(t_bind_alloc_sweep),
