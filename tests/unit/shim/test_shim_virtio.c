@@ -74,12 +74,19 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
     return v;
 }
 
-static void machine(struct vt *t, bool iommu, const char *manifest)
+/* A sim machine with the virtio-blk function (shape @cfg, NULL: defaults)
+ * and no shim yet (the caps tests edit its config space first). */
+static void blk_machine(struct vt *t, bool iommu, const struct capdrv_sim_virtio_blk_config *cfg)
 {
     memset(t, 0, sizeof *t);
     fx_machine(&t->f, iommu);
     struct capdrv_pci_addr a6 = {0, 0, 6, 0};
-    assert_int_equal(capdrv_sim_add_virtio_blk(t->f.sim, &a6, NULL, &t->fn_blk), 0);
+    assert_int_equal(capdrv_sim_add_virtio_blk(t->f.sim, &a6, cfg, &t->fn_blk), 0);
+}
+
+static void machine(struct vt *t, bool iommu, const char *manifest)
+{
+    blk_machine(t, iommu, NULL);
     assert_int_equal(fx_shim(&t->f, manifest), 0);
     assert_int_equal(capdrv_shim_connect(t->f.shim, "p1", &t->f.p1), 0);
 }
@@ -114,18 +121,26 @@ static void setup_queue(struct vt *t)
 }
 
 /* Claim the grant, allocate a ring and an I/O buffer, bring queue 0 up. */
-static void bring_up(struct vt *t, bool iommu, uint64_t features)
+/* Claim grant vblk of a connected p1 through window @w (the registers),
+ * enable memory and bus mastering, allocate the ring and I/O buffers. */
+static void claim(struct vt *t, unsigned w)
 {
-    machine(t, iommu, "virtio");
     t->grant = fx_open(t->f.p1, "vblk");
-    t->mmio = fx_mmio(t->f.p1, t->grant, 0);
+    t->mmio = fx_mmio(t->f.p1, t->grant, w);
     assert_int_equal(capdrv_cfg_write(t->f.p1, t->grant, 0x04, 2, 0x0006), 0); /* MEM|MASTER */
     assert_int_equal(capdrv_pool_open(t->f.p1, t->grant, &t->pool), 0);
     assert_int_equal(capdrv_dma_alloc(t->f.p1, t->pool, 4096, &t->ring, &t->ri), 0);
     assert_int_equal(capdrv_dma_alloc(t->f.p1, t->pool, 8192, &t->io, &t->ii), 0);
+}
+
+static void bring_up(struct vt *t, bool iommu, uint64_t features)
+{
+    machine(t, iommu, "virtio");
+    claim(t, 0);
     negotiate(t, features);
     setup_queue(t);
 }
+
 
 static void desc(struct vt *t, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
@@ -282,11 +297,8 @@ static void t_caps_first_usable(void **state)
 {
     (void)state;
     struct vt t;
-    memset(&t, 0, sizeof t);
-    fx_machine(&t.f, false);
-    struct capdrv_pci_addr a6 = {0, 0, 6, 0};
     struct capdrv_sim_virtio_blk_config cfg = {.num_queues = 2};
-    assert_int_equal(capdrv_sim_add_virtio_blk(t.f.sim, &a6, &cfg, &t.fn_blk), 0);
+    blk_machine(&t, false, &cfg);
     uint32_t first = 0;
     assert_int_equal(t.f.hw.ops->cfg_read(t.f.hw.ctx, t.fn_blk, 0x34, 1, &first), 0);
     /* The PCI cfg capability's room (0xd0..0xff) takes the three. */
@@ -300,12 +312,7 @@ static void t_caps_first_usable(void **state)
         print_error("shim: %s\n", t.f.why);
     assert_int_equal(rc, 0);
     assert_int_equal(capdrv_shim_connect(t.f.shim, "p1", &t.f.p1), 0);
-    t.grant = fx_open(t.f.p1, "vblk");
-    t.mmio = fx_mmio(t.f.p1, t.grant, 0);
-    assert_int_equal(capdrv_cfg_write(t.f.p1, t.grant, 0x04, 2, 0x0006), 0);
-    assert_int_equal(capdrv_pool_open(t.f.p1, t.grant, &t.pool), 0);
-    assert_int_equal(capdrv_dma_alloc(t.f.p1, t.pool, 4096, &t.ring, &t.ri), 0);
-    assert_int_equal(capdrv_dma_alloc(t.f.p1, t.pool, 8192, &t.io, &t.ii), 0);
+    claim(&t, 0);
     negotiate(&t, F_VERSION_1);
     /* Queue 1 (queue_notify_off 1): its doorbell is NOTIFY + 1 * 4. */
     w(&t, COMMON + Q_SELECT, 2, 1);
@@ -334,10 +341,7 @@ static void t_caps_next_pointer_low_bits(void **state)
 {
     (void)state;
     struct vt t;
-    memset(&t, 0, sizeof t);
-    fx_machine(&t.f, false);
-    struct capdrv_pci_addr a6 = {0, 0, 6, 0};
-    assert_int_equal(capdrv_sim_add_virtio_blk(t.f.sim, &a6, NULL, &t.fn_blk), 0);
+    blk_machine(&t, false, NULL);
     /* The PCI cfg capability at 0xd0 is the list's last: its next := 2. */
     assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn_blk, 0xd1, 1, 2), 0);
     int rc = fx_shim(&t.f, "virtio");
@@ -351,10 +355,7 @@ static void t_caps_outside_windows(void **state)
 {
     (void)state;
     struct vt t;
-    memset(&t, 0, sizeof t);
-    fx_machine(&t.f, false);
-    struct capdrv_pci_addr a6 = {0, 0, 6, 0};
-    assert_int_equal(capdrv_sim_add_virtio_blk(t.f.sim, &a6, NULL, &t.fn_blk), 0);
+    blk_machine(&t, false, NULL);
     uint32_t first = 0;
     assert_int_equal(t.f.hw.ops->cfg_read(t.f.hw.ctx, t.fn_blk, 0x34, 1, &first), 0);
     assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn_blk, SIM_DEVICE_CAP + 1, 1, 0), 0);
@@ -362,13 +363,8 @@ static void t_caps_outside_windows(void **state)
     assert_int_equal(capdrv_sim_cfg_poke(t.f.sim, t.fn_blk, 0x34, 1, 0xd0), 0);
     assert_int_equal(fx_shim(&t.f, "virtio_split"), 0);
     assert_int_equal(capdrv_shim_connect(t.f.shim, "p1", &t.f.p1), 0);
-    t.grant = fx_open(t.f.p1, "vblk");
-    t.mmio = fx_mmio(t.f.p1, t.grant, 0);  /* window-common, at BAR0 offset 0 */
+    claim(&t, 0);                          /* window-common, at BAR0 offset 0 */
     t.nmmio = fx_mmio(t.f.p1, t.grant, 3); /* window-notify, at BAR0 offset NOTIFY */
-    assert_int_equal(capdrv_cfg_write(t.f.p1, t.grant, 0x04, 2, 0x0006), 0);
-    assert_int_equal(capdrv_pool_open(t.f.p1, t.grant, &t.pool), 0);
-    assert_int_equal(capdrv_dma_alloc(t.f.p1, t.pool, 4096, &t.ring, &t.ri), 0);
-    assert_int_equal(capdrv_dma_alloc(t.f.p1, t.pool, 8192, &t.io, &t.ii), 0);
     negotiate(&t, F_VERSION_1);
     setup_queue(&t);
     write_then_read(&t);
