@@ -10,22 +10,7 @@
 #include <string.h>
 
 #include "nvme_rig.h"
-
-void *nvme_rig_slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    void *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
+#include "test_slurp.h"
 
 void nvme_rig_up(struct nvme_rig *r, const char *manifest, const struct nvme_rig_opts *o)
 {
@@ -40,7 +25,7 @@ void nvme_rig_up(struct nvme_rig *r, const char *manifest, const struct nvme_rig
     r->env = capdrv_env_hosted_new(NULL);
     assert_non_null(r->env);
     size_t len;
-    void *blob = nvme_rig_slurp(manifest, &len);
+    void *blob = test_slurp(manifest, &len);
     struct capdrv_hw hw = capdrv_sim_hw(r->sim);
     if (o->wrap_hw)
         hw = o->wrap_hw(hw, r->sim, o->wrap_arg);

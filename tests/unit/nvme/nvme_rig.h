@@ -40,8 +40,6 @@ struct nvme_rig {
     char why[256];
 };
 
-/* The whole file at @path (malloc'd); fails the test if it cannot. */
-void *nvme_rig_slurp(const char *path, size_t *len);
 /* Bring everything up (cmocka assertions on every step). */
 void nvme_rig_up(struct nvme_rig *r, const char *manifest, const struct nvme_rig_opts *o);
 /* A DMA buffer of the pool, released by nvme_rig_down() after the

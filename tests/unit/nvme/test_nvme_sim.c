@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_slurp.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,22 +44,6 @@ struct st {
     char why[256];
 };
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    void *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
 static capdrv_sys *relay_wrap(capdrv_sys *inner, struct relay **out);
 
 /* @relay: the provider's connection goes through struct relay (below).
@@ -75,7 +61,7 @@ static void st_up_core(struct st *t, bool iommu, const struct capdrv_sim_nvme_co
     t->env = capdrv_env_hosted_new(NULL);
     assert_non_null(t->env);
     size_t len;
-    void *blob = slurp(NVME_MANIFEST, &len);
+    void *blob = test_slurp(NVME_MANIFEST, &len);
     struct capdrv_hw hw = capdrv_sim_hw(t->sim);
     if (scan) {
         t->rec = calloc(1, sizeof *t->rec);

@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_slurp.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,22 +47,6 @@ struct e2e {
     char why[256];
 };
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    void *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
 /* Machine, shim, provider, grant and pool; the device is not opened. */
 static void e2e_machine(struct e2e *t, int iommu, const struct capdrv_sim_virtio_blk_config *bc)
 {
@@ -75,7 +61,7 @@ static void e2e_machine(struct e2e *t, int iommu, const struct capdrv_sim_virtio
     t->env = capdrv_env_hosted_new(NULL);
     assert_non_null(t->env);
     size_t len;
-    void *blob = slurp(g_mmio ? VBLK_MMIO_MANIFEST : VBLK_MANIFEST, &len);
+    void *blob = test_slurp(g_mmio ? VBLK_MMIO_MANIFEST : VBLK_MANIFEST, &len);
     struct capdrv_shim_config c = {.env = t->env, .hw = capdrv_sim_hw(t->sim), .manifest = blob,
                                    .manifest_len = len};
     int rc = capdrv_shim_create(&c, &t->shim, t->why, sizeof t->why);

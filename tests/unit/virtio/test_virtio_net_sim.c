@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_slurp.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,22 +57,6 @@ struct setup {
     uint32_t rx_buf_len;
 };
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    void *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
 static void up(struct pair *p, const struct setup *s)
 {
     memset(p, 0, sizeof *p);
@@ -90,7 +76,7 @@ static void up(struct pair *p, const struct setup *s)
     p->env = capdrv_env_hosted_new(NULL);
     assert_non_null(p->env);
     size_t len;
-    void *blob = slurp(s->mmio ? VNET_MMIO_MANIFEST : VNET_MANIFEST, &len);
+    void *blob = test_slurp(s->mmio ? VNET_MMIO_MANIFEST : VNET_MANIFEST, &len);
     struct capdrv_shim_config c = {.env = p->env, .hw = capdrv_sim_hw(p->sim), .manifest = blob,
                                    .manifest_len = len};
     int rc = capdrv_shim_create(&c, &p->shim, p->why, sizeof p->why);

@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_slurp.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,22 +196,6 @@ struct machine {
     char why[256];
 };
 
-static void *slurp(const char *path, size_t *len)
-{
-    FILE *fp = fopen(path, "rb");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, 0, SEEK_END), 0);
-    long n = ftell(fp);
-    assert_true(n > 0);
-    rewind(fp);
-    void *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
-    fclose(fp);
-    *len = (size_t)n;
-    return buf;
-}
-
 static void machine_up(struct machine *m, int iommu, int net, const char *provider)
 {
     memset(m, 0, sizeof *m);
@@ -227,7 +213,7 @@ static void machine_up(struct machine *m, int iommu, int net, const char *provid
     m->env = capdrv_env_hosted_new(NULL);
     assert_non_null(m->env);
     size_t len;
-    void *blob = slurp(net ? VNET_MANIFEST : VBLK_MANIFEST, &len);
+    void *blob = test_slurp(net ? VNET_MANIFEST : VBLK_MANIFEST, &len);
     struct capdrv_shim_config c = {.env = m->env, .hw = capdrv_sim_hw(m->sim), .manifest = blob,
                                    .manifest_len = len};
     int rc = capdrv_shim_create(&c, &m->shim, m->why, sizeof m->why);
